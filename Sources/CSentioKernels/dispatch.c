@@ -1,0 +1,2 @@
+#include "sentio_kernels.h"
+int sentio_cpu_features(void) { return 0; }

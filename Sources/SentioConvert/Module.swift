@@ -1,0 +1,1 @@
+// SentioConvert: see README.md for what this module holds.

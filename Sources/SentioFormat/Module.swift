@@ -1,0 +1,1 @@
+// SentioFormat: see README.md for what this module holds.

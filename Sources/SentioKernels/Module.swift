@@ -1,0 +1,1 @@
+// SentioKernels: see README.md for what this module holds.

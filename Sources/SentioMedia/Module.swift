@@ -1,0 +1,1 @@
+// SentioMedia: see README.md for what this module holds.

@@ -1,0 +1,1 @@
+// SentioModels: see README.md for what this module holds.

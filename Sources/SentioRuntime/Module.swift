@@ -1,0 +1,1 @@
+// SentioRuntime: see README.md for what this module holds.

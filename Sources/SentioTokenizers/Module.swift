@@ -1,0 +1,1 @@
+// SentioTokenizers: see README.md for what this module holds.

@@ -1,0 +1,1 @@
+// SentioTrainer: see README.md for what this module holds.
