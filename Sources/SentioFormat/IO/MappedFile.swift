@@ -1,0 +1,43 @@
+// A read-only memory map of a whole file, with bounds-checked views.
+import Foundation
+import SentioCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class MappedFile: @unchecked Sendable {
+    public let url: URL
+    public let size: Int
+    public let base: UnsafeRawPointer?
+
+    public init(_ url: URL) throws {
+        self.url = url
+        let fd = Glibc.open(url.path, O_RDONLY)
+        guard fd >= 0 else {
+            throw SentioError(.io, file: url.path, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SentioError(.io, file: url.path, "cannot stat") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SentioError(.io, file: url.path, "not a regular file") }
+        size = Int(st.st_size)
+        if size == 0 { base = nil; return }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw SentioError(.io, file: url.path, "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+    }
+
+    /// The bytes [offset, offset+count), or an error naming the file when out of bounds.
+    public func bytes(_ offset: Int, _ count: Int, what: String = "data") throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw SentioError(.corrupt, file: url.path, "\(what) at offset \(offset) length \(count) runs past the end of the file (\(size) bytes)")
+        }
+        guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + offset, count: count)
+    }
+}

@@ -1,1 +1,0 @@
-// SentioFormat: see README.md for what this module holds.
