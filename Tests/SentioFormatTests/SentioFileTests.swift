@@ -219,7 +219,7 @@ final class SentioFileTests: XCTestCase {
         var rng = TestRNG(seed: 99)
         var counts = [0, 0, 0]   // threw, opened intact, opened via re-checksummed index
         let p = dir.appendingPathComponent("c.sentio")
-        for i in 0..<3000 {
+        for i in 0..<2000 {
             var d = good
             let mode = i % 5
             switch mode {
@@ -251,6 +251,6 @@ final class SentioFileTests: XCTestCase {
             }
         }
         print("corruptions: \(counts[0]) rejected, \(counts[1]) intact, \(counts[2]) parsed after index re-checksum")
-        XCTAssertGreaterThan(counts[0], 2000)
+        XCTAssertGreaterThan(counts[0], 1500)
     }
 }
