@@ -6,9 +6,18 @@ enum TestMedia {
     /// Runs ffmpeg with `args` (quiet, overwrite); returns stdout. Fails the test on a non-zero exit.
     @discardableResult
     static func ffmpeg(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Data {
+        try run(["ffmpeg", "-v", "error", "-nostdin", "-y"] + args, file: file, line: line)
+    }
+
+    /// Runs ffprobe quietly; returns stdout.
+    static func ffprobe(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Data {
+        try run(["ffprobe", "-v", "error"] + args, file: file, line: line)
+    }
+
+    static func run(_ args: [String], file: StaticString, line: UInt) throws -> Data {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["ffmpeg", "-v", "error", "-nostdin", "-y"] + args
+        p.arguments = args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -18,7 +27,7 @@ enum TestMedia {
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         if p.terminationStatus != 0 {
-            XCTFail("ffmpeg \(args.joined(separator: " ")) failed: \(String(decoding: errData, as: UTF8.self))", file: file, line: line)
+            XCTFail("\(args.joined(separator: " ")) failed: \(String(decoding: errData, as: UTF8.self))", file: file, line: line)
             throw CocoaError(.fileWriteUnknown)
         }
         return data
