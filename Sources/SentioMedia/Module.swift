@@ -1,1 +1,0 @@
-// SentioMedia: see README.md for what this module holds.

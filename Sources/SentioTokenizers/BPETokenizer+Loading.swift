@@ -1,0 +1,147 @@
+// Loading a BPETokenizer from a Hugging Face tokenizer.json, or from the token arrays of a GGUF file.
+//
+// Supported tokenizer.json configuration (what Qwen2 / Qwen2.5 ship; anything else throws .unsupported):
+//   model: {"type": "BPE", "vocab": {token: id}, "merges": ["a b", ...] or [["a", "b"], ...]},
+//          no dropout, no continuing_subword_prefix / end_of_word_suffix, byte_fallback false
+//   normalizer: null or {"type": "NFC"}
+//   pre_tokenizer: Sequence[Split(the Qwen2 regex, Isolated), ByteLevel(use_regex: false)] or
+//                  ByteLevel alone with use_regex false is not accepted (it would not split words)
+//   added_tokens: [{"id", "content", "special"}] matched verbatim in text (lstrip/rstrip/single_word unsupported)
+// bos/eos come from a tokenizer_config.json next to tokenizer.json when present ("bos_token"/"eos_token").
+import Foundation
+import SentioCore
+
+extension BPETokenizer {
+    static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+
+    /// Loads a Hugging Face tokenizer.json (see the header of this file for what is supported).
+    public convenience init(tokenizerJSON url: URL) throws {
+        let path = url.path
+        let root = try JSONScanner.parse(contentsOf: url)
+        func bad(_ m: String) -> SentioError { SentioError(.tokenizer, file: path, m) }
+        func unsupported(_ m: String) -> SentioError { SentioError(.unsupported, file: path, m) }
+        guard let model = root["model"], model["type"]?.string == "BPE" else { throw unsupported("model.type is not BPE") }
+        if let d = model["dropout"], !d.isNull { throw unsupported("BPE dropout is not supported") }
+        for k in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let s = model[k]?.string, !s.isEmpty { throw unsupported("model.\(k) '\(s)' is not supported") }
+        }
+        if model["byte_fallback"]?.bool == true { throw unsupported("byte_fallback is not supported") }
+        if model["ignore_merges"]?.bool == true { throw unsupported("ignore_merges is not supported") }
+
+        // Normalizer.
+        var nfc = false
+        if let norm = root["normalizer"], !norm.isNull {
+            guard norm["type"]?.string == "NFC" else { throw unsupported("normalizer \(norm["type"]?.string ?? "?") is not supported (only NFC)") }
+            nfc = true
+        }
+        // Pre-tokenizer: must be the Qwen2 split followed by a byte-level mapping without its own regex.
+        guard let pre = root["pre_tokenizer"], pre["type"]?.string == "Sequence", let steps = pre["pretokenizers"]?.array,
+              steps.count == 2, steps[0]["type"]?.string == "Split", steps[0]["pattern"]?["Regex"]?.string == Self.qwen2Pattern,
+              steps[0]["behavior"]?.string == "Isolated", steps[0]["invert"]?.bool != true,
+              steps[1]["type"]?.string == "ByteLevel", steps[1]["use_regex"]?.bool == false,
+              steps[1]["add_prefix_space"]?.bool != true
+        else { throw unsupported("pre_tokenizer is not the Qwen2 regex split + ByteLevel") }
+
+        // Vocabulary.
+        guard let vocabPairs = model["vocab"]?.pairs else { throw bad("model.vocab is not an object") }
+        var maxID = -1
+        var entries: [(String, Int)] = []
+        entries.reserveCapacity(vocabPairs.count + 64)
+        for (k, v) in vocabPairs {
+            guard let id = v.int, id >= 0 else { throw bad("vocab entry '\(k)' has no valid id") }
+            entries.append((k, id)); maxID = max(maxID, id)
+        }
+        var added: [AddedToken] = []
+        var special = Set<Int32>()
+        for t in root["added_tokens"]?.array ?? [] {
+            guard let id = t["id"]?.int, id >= 0, let content = t["content"]?.string, !content.isEmpty else {
+                throw bad("added token without id/content")
+            }
+            if t["lstrip"]?.bool == true || t["rstrip"]?.bool == true || t["single_word"]?.bool == true {
+                throw unsupported("added token '\(content)': lstrip/rstrip/single_word are not supported")
+            }
+            let isSpecial = t["special"]?.bool ?? false
+            added.append(AddedToken(content: content, id: Int32(id), special: isSpecial))
+            if isSpecial { special.insert(Int32(id)) }
+            entries.append((content, id)); maxID = max(maxID, id)
+        }
+        // Ids must be dense enough that an id-indexed table stays proportional to the file.
+        guard maxID >= 0, maxID < 4 * entries.count + 1024 else { throw bad("ids are too sparse (max id \(maxID) for \(entries.count) tokens)") }
+        var tokens = [String?](repeating: nil, count: maxID + 1)
+        for (s, id) in entries {
+            if let old = tokens[id], old != s { throw bad("id \(id) is given to both '\(old)' and '\(s)'") }
+            tokens[id] = s
+        }
+
+        // Merges: "a b" strings or [a, b] pairs.
+        guard let mergeList = model["merges"]?.array else { throw bad("model.merges is not an array") }
+        var mergePairs: [(Substring, Substring)] = []
+        mergePairs.reserveCapacity(mergeList.count)
+        for (r, m) in mergeList.enumerated() {
+            if let s = m.string {
+                guard let pair = Self.splitMerge(s) else { throw bad("merge \(r) '\(s)' is not two space-separated tokens") }
+                mergePairs.append(pair)
+            } else if let a = m.array, a.count == 2, let x = a[0].string, let y = a[1].string {
+                mergePairs.append((Substring(x), Substring(y)))
+            } else {
+                throw bad("merge \(r) is neither \"a b\" nor [a, b]")
+            }
+        }
+
+        // bos / eos from tokenizer_config.json beside the file.
+        var bos: Int32?, eos: Int32?
+        let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
+        if FileManager.default.fileExists(atPath: configURL.path) {
+            let config = try JSONScanner.parse(contentsOf: configURL)
+            func tokenName(_ v: JSONValue?) -> String? { v?.string ?? v?["content"]?.string }
+            var ids: [String: Int32] = [:]
+            for (s, id) in entries { ids[s] = Int32(id) }
+            if let b = tokenName(config["bos_token"]) { bos = ids[b] }
+            if let e = tokenName(config["eos_token"]) { eos = ids[e] }
+        }
+        try self.init(tokens: tokens, added: added, special: special, mergePairs: mergePairs,
+                      bos: bos, eos: eos, nfc: nfc, source: path)
+    }
+
+    /// Builds the tokenizer from GGUF metadata arrays: `tokenizer.ggml.tokens`, `tokenizer.ggml.merges`
+    /// ("a b" strings), `tokenizer.ggml.token_type` (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
+    /// 6 byte), `tokenizer.ggml.bos_token_id` / `eos_token_id`.
+    /// Control tokens (3) become special added tokens, user-defined (4) non-special added tokens (always matched
+    /// in text), unused (5) are neither matched nor emitted by decode with skipSpecial. The pre-tokenizer is the
+    /// Qwen2 split (`tokenizer.ggml.pre` = "qwen2"; the caller checks that), with NFC normalization unless
+    /// `normalizeNFC` is false.
+    public convenience init(tokens: [String], merges: [String], tokenTypes: [Int32]?, bos: Int32?, eos: Int32?,
+                            normalizeNFC: Bool = true) throws {
+        let source = "GGUF tokenizer metadata"
+        if let tokenTypes, tokenTypes.count != tokens.count {
+            throw SentioError(.tokenizer, file: source, "\(tokenTypes.count) token types for \(tokens.count) tokens")
+        }
+        var added: [AddedToken] = []
+        var special = Set<Int32>()
+        for (i, t) in tokens.enumerated() {
+            switch tokenTypes?[i] ?? 1 {
+            case 3: added.append(AddedToken(content: t, id: Int32(i), special: true)); special.insert(Int32(i))
+            case 4: added.append(AddedToken(content: t, id: Int32(i), special: false))
+            case 5: special.insert(Int32(i))
+            default: break
+            }
+        }
+        added.removeAll { $0.content.isEmpty }
+        var pairs: [(Substring, Substring)] = []
+        pairs.reserveCapacity(merges.count)
+        for (r, m) in merges.enumerated() {
+            guard let p = Self.splitMerge(m) else {
+                throw SentioError(.tokenizer, file: source, "merge \(r) '\(m)' is not two space-separated tokens")
+            }
+            pairs.append(p)
+        }
+        try self.init(tokens: tokens.map { Optional($0) }, added: added, special: special, mergePairs: pairs,
+                      bos: bos, eos: eos, nfc: normalizeNFC, source: source)
+    }
+
+    static func splitMerge(_ s: String) -> (Substring, Substring)? {
+        let parts = s.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (parts[0], parts[1])
+    }
+}

@@ -1,1 +1,0 @@
-// SentioTokenizers: see README.md for what this module holds.
