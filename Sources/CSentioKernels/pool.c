@@ -9,7 +9,10 @@
 #include <sched.h>
 #include <string.h>
 
-#define SPIN_ROUNDS 200000
+/* Spin this many pause rounds (~0.1 ms), then yield the core this many times (the machine may be
+   oversubscribed: a descheduled peer needs the core), then sleep on the condition variable. */
+#define SPIN_ROUNDS 2000
+#define YIELD_ROUNDS 50
 
 struct sentio_pool {
     int threads;                 /* including the caller */
@@ -58,6 +61,7 @@ static void *worker(void *arg) {
         while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen) {
             if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return NULL;
             if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
+            if (spins < SPIN_ROUNDS + YIELD_ROUNDS) { sched_yield(); continue; }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleeping, 1);
             while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop))
@@ -128,6 +132,7 @@ void sentio_pool_run(sentio_pool *p, long count, void (*fn)(void *, long), void 
     int spins = 0;
     while (atomic_load_explicit(&p->finished, memory_order_acquire) != p->threads - 1) {
         if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
+        if (spins < SPIN_ROUNDS + YIELD_ROUNDS) { sched_yield(); continue; }
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->finished) != p->threads - 1) pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);

@@ -70,6 +70,13 @@ TARGET void NAME(int wtype, const void *w, size_t rowBytes, long r0, long r1,   
     }                                                                                                   \
 }
 
+/* q4 block -> 32 unsigned nibbles in activation order: the 16 bytes broadcast to both halves, the
+   high half shifted right by 4 (32-bit lanes: each byte's low nibble then holds the byte's high
+   nibble), masked to 4 bits. 3 ops instead of 5 for load / and / shift / and / insert. */
+#define Q4_UNPACK(blk) _mm256_and_si256(_mm256_srlv_epi32(                                             \
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)((blk) + 2))),                     \
+        _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(15))
+
 /* ---- AVX2: q4 = maddubs(nibbles, x) (|15*127*2| fits int16); q8 = maddubs(|w|, sign(x, w)) ---- */
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define LOADW_AVX2(wtype, blk, Wv, WAv) do {                                                            \
@@ -77,9 +84,7 @@ TARGET void NAME(int wtype, const void *w, size_t rowBytes, long r0, long r1,   
         Wv = _mm256_loadu_si256((const __m256i *)((blk) + 2));                                          \
         WAv = _mm256_sign_epi8(Wv, Wv);                                                                 \
     } else {                                                                                            \
-        __m128i v = _mm_loadu_si128((const __m128i *)((blk) + 2));                                      \
-        const __m128i m = _mm_set1_epi8(15);                                                            \
-        WAv = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));            \
+        WAv = Q4_UNPACK(blk);                                                                           \
         Wv = _mm256_set1_epi8(1);   /* sign source: all positive */                                     \
     }                                                                                                   \
 } while (0)
@@ -92,9 +97,7 @@ DEFINE_QGEMM(sk_qgemm_avx2, AVX2_TARGET, LOADW_AVX2, DOT_AVX2)
     if ((wtype) == SENTIO_Q8) {                                                                         \
         WAv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)((blk) + 2)), _mm256_set1_epi8((char)0x80)); \
     } else {                                                                                            \
-        __m128i v = _mm_loadu_si128((const __m128i *)((blk) + 2));                                      \
-        const __m128i m = _mm_set1_epi8(15);                                                            \
-        WAv = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));            \
+        WAv = Q4_UNPACK(blk);                                                                           \
     }                                                                                                   \
     Wv = WAv;                                                                                           \
 } while (0)
