@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import SentioCore
-@testable import SentioFormat
+import SentioFormat
 import SentioTestSupport
 
 final class SentioFileTests: XCTestCase {
