@@ -60,6 +60,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimized),
 
+        .executableTarget(name: "KernelBench", dependencies: ["SentioKernels"], path: "Benchmarks/KernelBench", swiftSettings: optimized),
+
         // Tests. Shared helpers (fixture paths, approximate equality) live in SentioTestSupport.
         .target(name: "SentioTestSupport", dependencies: ["SentioCore", "SentioFormat"], path: "Tests/SentioTestSupport"),
         .testTarget(name: "SentioCoreTests", dependencies: ["SentioCore", "SentioTestSupport"], swiftSettings: nativeSwift),

@@ -8,7 +8,8 @@ Needs: the `gguf` and `numpy` packages (pip install gguf numpy).
 Writes under Tests/Data/format/:
   oracle.gguf            a tiny GGUF (v3, general.alignment = 64) holding
                          - the first 2 rows of one real tensor of every type in the Qwen2.5-Coder file
-                           (Q5_0, Q8_0, Q6_K, Q4_K, F32), named real.<TYPE>, raw bytes copied unchanged;
+                           (Q5_0, Q8_0, Q6_K, Q4_K, F32), named real.<TYPE>, raw bytes copied unchanged,
+                           and real.Q4_1 from the SmolLM2-135M Q4_1 GGUF when models/cache has it;
                          - synthetic tensors syn.<TYPE> for F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
                            (random normal data quantized by gguf.quants.quantize / numpy casts) and
                            Q5_K (no Python quantizer: random raw blocks with sane f16 scales);
@@ -53,6 +54,15 @@ for qt, name in want.items():
     data = np.asarray(t.data)
     raw = data[:2].copy() if data.ndim == 2 else data.copy().reshape(1, -1)
     tensors[f"real.{qt.name}"] = (raw, qt)
+
+# 1b. A real Q4_1 slice from SmolLM2-135M (tools/fetch-test-models.sh smollm2), when present.
+smol = os.path.join(root, "models/cache/smollm2-135m-instruct-q4_1.gguf")
+if os.path.exists(smol):
+    st = {t.name: t for t in gguf.GGUFReader(smol).tensors}["blk.0.ffn_gate.weight"]
+    assert st.tensor_type == T.Q4_1
+    tensors["real.Q4_1"] = (np.asarray(st.data)[:2].copy(), T.Q4_1)
+else:
+    print("note: SmolLM2 GGUF absent, no real Q4_1 slice")
 
 # 2. Synthetic tensors for the other types (3 rows x 512).
 rows, ne0 = 3, 512

@@ -1,2 +1,31 @@
+/* CPU feature detection and the ISA limit used to pick kernels at run time. */
 #include "sentio_kernels.h"
-int sentio_cpu_features(void) { return 0; }
+#include "internal.h"
+
+static int g_features = -1;
+static int g_limit = 3;
+
+int sentio_cpu_features(void) {
+    if (g_features >= 0) return g_features;
+    int f = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) f |= SENTIO_CPU_AVX2;
+    if (__builtin_cpu_supports("f16c")) f |= SENTIO_CPU_F16C;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        f |= SENTIO_CPU_AVX512;
+    if ((f & SENTIO_CPU_AVX512) && __builtin_cpu_supports("avx512vnni")) f |= SENTIO_CPU_VNNI;
+#endif
+    g_features = f;
+    return f;
+}
+
+void sentio_set_isa_limit(int level) { g_limit = level; }
+
+int sentio_isa_level(void) {
+    int f = sentio_cpu_features(), lvl = 0;
+    if ((f & SENTIO_CPU_AVX2) && (f & SENTIO_CPU_F16C)) lvl = 1;
+    if (lvl == 1 && (f & SENTIO_CPU_AVX512)) lvl = 2;
+    if (lvl == 2 && (f & SENTIO_CPU_VNNI)) lvl = 3;
+    return lvl < g_limit ? lvl : g_limit;
+}

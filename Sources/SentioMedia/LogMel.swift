@@ -81,7 +81,9 @@ public struct LogMel: Sendable {
                             pa[k] = ar * ar + ai * ai
                             pb[k] = br * br + bi * bi
                         }
-                        for (t, p) in [(ta, pa), (tb, pb)] where t < T {
+                        for half in 0..<2 {
+                            let t = ta + half, p = half == 0 ? pa : pb
+                            if t >= T { break }
                             for m in 0..<M {
                                 var s = 0.0
                                 for b in ranges[m] { s += filters[b * M + m] * p[b] }

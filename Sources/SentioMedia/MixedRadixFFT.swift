@@ -59,11 +59,12 @@ public struct MixedRadixFFT: Sendable {
                 for q in 0..<s {
                     for t in 0..<p { let i = q + s * (j + m * t); ar[t] = xr[i]; ai[t] = xi[i] }
                     for r in 0..<p {
-                        var sr = 0.0, si = 0.0
-                        for t in 0..<p {
-                            let k = (t * r) % p
+                        var sr = ar[0], si = ai[0]
+                        var k = r   // (t * r) mod p, stepped without a division
+                        for t in 1..<p {
                             sr += ar[t] * wr[k] - ai[t] * wi[k]
                             si += ar[t] * wi[k] + ai[t] * wr[k]
+                            k += r; if k >= p { k -= p }
                         }
                         let c = tr[j * p + r], d = ti[j * p + r]
                         let o = q + s * (p * j + r)

@@ -1,6 +1,6 @@
 import XCTest
 import SentioCore
-@testable import SentioFormat
+import SentioFormat
 import SentioTestSupport
 
 final class CodecTests: XCTestCase {
@@ -35,6 +35,14 @@ final class CodecTests: XCTestCase {
                 src.withUnsafeBytes { s in mid.withUnsafeMutableBytes { ByteShuffle.shuffle(dt, s, into: $0) } }
                 mid.withUnsafeBytes { s in back.withUnsafeMutableBytes { ByteShuffle.unshuffle(dt, s, into: $0) } }
                 XCTAssertEqual(back, src, "\(dt) x\(units)")
+                var bmid = [UInt8](repeating: 0, count: n), bback = [UInt8](repeating: 0, count: n)
+                src.withUnsafeBytes { s in bmid.withUnsafeMutableBytes { BitShuffle.shuffle(dt, s, into: $0) } }
+                bmid.withUnsafeBytes { s in bback.withUnsafeMutableBytes { BitShuffle.unshuffle(dt, s, into: $0) } }
+                XCTAssertEqual(bback, src, "bit \(dt) x\(units)")
+                if dt == .u8, units == 17 {   // plane 0 byte 0 = bit 0 of elements 0...7
+                    XCTAssertEqual(bmid[0], (0..<8).reduce(UInt8(0)) { $0 | ((src[$1] & 1) << UInt8($1)) })
+                    XCTAssertEqual(bmid[16], src[16])   // the 17th element is a tail, copied
+                }
                 if dt == .f16, units == 3 {   // planes: low bytes first, then high bytes
                     XCTAssertEqual(mid, [src[0], src[2], src[4], src[1], src[3], src[5]])
                 }

@@ -100,4 +100,21 @@ final class LogMelTests: XCTestCase {
         let long = rng.floats(LogMel.chunkSamples + 1000)
         XCTAssertEqual(lm.compute(long), lm.compute(Array(long.prefix(LogMel.chunkSamples))))
     }
+
+    /// SENTIO_SLOW: time of one 30 s window (128 mels), best of 5 (run with a release build).
+    func testTiming() throws {
+        try XCTSkipUnless(slowTestsEnabled, "set SENTIO_SLOW=1")
+        let lm = LogMel(mels: 128)
+        var rng = TestRNG(seed: 5)
+        let wave = rng.floats(LogMel.chunkSamples, scale: 0.3)
+        for threads in [1, 2] {
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let t0 = Date()
+                _ = lm.compute(wave, threads: threads)
+                best = min(best, Date().timeIntervalSince(t0))
+            }
+            print(String(format: "log-mel 128x3000, %d thread(s): best of 5 %.1f ms", threads, best * 1000))
+        }
+    }
 }

@@ -1,6 +1,56 @@
 #pragma once
 #include <stdint.h>
 #include <stddef.h>
-/* CSentioKernels: instructions Swift cannot emit (AVX-512 VNNI, AVX512-BF16), chosen at run time.
-   Every function here has a scalar Swift twin in SentioKernels. */
+/* CSentioKernels: instructions Swift cannot emit (AVX-512 VNNI, F16C, vector exp), chosen at run time.
+   Every kernel here has a scalar Swift twin in SentioKernels (the *Ref functions) and a test holding
+   them together. One file per ISA family; dispatch.c picks the implementation once per process. */
+
+/* ---- CPU features (bit set) ---- */
+enum { SENTIO_CPU_AVX2 = 1, SENTIO_CPU_AVX512 = 2, SENTIO_CPU_VNNI = 4, SENTIO_CPU_F16C = 8 };
 int sentio_cpu_features(void);
+/* Caps the ISA used (for tests of the fallback paths): 0 scalar, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI. */
+void sentio_set_isa_limit(int level);
+int sentio_isa_level(void);
+
+/* ---- persistent thread pool (caller thread takes part; nested calls run inline) ---- */
+typedef struct sentio_pool sentio_pool;
+sentio_pool *sentio_pool_create(int threads);
+void sentio_pool_destroy(sentio_pool *pool);
+void sentio_pool_run(sentio_pool *pool, long count, void (*fn)(void *ctx, long i), void *ctx);
+
+/* ---- activations quantized for the integer dot paths ----
+   Row i of an n x cols activation matrix (cols % 32 == 0) is stored as
+     qs[i*cols ..]   int8, blocks of 32, x ~= d * q   (exactly BlockQ8_0.quantizeRef's q)
+     d[i*nb ..]      float: the block scale rounded through f16 (as a stored Q8_0 block)
+     corr[i*nb ..]   int32: c * sum(q) for the block, c chosen by the kernel (weight zero-point). */
+typedef struct {
+    int8_t *qs; float *d; int32_t *corr; long n; long cols;
+} sentio_xq;
+/* Weight-dtype codes, equal to SentioCore.DType raw values. */
+enum { SENTIO_F32 = 0, SENTIO_F16 = 1, SENTIO_BF16 = 2, SENTIO_Q8 = 8, SENTIO_Q4 = 9 };
+/* Quantizes rows [i0, i1) of x (row stride = cols) into xq for weights of type wtype. */
+void sentio_quantize_rows(const float *x, sentio_xq *xq, long i0, long i1, int wtype);
+/* Plain BlockQ8_0 bytes (34 per 32 floats), bit-identical to BlockQ8_0.quantizeRef. */
+void sentio_quantize_q8_0(const float *x, long count, void *out);
+
+/* y[i*ldy + r] (+bias[r]) for i in [0,n), r in [r0,r1): x rows (quantized) . weight rows r.
+   w: q8/q4 rows of rowBytes each. */
+void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                  const sentio_xq *xq, float *y, long ldy, const float *bias);
+
+/* Float-weight (f32/f16/bf16) products, rows [r0,r1) of w (row stride cols elements):
+   y[i*ldy + r] = sum_k x[i*ldx + k] * w[r][k] (+bias[r]) for i in [0,n). */
+void sentio_fgemm(int wtype, const void *w, long cols, long r0, long r1,
+                  const float *x, long ldx, long n, float *y, long ldy, const float *bias);
+/* Converts rows [r0,r1) of a float-type weight (any of f32/f16/bf16/q8/q4) to f32 (row stride cols). */
+void sentio_dequant_rows(int wtype, const void *w, size_t rowBytes, long cols, long r0, long r1, float *out);
+
+/* ---- vector math over contiguous floats ---- */
+void sentio_vexp_softmax(float *x, long count);          /* in place, max-subtracted */
+void sentio_vsilu(float *x, long count);
+void sentio_vgelu_erf(float *x, long count);
+void sentio_vgelu_tanh(float *x, long count);
+void sentio_vswiglu(const float *gate, const float *up, float *out, long count);
+/* f16 -> f32 and f32 -> f16 for KV blocks */
+void sentio_f16_to_f32(const uint16_t *src, float *dst, long count);
+void sentio_f32_to_f16(const float *src, uint16_t *dst, long count);

@@ -8,6 +8,7 @@
 //   u8: unchanged.
 // `unshuffle` is the exact inverse. Both are pure byte permutations (sizes unchanged).
 import SentioCore
+import CLZ4
 
 public enum ByteShuffle {
     /// The permutation's unit: (unit size in bytes, number of leading "scale" bytes in it).
@@ -46,5 +47,89 @@ public enum ByteShuffle {
                 else { (d + i * unit + planes).update(from: s + base + i * rest, count: rest) }
             }
         }
+    }
+}
+
+/// Bit shuffle (the bitshuffle idea), measured against ByteShuffle in docs/FORMAT.md but not used by
+/// the v1 format. Plain dtypes: bit plane p = 8k + b holds bit b of byte k of every element, packed
+/// 8 elements per byte (elements beyond a multiple of 8 are appended unchanged). q8/q4: the scale
+/// bytes are byte-planed as in ByteShuffle, and the quant bytes bit-shuffled as 1-byte units.
+public enum BitShuffle {
+    public static func shuffle(_ dtype: DType, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+        apply(dtype, src, dst, forward: true)
+    }
+    public static func unshuffle(_ dtype: DType, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+        apply(dtype, src, dst, forward: false)
+    }
+
+    static func apply(_ dtype: DType, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer, forward: Bool) {
+        precondition(dst.count >= src.count)
+        guard src.count > 0, let s = src.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              let d = dst.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        if dtype.isQuantized {
+            let unit = dtype.bytesPerBlock, n = src.count / unit, q = unit - 2
+            if forward {
+                for i in 0..<n { d[i] = s[i * unit]; d[n + i] = s[i * unit + 1] }
+                let tmp = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n * q, 1)); defer { tmp.deallocate() }
+                for i in 0..<n { (tmp + i * q).update(from: s + i * unit + 2, count: q) }
+                bits(tmp, d + 2 * n, count: n * q, unit: 1, forward: true)
+            } else {
+                for i in 0..<n { d[i * unit] = s[i]; d[i * unit + 1] = s[n + i] }
+                let tmp = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n * q, 1)); defer { tmp.deallocate() }
+                bits(s + 2 * n, tmp, count: n * q, unit: 1, forward: false)
+                for i in 0..<n { (d + i * unit + 2).update(from: tmp + i * q, count: q) }
+            }
+        } else {
+            let unit = dtype.bytesPerBlock
+            bits(s, d, count: src.count / unit, unit: unit, forward: forward)
+        }
+    }
+
+    /// Transposes `count` elements of `unit` bytes into 8*unit bit planes (or back).
+    static func bits(_ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, count n: Int, unit: Int, forward: Bool) {
+        let n8 = n / 8 * 8, planeBytes = n8 / 8
+        if !forward { d.update(repeating: 0, count: n8 * unit) }
+        for p in 0..<(8 * unit) {
+            let k = p >> 3, b = UInt8(p & 7)
+            let plane = (forward ? UnsafePointer(d) : s) + p * planeBytes
+            for g in 0..<planeBytes {
+                if forward {
+                    var byte: UInt8 = 0
+                    for j in 0..<8 { byte |= ((s[(8 * g + j) * unit + k] >> b) & 1) << UInt8(j) }
+                    d[p * planeBytes + g] = byte
+                } else {
+                    let byte = plane[g]
+                    for j in 0..<8 { d[(8 * g + j) * unit + k] |= ((byte >> UInt8(j)) & 1) << b }
+                }
+            }
+        }
+        let tail = (n - n8) * unit
+        if tail > 0 {
+            if forward { (d + n8 * unit).update(from: s + n8 * unit, count: tail) }
+            else { (d + n8 * unit).update(from: s + n8 * unit, count: tail) }
+        }
+    }
+}
+
+/// Compressed sizes for reports and measurements (not part of the file format).
+public enum LZ4Probe {
+    public enum Shuffle: String, Sendable, CaseIterable { case none, byte, bit }
+
+    /// LZ4 (default acceleration) size of `data` after the given shuffle; nil if over the LZ4 limit.
+    public static func compressedSize(_ dtype: DType, _ data: UnsafeRawBufferPointer, shuffle: Shuffle) -> Int? {
+        let n = data.count
+        guard n > 0, n <= SentioFormat.maxLZ4Input else { return n == 0 ? 0 : nil }
+        let bound = Int(LZ4_compressBound(Int32(n)))
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: n + bound, alignment: 64)
+        defer { buf.deallocate() }
+        let mid = UnsafeMutableRawBufferPointer(rebasing: buf[0..<n])
+        switch shuffle {
+        case .none: mid.copyMemory(from: data)
+        case .byte: ByteShuffle.shuffle(dtype, data, into: mid)
+        case .bit: BitShuffle.shuffle(dtype, data, into: mid)
+        }
+        let c = LZ4_compress_default(mid.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                     (buf.baseAddress! + n).assumingMemoryBound(to: CChar.self), Int32(n), Int32(bound))
+        return c > 0 ? Int(c) : nil
     }
 }

@@ -1,0 +1,148 @@
+// KernelBench: throughput of the layer-1 kernels on the Qwen2-0.5B / Whisper shapes.
+//
+//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemm|attn|all] [--threads 1,2]
+//
+// GEMV: GB/s of weight bytes read per call (decode is bandwidth bound: ~26 GB/s 1 thread, ~32 GB/s 2).
+// GEMM: GFLOP/s of 2*n*rows*cols for a 512-token prefill. Attention: ms per call.
+import Foundation
+import SentioCore
+import SentioKernels
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+/// CPU time of the calling thread. With --cpu-time, 1-thread runs are timed with it: on a machine
+/// shared with other jobs it leaves out the time this thread was not scheduled.
+func threadCPU() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+nonisolated(unsafe) var useCPUTime = CommandLine.arguments.contains("--cpu-time")
+nonisolated(unsafe) var timingThreads = 1
+
+/// Runs body repeatedly for at least `minTime` seconds after one warm-up; returns the fastest call in
+/// seconds (the machine is shared: the minimum is the figure least disturbed by other processes).
+func timeIt(minTime: Double = 0.4, _ body: () -> Void) -> Double {
+    body()
+    let t0 = now()
+    var best = Double.infinity
+    var t = t0
+    let cpu = useCPUTime && timingThreads == 1
+    repeat {
+        let a = now(), ca = cpu ? threadCPU() : 0
+        body()
+        t = now()
+        best = min(best, cpu ? threadCPU() - ca : t - a)
+    } while t - t0 < minTime
+    return best
+}
+
+/// Weight bytes with values that are finite and small for every dtype.
+func makeWeight(_ dtype: DType, rows: Int, cols: Int) -> (UnsafeMutableRawPointer, WeightMatrix) {
+    let rowBytes = cols / dtype.blockSize * dtype.bytesPerBlock
+    let p = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
+    var s: UInt32 = 12345
+    func rnd() -> UInt32 { s = s &* 1664525 &+ 1013904223; return s >> 8 }
+    let f = Float(0.01)
+    switch dtype {
+    case .f32:
+        let q = p.assumingMemoryBound(to: Float.self)
+        for i in 0..<(rows * cols) { q[i] = Float(Int(rnd() & 255) - 128) * f / 128 }
+    case .f16, .bf16:
+        let q = p.assumingMemoryBound(to: UInt16.self)
+        for i in 0..<(rows * cols) {
+            let v = Float(Int(rnd() & 255) - 128) * f / 128
+            q[i] = dtype == .f16 ? floatToF16(v) : floatToBF16(v)
+        }
+    default:
+        let b = p.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<(rows * rowBytes) { b[i] = UInt8(truncatingIfNeeded: rnd()) }
+        let scale = floatToF16(0.001)
+        for r in 0..<rows { for blk in 0..<(cols / 32) {
+            (p + r * rowBytes + blk * dtype.bytesPerBlock).storeBytes(of: scale, as: UInt16.self)
+        } }
+    }
+    return (p, WeightMatrix(dtype: dtype, rows: rows, cols: cols, data: p))
+}
+
+let args = CommandLine.arguments.dropFirst()
+let what = args.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
+var threadList = [1, 2]
+if let i = args.firstIndex(of: "--threads"), i + 1 < args.endIndex {
+    threadList = args[i + 1].split(separator: ",").compactMap { Int($0) }
+}
+print("KernelBench  isa=\(KernelISA.name)  timing=\(useCPUTime ? "thread CPU time for 1T" : "wall")  cpus=\(ProcessInfo.processInfo.activeProcessorCount)")
+
+if what == "gemv" || what == "all" {
+    print("\nGEMV (n=1): GB/s of weights, ms per call")
+    print("shape (rows x cols)   dtype  " + threadList.map { "  \($0)T GB/s     ms" }.joined())
+    for (rows, cols) in [(4864, 896), (896, 4864), (151936, 896)] {
+        for dtype in [DType.q4, .q8, .bf16, .f16, .f32] {
+            let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
+            let x = (0..<cols).map { Float(sin(Double($0))) }
+            var y = [Float](repeating: 0, count: rows)
+            var line = String(format: "%-21@ %-5@ ", "\(rows)x\(cols)" as NSString, dtype.name as NSString)
+            for t in threadList {
+                let pool = ThreadPool(threads: t)
+                timingThreads = t
+                let sec = timeIt(minTime: rows > 100_000 ? 0.8 : 0.3) { Linear.forward(w, x: x, n: 1, y: &y, pool: pool) }
+                line += String(format: "  %8.1f %7.3f", Double(w.byteCount) / sec / 1e9, sec * 1e3)
+            }
+            print(line)
+            p.deallocate()
+        }
+    }
+}
+
+if what == "gemm" || what == "all" {
+    print("\nGEMM (prefill n=512): GFLOP/s, ms per call")
+    print("n x rows x cols        dtype  " + threadList.map { "  \($0)T GFLOP/s    ms" }.joined())
+    for (rows, cols) in [(4864, 896), (896, 4864)] {
+        for dtype in [DType.q4, .q8, .bf16, .f16, .f32] {
+            let n = 512
+            let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
+            let x = (0..<(n * cols)).map { Float(sin(Double($0) * 0.37)) }
+            var y = [Float](repeating: 0, count: n * rows)
+            var line = String(format: "%-22@ %-5@ ", "512x\(rows)x\(cols)" as NSString, dtype.name as NSString)
+            for t in threadList {
+                let pool = ThreadPool(threads: t)
+                timingThreads = t
+                let sec = timeIt(minTime: 0.5) { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
+                line += String(format: "  %10.1f %7.2f", 2.0 * Double(n * rows * cols) / sec / 1e9, sec * 1e3)
+            }
+            print(line)
+            p.deallocate()
+        }
+    }
+}
+
+if what == "attn" || what == "all" {
+    print("\nAttention: ms per call")
+    for t in threadList {
+        let pool = ThreadPool(threads: t)
+                timingThreads = t
+        // Whisper encoder: n=1500, 20 heads x 64
+        let (n, heads, hd) = (1500, 20, 64)
+        let q = (0..<(n * heads * hd)).map { Float(sin(Double($0) * 0.01)) }
+        var out = [Float](repeating: 0, count: n * heads * hd)
+        let sec = timeIt(minTime: 0.5) { Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, pool: pool) }
+        print(String(format: "full n=1500 h=20 d=64        %dT  %8.2f ms  (%.1f GFLOP/s)", t, sec * 1e3,
+                     4.0 * Double(n * n * heads * hd) / sec / 1e9))
+        // Qwen2 prefill 1000 tokens, 14/2 heads, f16 paged KV (16-token blocks), then one decode step at 1000
+        for (nQ, start) in [(1000, 0), (1, 999)] {
+            let (kvh, h2, bt, len) = (2, 14, 16, 1000)
+            let blocks = (len + bt - 1) / bt
+            let blockBytes = kvh * bt * hd * 2
+            let kb = (0..<blocks).map { _ in UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64) }
+            let vb = (0..<blocks).map { _ in UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64) }
+            let kv = KVView(dtype: .f16, kvHeads: kvh, headDim: hd, blockTokens: bt, kBlocks: kb, vBlocks: vb, length: len)
+            let kvals = (0..<(len * kvh * hd)).map { Float(cos(Double($0) * 0.003)) }
+            kv.store(k: kvals, v: kvals, start: 0, n: len)
+            let qq = (0..<(nQ * h2 * hd)).map { Float(sin(Double($0) * 0.01)) }
+            var o = [Float](repeating: 0, count: nQ * h2 * hd)
+            let s2 = timeIt(minTime: 0.3) { Attention.causal(q: qq, nQ: nQ, start: start, heads: h2, kv: kv, out: &o, pool: pool) }
+            print(String(format: "causal nQ=%4d start=%3d f16 paged  %dT  %8.3f ms", nQ, start, t, s2 * 1e3))
+            kb.forEach { $0.deallocate() }; vb.forEach { $0.deallocate() }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#pragma once
+/* Internal declarations shared by the per-ISA files. */
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include "sentio_kernels.h"
+
+static inline float sk_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else { /* subnormal: normalize */
+            int e = -1; do { e++; man <<= 1; } while (!(man & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3FF) << 13);
+        }
+    } else if (exp == 31) bits = sign | 0x7F800000u | (man << 13);
+    else bits = sign | ((exp + 112) << 23) | (man << 13);
+    float f; memcpy(&f, &bits, 4); return f;
+}
+/* Round to nearest even, as Swift's Float16(Float). */
+static inline uint16_t sk_f32_to_f16(float f) {
+    uint32_t x; memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7FFFFFFF;
+    if (ax > 0x7F800000) return (uint16_t)(sign | 0x7E00 | ((ax >> 13) & 0x3FF));
+    if (ax >= 0x477FF000) return (uint16_t)(sign | 0x7C00);          /* rounds to >= 65520: inf */
+    if (ax < 0x38800000) {                                            /* subnormal or zero in f16 */
+        if (ax < 0x33000000) return (uint16_t)sign;                   /* < 2^-25: zero */
+        uint32_t e = ax >> 23, m = (ax & 0x7FFFFF) | 0x800000;
+        uint32_t shift = 126 - e;                                     /* value / 2^-24 = m * 2^(e-126) */
+        uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = ax - 0x38000000;                                     /* rebias exponent 127 -> 15 */
+    uint32_t rem = r & 0x1FFF, q = r >> 13;
+    if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++;
+    return (uint16_t)(sign | q);
+}
+static inline float sk_bf16_to_f32(uint16_t h) { uint32_t b = (uint32_t)h << 16; float f; memcpy(&f, &b, 4); return f; }
+
+/* Per-ISA entry points (same contracts as the public functions). */
+void sk_qgemm_scalar(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+void sk_qgemm_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+void sk_fgemm_scalar(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
+void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
+void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
+/* Weight zero-point the integer kernel of this ISA expects in corr (c * sum q). */
+int sk_qgemm_corr(int wtype, int isa);

@@ -1,0 +1,144 @@
+// Attention: causal grouped-query attention over a paged KV cache (decoder), and full bidirectional
+// multi-head attention (encoders).
+//
+// Both work on tiles of up to `queryTile` query rows of one head: S = scale * Q_tile · Kᵀ (sgemm),
+// softmax per row over its valid keys (vector exp), O_tile = P · V (sgemm). Tasks are (head, tile)
+// pairs on the pool; each task calls single-threaded OpenBLAS. Paged or f16 KV is first gathered per
+// KV head into contiguous f32 (one pass over the cache, shared by the heads of the group).
+import CSentioKernels
+import Foundation
+
+public enum Attention {
+    static let queryTile = 64
+
+    /// Causal grouped-query attention for nQ query rows at positions start..<start+nQ; q: [nQ, heads*headDim] (RoPE already applied),
+    /// keys/values 0..<start+nQ already stored in kv; out: [nQ, heads*headDim]. Query head h uses KV head h / (heads / kvHeads).
+    public static func causal(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
+                              out: UnsafeMutablePointer<Float>, pool: ThreadPool = .shared) {
+        if nQ <= 0 { return }
+        let total = start + nQ, hd = kv.headDim, kvh = kv.kvHeads
+        precondition(total <= kv.length, "Attention.causal: keys 0..<\(total) but the cache holds \(kv.length)")
+        precondition(heads % kvh == 0, "Attention.causal: heads \(heads) not a multiple of kvHeads \(kvh)")
+        let group = heads / kvh
+        // Contiguous f32 K/V per KV head: use the block directly when it already is, else gather.
+        let direct = kv.dtype == .f32 && total <= kv.blockTokens
+        let kbuf = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kvh * total * hd)
+        let vbuf = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kvh * total * hd)
+        defer { kbuf?.deallocate(); vbuf?.deallocate() }
+        nonisolated(unsafe) let (kb, vb) = (kbuf, vbuf)
+        if !direct {
+            pool.parallelFor(kvh * 2) { t in
+                let g = t / 2
+                if t % 2 == 0 { kv.gather(kv.kBlocks, head: g, count: total, into: kb! + g * total * hd) }
+                else { kv.gather(kv.vBlocks, head: g, count: total, into: vb! + g * total * hd) }
+            }
+        }
+        func kPtr(_ g: Int) -> UnsafePointer<Float> {
+            direct ? UnsafePointer(kv.kBlocks[0].assumingMemoryBound(to: Float.self) + g * kv.blockTokens * hd)
+                   : UnsafePointer(kb! + g * total * hd)
+        }
+        func vPtr(_ g: Int) -> UnsafePointer<Float> {
+            direct ? UnsafePointer(kv.vBlocks[0].assumingMemoryBound(to: Float.self) + g * kv.blockTokens * hd)
+                   : UnsafePointer(vb! + g * total * hd)
+        }
+        let tiles = (nQ + queryTile - 1) / queryTile
+        let ld = heads * hd
+        let scale = 1 / Float(hd).squareRoot()
+        nonisolated(unsafe) let (q, out) = (q, out)
+        pool.parallelFor(heads * tiles) { task in
+            let h = task % heads, tile = task / heads
+            let q0 = tile * queryTile, q1 = min(nQ, q0 + queryTile), m = q1 - q0
+            let kend = start + q1
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: m * kend)
+            defer { s.deallocate() }
+            let g = h / group
+            BLAS.sgemm(transA: false, transB: true, m: m, n: kend, k: hd, alpha: scale, a: q + q0 * ld + h * hd, lda: ld,
+                       b: kPtr(g), ldb: hd, beta: 0, c: s, ldc: kend)
+            for r in 0..<m {
+                let valid = start + q0 + r + 1
+                sentio_vexp_softmax(s + r * kend, valid)
+                if valid < kend { (s + r * kend + valid).update(repeating: 0, count: kend - valid) }
+            }
+            BLAS.sgemm(transA: false, transB: false, m: m, n: hd, k: kend, alpha: 1, a: s, lda: kend,
+                       b: vPtr(g), ldb: hd, beta: 0, c: out + q0 * ld + h * hd, ldc: ld)
+        }
+    }
+
+    /// Scalar twin of `causal`: per query row and head, Double scores and softmax over keys 0...pos.
+    public static func causalRef(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
+                                 out: UnsafeMutablePointer<Float>) {
+        let hd = kv.headDim, group = heads / kv.kvHeads, ld = heads * hd
+        let scale = 1 / Double(hd).squareRoot()
+        for r in 0..<nQ {
+            let keys = start + r + 1
+            for h in 0..<heads {
+                let g = h / group
+                var sc = [Double](repeating: 0, count: keys)
+                for t in 0..<keys {
+                    var d = 0.0
+                    for i in 0..<hd { d += Double(q[r * ld + h * hd + i]) * Double(kv.element(kv.kBlocks, token: t, head: g, i)) }
+                    sc[t] = d * scale
+                }
+                let mx = sc.max()!
+                var sum = 0.0
+                for t in 0..<keys { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
+                for i in 0..<hd {
+                    var o = 0.0
+                    for t in 0..<keys { o += sc[t] * Double(kv.element(kv.vBlocks, token: t, head: g, i)) }
+                    out[r * ld + h * hd + i] = Float(o / sum)
+                }
+            }
+        }
+    }
+
+    /// Full (bidirectional) multi-head attention for encoders: q,k,v,out: [n, heads*headDim] contiguous,
+    /// optional additive key mask [n] (e.g. 0 / -inf for padding). scale 1/sqrt(headDim).
+    public static func full(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int, headDim: Int,
+                            out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil, pool: ThreadPool = .shared) {
+        if n <= 0 { return }
+        let hd = headDim, ld = heads * hd
+        let tiles = (n + queryTile - 1) / queryTile
+        let scale = 1 / Float(hd).squareRoot()
+        nonisolated(unsafe) let (q, k, v, out, mask) = (q, k, v, out, mask)
+        pool.parallelFor(heads * tiles) { task in
+            let h = task % heads, tile = task / heads
+            let q0 = tile * queryTile, q1 = min(n, q0 + queryTile), m = q1 - q0
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+            defer { s.deallocate() }
+            BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: hd, alpha: scale, a: q + q0 * ld + h * hd, lda: ld,
+                       b: k + h * hd, ldb: ld, beta: 0, c: s, ldc: n)
+            for r in 0..<m {
+                let row = s + r * n
+                if let mask { for t in 0..<n { row[t] += mask[t] } }
+                sentio_vexp_softmax(row, n)
+            }
+            BLAS.sgemm(transA: false, transB: false, m: m, n: hd, k: n, alpha: 1, a: s, lda: n,
+                       b: v + h * hd, ldb: ld, beta: 0, c: out + q0 * ld + h * hd, ldc: ld)
+        }
+    }
+
+    /// Scalar twin of `full` (Double scores and softmax).
+    public static func fullRef(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int, headDim: Int,
+                               out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil) {
+        let hd = headDim, ld = heads * hd
+        let scale = 1 / Double(hd).squareRoot()
+        var sc = [Double](repeating: 0, count: n)
+        for r in 0..<n {
+            for h in 0..<heads {
+                for t in 0..<n {
+                    var d = 0.0
+                    for i in 0..<hd { d += Double(q[r * ld + h * hd + i]) * Double(k[t * ld + h * hd + i]) }
+                    sc[t] = d * scale + Double(mask?[t] ?? 0)
+                }
+                let mx = sc.max()!
+                var sum = 0.0
+                for t in 0..<n { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
+                for i in 0..<hd {
+                    var o = 0.0
+                    for t in 0..<n { o += sc[t] * Double(v[t * ld + h * hd + i]) }
+                    out[r * ld + h * hd + i] = Float(o / sum)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+// Gemm: dense f32 matrix products for non-weight operands (attention scores, LoRA, gradients).
+//
+// OpenBLAS is kept single-threaded; parallelism comes from our ThreadPool, which splits C into
+// row or column panels, so every kernel in the process shares one set of threads.
+import COpenBLAS
+
+enum BLAS {
+    /// Called once before the first OpenBLAS use.
+    static let configured: Bool = {
+        openblas_set_num_threads(1)
+        return true
+    }()
+
+    /// Row-major cblas_sgemm on the calling thread.
+    @inline(__always)
+    static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                      a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = configured
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+}
+
+/// Dense f32 matmul helpers for non-weight products (attention scores, LoRA, gradients): C[m,n] = alpha*op(A)·op(B) + beta*C
+public enum Gemm {
+    /// Row-major C[m,n] = alpha * op(A)[m,k] · op(B)[k,n] + beta * C. op(A) = Aᵀ when transA (A stored k x m).
+    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              beta: beta, c: c, ldc: ldc, pool: .shared)
+    }
+
+    /// As above on an explicit pool.
+    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool) {
+        let threads = pool.threadCount
+        if threads == 1 || m * n * k < 64 * 64 * 64 {
+            BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                       b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        if m >= n {   // split rows of C (rows of op(A))
+            pool.parallelChunks(m, align: 16, maxChunks: threads * 2) { r in
+                let ap = transA ? a + r.lowerBound : a + r.lowerBound * lda
+                BLAS.sgemm(transA: transA, transB: transB, m: r.count, n: n, k: k, alpha: alpha, a: ap, lda: lda,
+                           b: b, ldb: ldb, beta: beta, c: c + r.lowerBound * ldc, ldc: ldc)
+            }
+        } else {      // split columns of C (columns of op(B))
+            pool.parallelChunks(n, align: 16, maxChunks: threads * 2) { r in
+                let bp = transB ? b + r.lowerBound * ldb : b + r.lowerBound
+                BLAS.sgemm(transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha, a: a, lda: lda,
+                           b: bp, ldb: ldb, beta: beta, c: c + r.lowerBound, ldc: ldc)
+            }
+        }
+    }
+
+    /// Plain-loop twin (Double accumulation) for tests.
+    public static func sgemmRef(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k {
+                    let av = transA ? a[p * lda + i] : a[i * lda + p]
+                    let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    s += Double(av) * Double(bv)
+                }
+                let prior: Float = beta == 0 ? 0 : beta * c[i * ldc + j]
+                c[i * ldc + j] = Float(Double(alpha) * s) + prior
+            }
+        }
+    }
+}

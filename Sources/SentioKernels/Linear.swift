@@ -1,0 +1,161 @@
+// Linear: y = x · Wᵀ (+ bias) for every weight dtype, and its input gradient dx = dy · W.
+//
+// Paths (measured with KernelBench; see the report in the commit log):
+//   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C
+//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C), 4 weight rows x 4 activation rows per tile.
+//   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: OpenBLAS sgemm.
+//   f16/bf16: n < 16: C GEMV converting in registers; larger n: weight row panels converted to f32
+//             per task and multiplied with sgemm (conversion cost / n is then small).
+// Threads split the weight rows into contiguous chunks (multiples of 4 rows: no shared cache lines
+// in y except at chunk edges, written once).
+import CSentioKernels
+import SentioCore
+
+public enum Linear {
+    /// y[n, rows] = x[n, cols] · Wᵀ (+ bias[rows]).  n == 1: GEMV (decode); n > 1: GEMM (prefill, batched decode).
+    public static func forward(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                               bias: UnsafePointer<Float>? = nil, pool: ThreadPool = .shared) {
+        if n <= 0 || w.rows == 0 { return }
+        if w.cols == 0 {
+            for i in 0..<n { for r in 0..<w.rows { y[i * w.rows + r] = bias?[r] ?? 0 } }
+            return
+        }
+        switch w.dtype {
+        case .q8, .q4: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case .f32 where n >= 4: forwardSgemm(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case .f16 where n >= 16, .bf16 where n >= 16: forwardPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        default: forwardFloatDirect(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        }
+    }
+
+    /// Chunks of weight rows per parallel task: ~8 per thread for load balance, multiples of 4.
+    static func rowChunks(_ rows: Int, _ pool: ThreadPool, n: Int) -> Int {
+        let perThread = n > 1 ? 16 : 8
+        return max(1, min(pool.threadCount * perThread, rows / 16))
+    }
+
+    static func forwardQuantized(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                                 bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        let xq = QuantizedActivations(n: n, cols: w.cols)
+        defer { xq.deallocate() }
+        nonisolated(unsafe) let x = x, y = y, bias = bias
+        var desc = xq.descriptor
+        let code = w.dtype.kernelCode
+        if n >= 8 {
+            pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
+                var d = desc
+                sentio_quantize_rows(x, &d, r.lowerBound, r.upperBound, code)
+            }
+        } else {
+            sentio_quantize_rows(x, &desc, 0, n, code)
+        }
+        let rowBytes = w.rowBytes, data = w.data, rows = w.rows
+        let d = desc
+        pool.parallelChunks(rows, align: 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
+            var dd = d
+            sentio_qgemm(code, data, rowBytes, r.lowerBound, r.upperBound, &dd, y, rows, bias)
+        }
+    }
+
+    static func forwardFloatDirect(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                                   bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        nonisolated(unsafe) let x = x, y = y, bias = bias
+        let code = w.dtype.kernelCode, data = w.data, rows = w.rows, cols = w.cols
+        pool.parallelChunks(rows, align: 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
+            sentio_fgemm(code, data, cols, r.lowerBound, r.upperBound, x, cols, n, y, rows, bias)
+        }
+    }
+
+    static func forwardSgemm(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                             bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        Gemm.sgemm(transA: false, transB: true, m: n, n: w.rows, k: w.cols, alpha: 1,
+                   a: x, lda: w.cols, b: w.data.assumingMemoryBound(to: Float.self), ldb: w.cols,
+                   beta: 0, c: y, ldc: w.rows, pool: pool)
+        if let bias { addBias(y, bias, n: n, rows: w.rows) }
+    }
+
+    /// Row panels of W converted to f32, then sgemm into y[:, panel].
+    static func forwardPanels(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                              bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        nonisolated(unsafe) let x = x, y = y
+        let panel = 128
+        let rows = w.rows, cols = w.cols, code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes
+        pool.parallelFor((rows + panel - 1) / panel) { p in
+            let r0 = p * panel, r1 = min(rows, r0 + panel)
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * cols)
+            defer { buf.deallocate() }
+            sentio_dequant_rows(code, data, rowBytes, cols, r0, r1, buf)
+            BLAS.sgemm(transA: false, transB: true, m: n, n: r1 - r0, k: cols, alpha: 1, a: x, lda: cols,
+                       b: buf, ldb: cols, beta: 0, c: y + r0, ldc: rows)
+        }
+        if let bias { addBias(y, bias, n: n, rows: rows) }
+    }
+
+    static func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, n: Int, rows: Int) {
+        for i in 0..<n {
+            let row = y + i * rows
+            for r in 0..<rows { row[r] += bias[r] }
+        }
+    }
+
+    /// dx[n, cols] (+)= dy[n, rows] · W   (backward w.r.t. the input; the base weights stay frozen, any dtype)
+    public static func backwardInput(_ w: WeightMatrix, dy: UnsafePointer<Float>, n: Int, dx: UnsafeMutablePointer<Float>,
+                                     accumulate: Bool, pool: ThreadPool = .shared) {
+        if n <= 0 || w.cols == 0 { return }
+        if w.rows == 0 {
+            if !accumulate { dx.update(repeating: 0, count: n * w.cols) }
+            return
+        }
+        if w.dtype == .f32 {
+            Gemm.sgemm(transA: false, transB: false, m: n, n: w.cols, k: w.rows, alpha: 1, a: dy, lda: w.rows,
+                       b: w.data.assumingMemoryBound(to: Float.self), ldb: w.cols, beta: accumulate ? 1 : 0,
+                       c: dx, ldc: w.cols, pool: pool)
+            return
+        }
+        // Column chunks of dx (multiples of the block size) per task; inside, row panels of W are
+        // converted to f32 and accumulated with sgemm: dx[:, cc] += dy[:, panel] · W[panel, cc].
+        nonisolated(unsafe) let dy = dy, dx = dx
+        let rows = w.rows, cols = w.cols, code = w.dtype.kernelCode, rowBytes = w.rowBytes
+        let bs = w.dtype.blockSize, bytesPerBlock = w.dtype.bytesPerBlock
+        nonisolated(unsafe) let data = w.data
+        let panel = 256
+        pool.parallelChunks(cols, align: max(bs, 16), maxChunks: pool.threadCount * 4) { cc in
+            let width = cc.count
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: min(panel, rows) * width)
+            defer { buf.deallocate() }
+            let colOffset = cc.lowerBound / bs * bytesPerBlock
+            var r0 = 0
+            while r0 < rows {
+                let r1 = min(rows, r0 + panel)
+                sentio_dequant_rows(code, data + colOffset, rowBytes, width, r0, r1, buf)
+                BLAS.sgemm(transA: false, transB: false, m: n, n: width, k: r1 - r0, alpha: 1, a: dy + r0, lda: rows,
+                           b: buf, ldb: width, beta: (r0 == 0 && !accumulate) ? 0 : 1, c: dx + cc.lowerBound, ldc: cols)
+                r0 = r1
+            }
+        }
+    }
+}
+
+/// Activation rows quantized for the integer dot kernels (layout: see sentio_xq in sentio_kernels.h).
+final class QuantizedActivations {
+    let n: Int, cols: Int
+    let qs: UnsafeMutablePointer<Int8>
+    let d: UnsafeMutablePointer<Float>
+    let corr: UnsafeMutablePointer<Int32>
+
+    init(n: Int, cols: Int) {
+        self.n = n
+        self.cols = cols
+        qs = UnsafeMutableRawPointer.allocate(byteCount: max(1, n * cols), alignment: 64).bindMemory(to: Int8.self, capacity: n * cols)
+        d = .allocate(capacity: max(1, n * cols / 32))
+        corr = .allocate(capacity: max(1, n * cols / 32))
+    }
+
+    var descriptor: sentio_xq { sentio_xq(qs: qs, d: d, corr: corr, n: n, cols: cols) }
+
+    func deallocate() {
+        UnsafeMutableRawPointer(qs).deallocate()
+        d.deallocate()
+        corr.deallocate()
+    }
+}

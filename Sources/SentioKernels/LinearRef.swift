@@ -1,0 +1,77 @@
+// Scalar reference twins of Linear: dequantize with SentioCore's reference dequantizers, plain loops.
+import SentioCore
+
+extension Linear {
+    /// Scalar reference: y = x · dequant(W)ᵀ (+ bias), Double accumulation.
+    public static func forwardRef(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                                  bias: UnsafePointer<Float>?) {
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w.cols))
+        defer { row.deallocate() }
+        for r in 0..<w.rows {
+            w.dequantizeRowRef(r, into: row)
+            for i in 0..<n {
+                var s = 0.0
+                for k in 0..<w.cols { s += Double(x[i * w.cols + k]) * Double(row[k]) }
+                y[i * w.rows + r] = Float(s) + (bias?[r] ?? 0)
+            }
+        }
+    }
+
+    /// Scalar reference of the integer path for q8/q4 weights: each activation row quantized with
+    /// BlockQ8_0.quantizeRef, per block an exact integer dot, scaled by d_w * d_x and summed in f32
+    /// in block order. The fast path computes the same integers and the same scale products; only the
+    /// f32 summation order differs.
+    public static func forwardRefQuantizedActivations(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
+                                                      y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+        precondition(w.dtype == .q8 || w.dtype == .q4)
+        let nb = w.cols / 32
+        let xq = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, nb * BlockQ8_0.byteSize), alignment: 16)
+        defer { xq.deallocate() }
+        for i in 0..<n {
+            BlockQ8_0.quantizeRef(UnsafeBufferPointer(start: x + i * w.cols, count: w.cols), into: xq)
+            for r in 0..<w.rows {
+                let wr = w.data + r * w.rowBytes
+                var acc: Float = 0
+                for b in 0..<nb {
+                    let xb = xq.baseAddress! + b * BlockQ8_0.byteSize
+                    let dx = f16ToFloat(UInt16(littleEndian: xb.loadUnaligned(as: UInt16.self)))
+                    let qx = (xb + 2).assumingMemoryBound(to: Int8.self)
+                    var dot: Int32 = 0
+                    let dw: Float
+                    if w.dtype == .q8 {
+                        let wb = wr + b * BlockQ8_0.byteSize
+                        dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))
+                        let qw = (wb + 2).assumingMemoryBound(to: Int8.self)
+                        for j in 0..<32 { dot &+= Int32(qw[j]) &* Int32(qx[j]) }
+                    } else {
+                        let wb = wr + b * BlockQ4_0.byteSize
+                        dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))
+                        let qw = (wb + 2).assumingMemoryBound(to: UInt8.self)
+                        for j in 0..<16 {
+                            dot &+= (Int32(qw[j] & 15) - 8) &* Int32(qx[j])
+                            dot &+= (Int32(qw[j] >> 4) - 8) &* Int32(qx[j + 16])
+                        }
+                    }
+                    acc += (dw * dx) * Float(dot)
+                }
+                y[i * w.rows + r] = acc + (bias?[r] ?? 0)
+            }
+        }
+    }
+
+    /// Scalar reference: dx (+)= dy · dequant(W), Double accumulation.
+    public static func backwardInputRef(_ w: WeightMatrix, dy: UnsafePointer<Float>, n: Int, dx: UnsafeMutablePointer<Float>,
+                                        accumulate: Bool) {
+        var acc = [Double](repeating: 0, count: n * w.cols)
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w.cols))
+        defer { row.deallocate() }
+        for r in 0..<w.rows {
+            w.dequantizeRowRef(r, into: row)
+            for i in 0..<n {
+                let g = Double(dy[i * w.rows + r])
+                for k in 0..<w.cols { acc[i * w.cols + k] += g * Double(row[k]) }
+            }
+        }
+        for j in 0..<(n * w.cols) { dx[j] = (accumulate ? dx[j] : 0) + Float(acc[j]) }
+    }
+}

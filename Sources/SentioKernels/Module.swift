@@ -1,1 +1,0 @@
-// SentioKernels: see README.md for what this module holds.

@@ -1,0 +1,95 @@
+// Ops: normalization, activations, softmax, selection and embedding lookup.
+//
+// Norms are plain Swift loops (LLVM vectorizes them when built for the CPU); exp/erf-based functions
+// run in C (CSentioKernels/vecmath.c: a vector exp polynomial, AVX-512 / AVX2 / 128-bit widths).
+// Every vectorized op has a `...Ref` scalar twin in OpsRef.swift.
+import CSentioKernels
+import SentioCore
+
+public enum Ops {
+    /// out = x / sqrt(mean(x²) + eps) * weight, per row (Qwen2RMSNorm: statistics in f32).
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float,
+                               out: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
+        for r in 0..<rows {
+            let xr = x + r * dim, o = out + r * dim
+            var ss: Float = 0
+            for i in 0..<dim { ss += xr[i] * xr[i] }
+            let scale = 1 / (ss / Float(dim) + eps).squareRoot()
+            for i in 0..<dim { o[i] = xr[i] * scale * weight[i] }
+        }
+    }
+
+    /// out = (x - mean) / sqrt(var + eps) * weight + bias, per row (biased variance, as nn.LayerNorm).
+    public static func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 eps: Float, out: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
+        for r in 0..<rows {
+            let xr = x + r * dim, o = out + r * dim
+            var s: Float = 0
+            for i in 0..<dim { s += xr[i] }
+            let mean = s / Float(dim)
+            var v: Float = 0
+            for i in 0..<dim { let d = xr[i] - mean; v += d * d }
+            let inv = 1 / (v / Float(dim) + eps).squareRoot()
+            if let bias {
+                for i in 0..<dim { o[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }
+            } else {
+                for i in 0..<dim { o[i] = (xr[i] - mean) * inv * weight[i] }
+            }
+        }
+    }
+
+    /// Numerically stable softmax in place (max subtracted). -inf entries become 0.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) { sentio_vexp_softmax(x, count) }
+    /// x * sigmoid(x) in place.
+    public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int) { sentio_vsilu(x, count) }
+    /// 0.5 x (1 + erf(x/√2)) in place (exact form, PyTorch nn.GELU()).
+    public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) { sentio_vgelu_erf(x, count) }
+    /// 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))) in place (gelu_pytorch_tanh).
+    public static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) { sentio_vgelu_tanh(x, count) }
+    /// out = silu(gate) * up.
+    public static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int) {
+        sentio_vswiglu(gate, up, out, count)
+    }
+    /// out = a + b.
+    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { out[i] = a[i] + b[i] }
+    }
+
+    /// First index of the maximum (NaN entries are skipped; 0 for an empty or all-NaN input).
+    public static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
+        var best = 0
+        var bv = -Float.infinity
+        var found = false
+        for i in 0..<count where x[i] > bv || (!found && x[i] == bv) {
+            best = i; bv = x[i]; found = true
+        }
+        return best
+    }
+
+    /// The k largest entries, sorted descending (ties: lower index first). NaN entries are skipped.
+    public static func topK(_ x: UnsafePointer<Float>, count: Int, k: Int) -> [(index: Int, value: Float)] {
+        let k = min(k, count)
+        if k <= 0 { return [] }
+        var top: [(index: Int, value: Float)] = []
+        top.reserveCapacity(k + 1)
+        for i in 0..<count {
+            let v = x[i]
+            if v.isNaN { continue }
+            if top.count == k && !(v > top[k - 1].value) { continue }
+            // insertion point after every element >= v (keeps earlier indices first on ties)
+            var lo = 0, hi = top.count
+            while lo < hi { let mid = (lo + hi) / 2; if top[mid].value >= v { lo = mid + 1 } else { hi = mid } }
+            top.insert((i, v), at: lo)
+            if top.count > k { top.removeLast() }
+        }
+        return top
+    }
+
+    /// Rows `ids` of an embedding table in any dtype, dequantized to f32: out[ids.count, w.cols]
+    public static func embeddingLookup(_ w: WeightMatrix, ids: [Int32], out: UnsafeMutablePointer<Float>) {
+        for (j, id) in ids.enumerated() {
+            precondition(id >= 0 && Int(id) < w.rows, "embeddingLookup: id \(id) outside 0..<\(w.rows)")
+            sentio_dequant_rows(w.dtype.kernelCode, w.data, w.rowBytes, w.cols, Int(id), Int(id) + 1, out + j * w.cols)
+        }
+    }
+}

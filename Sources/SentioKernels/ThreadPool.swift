@@ -1,0 +1,69 @@
+// ThreadPool: persistent worker threads for the kernels (CSentioKernels/pool.c does the work).
+//
+// Workers live as long as the pool; each parallelFor hands out indices through an atomic counter,
+// the calling thread takes part, and workers spin briefly between jobs (decode issues hundreds of
+// short jobs per token) before sleeping. A parallelFor started inside a body runs inline.
+import CSentioKernels
+import Foundation
+
+public final class ThreadPool: @unchecked Sendable {
+    private let handle: OpaquePointer
+    public let threadCount: Int
+
+    /// `threads` persistent threads including the caller; threads = 1 runs everything inline.
+    public init(threads: Int) {
+        threadCount = max(1, threads)
+        handle = sentio_pool_create(Int32(threadCount))
+    }
+
+    deinit { sentio_pool_destroy(handle) }
+
+    /// The pool kernels use by default: one thread per active processor. Settable (e.g. to pin a
+    /// benchmark to 1 or 2 threads).
+    nonisolated(unsafe) public static var shared = ThreadPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs body(i) for every i in 0..<count, spread over the threads; returns when all are done.
+    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 0 { return }
+        if threadCount == 1 || count == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { escapable in
+            var fn = escapable
+            withUnsafeMutablePointer(to: &fn) { p in
+                sentio_pool_run(handle, count, { ctx, i in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, UnsafeMutableRawPointer(p))
+            }
+        }
+    }
+
+    /// Splits 0..<total into at most `maxChunks` contiguous ranges whose sizes are multiples of
+    /// `align` (the last may be shorter), runs body(range) for each.
+    public func parallelChunks(_ total: Int, align: Int = 1, maxChunks: Int, _ body: (Range<Int>) -> Void) {
+        if total <= 0 { return }
+        let chunks = max(1, min(maxChunks, (total + align - 1) / align))
+        var size = (total + chunks - 1) / chunks
+        size = (size + align - 1) / align * align
+        let count = (total + size - 1) / size
+        parallelFor(count) { c in body(c * size ..< min(total, (c + 1) * size)) }
+    }
+}
+
+/// Instruction-set control for the C kernels (tests run every level the CPU has).
+public enum KernelISA {
+    /// 0 scalar C, 1 AVX2+FMA+F16C, 2 AVX-512, 3 AVX-512 VNNI; capped by `limit`.
+    public static var level: Int { Int(sentio_isa_level()) }
+    /// Highest level this CPU supports.
+    public static var maxSupported: Int {
+        let saved = level
+        sentio_set_isa_limit(3)
+        let m = Int(sentio_isa_level())
+        sentio_set_isa_limit(Int32(saved))
+        return m
+    }
+    /// Caps the level used from now on (process wide; for tests and benchmarks).
+    public static func limit(_ level: Int) { sentio_set_isa_limit(Int32(level)) }
+    public static var name: String { ["scalar", "avx2", "avx512", "avx512-vnni"][level] }
+}

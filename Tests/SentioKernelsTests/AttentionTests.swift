@@ -1,0 +1,82 @@
+// Attention fast paths vs their Double twins: causal with paged f32/f16 KV, full with and without mask.
+import XCTest
+import SentioCore
+@testable import SentioKernels
+import SentioTestSupport
+
+final class AttentionTests: XCTestCase {
+    /// A paged cache with `length` tokens of random K/V.
+    final class Cache {
+        let kb: [UnsafeMutableRawPointer], vb: [UnsafeMutableRawPointer]
+        let view: KVView
+        init(dtype: DType, kvHeads: Int, headDim: Int, blockTokens: Int, length: Int, rng: inout TestRNG) {
+            let blocks = (length + blockTokens - 1) / blockTokens
+            let bytes = kvHeads * blockTokens * headDim * dtype.bytesPerBlock
+            kb = (0..<blocks).map { _ in .allocate(byteCount: bytes, alignment: 64) }
+            vb = (0..<blocks).map { _ in .allocate(byteCount: bytes, alignment: 64) }
+            view = KVView(dtype: dtype, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens,
+                          kBlocks: kb, vBlocks: vb, length: length)
+            // store in two calls (crossing a block edge) to exercise `store`'s start offset
+            let k = rng.floats(length * kvHeads * headDim), v = rng.floats(length * kvHeads * headDim)
+            let cut = length / 2
+            view.store(k: k, v: v, start: 0, n: cut)
+            k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                view.store(k: kp.baseAddress! + cut * kvHeads * headDim, v: vp.baseAddress! + cut * kvHeads * headDim,
+                           start: cut, n: length - cut)
+            } }
+        }
+        deinit { kb.forEach { $0.deallocate() }; vb.forEach { $0.deallocate() } }
+    }
+
+    func testCausalMatchesReference() {
+        var rng = TestRNG(seed: 31)
+        // (dtype, blockTokens, heads, kvHeads, headDim, start, nQ): prefill from 0, a chunk after a prefix,
+        // single-token decode, length not a multiple of the block, one contiguous block, > one query tile.
+        let cases: [(DType, Int, Int, Int, Int, Int, Int)] = [
+            (.f32, 16, 4, 2, 8, 0, 21), (.f16, 16, 14, 2, 64, 5, 3), (.f16, 16, 4, 1, 16, 36, 1),
+            (.f32, 1000, 2, 2, 8, 3, 70), (.f16, 16, 2, 1, 32, 0, 67), (.f32, 16, 6, 3, 16, 40, 1),
+        ]
+        for (dtype, bt, heads, kvh, hd, start, nQ) in cases {
+            let cache = Cache(dtype: dtype, kvHeads: kvh, headDim: hd, blockTokens: bt, length: start + nQ, rng: &rng)
+            let q = rng.floats(nQ * heads * hd, scale: 2)
+            var ref = [Float](repeating: 0, count: nQ * heads * hd)
+            Attention.causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &ref)
+            for pool in pools {
+                var out = [Float](repeating: .nan, count: nQ * heads * hd)
+                Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &out, pool: pool)
+                // f32 scores (sum of hd products) and f32 softmax/weighted sum vs Double: a few ulp per
+                // stage of |v| <= 1 outputs; 2e-5 absolute leaves room for exp's ~4e-7 and sgemm order.
+                let d = compare(out, ref)
+                XCTAssertLessThanOrEqual(d.maxAbs, 2e-5, "\(dtype) bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ) threads=\(pool.threadCount): \(d)")
+            }
+        }
+    }
+
+    func testCausalFirstTokenReturnsItsValue() {
+        // With one key the softmax weight is exactly 1: output = V[0] of the group's KV head.
+        var rng = TestRNG(seed: 32)
+        let cache = Cache(dtype: .f32, kvHeads: 1, headDim: 8, blockTokens: 4, length: 1, rng: &rng)
+        let q = rng.floats(2 * 8)
+        var out = [Float](repeating: 0, count: 16)
+        Attention.causal(q: q, nQ: 1, start: 0, heads: 2, kv: cache.view, out: &out, pool: pools[0])
+        let v0 = cache.vb[0].assumingMemoryBound(to: Float.self)
+        for i in 0..<8 { XCTAssertEqual(out[i], v0[i]); XCTAssertEqual(out[8 + i], v0[i]) }
+    }
+
+    func testFullMatchesReference() {
+        var rng = TestRNG(seed: 33)
+        for (n, heads, hd, masked) in [(1, 1, 8, false), (37, 3, 16, false), (70, 2, 64, true), (129, 1, 8, false)] {
+            let q = rng.floats(n * heads * hd, scale: 2), k = rng.floats(n * heads * hd), v = rng.floats(n * heads * hd)
+            var mask: [Float]? = nil
+            if masked { mask = (0..<n).map { $0 % 5 == 4 ? -Float.infinity : 0 } }
+            var ref = [Float](repeating: 0, count: n * heads * hd)
+            Attention.fullRef(q: q, k: k, v: v, n: n, heads: heads, headDim: hd, out: &ref, mask: mask)
+            for pool in pools {
+                var out = [Float](repeating: .nan, count: n * heads * hd)
+                Attention.full(q: q, k: k, v: v, n: n, heads: heads, headDim: hd, out: &out, mask: mask, pool: pool)
+                let d = compare(out, ref)
+                XCTAssertLessThanOrEqual(d.maxAbs, 2e-5, "n=\(n) heads=\(heads) hd=\(hd) masked=\(masked): \(d)")   // as causal
+            }
+        }
+    }
+}

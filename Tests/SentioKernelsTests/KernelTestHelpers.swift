@@ -1,0 +1,48 @@
+// Helpers for the kernel tests: random weight matrices in every dtype, ISA sweeps.
+import SentioCore
+import SentioKernels
+import SentioTestSupport
+
+/// Owns the bytes of a random weight matrix.
+final class OwnedWeight {
+    let bytes: UnsafeMutableRawPointer
+    let matrix: WeightMatrix
+
+    init(dtype: DType, rows: Int, cols: Int, rng: inout TestRNG, scale: Float = 1) {
+        let f = rng.floats(rows * cols, scale: scale)
+        let rowBytes = cols / dtype.blockSize * dtype.bytesPerBlock
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rowBytes), alignment: 64)
+        self.bytes = bytes
+        f.withUnsafeBufferPointer { src in
+            for r in 0..<rows {
+                let row = UnsafeBufferPointer(rebasing: src[(r * cols)..<((r + 1) * cols)])
+                let dst = bytes + r * rowBytes
+                switch dtype {
+                case .f32: dst.copyMemory(from: row.baseAddress!, byteCount: cols * 4)
+                case .f16: for k in 0..<cols { dst.storeBytes(of: floatToF16(row[k]), toByteOffset: 2 * k, as: UInt16.self) }
+                case .bf16: for k in 0..<cols { dst.storeBytes(of: floatToBF16(row[k]), toByteOffset: 2 * k, as: UInt16.self) }
+                case .q8: BlockQ8_0.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
+                case .q4: BlockQ4_0.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
+                default: fatalError()
+                }
+            }
+        }
+        matrix = WeightMatrix(dtype: dtype, rows: rows, cols: cols, data: bytes)
+    }
+
+    deinit { bytes.deallocate() }
+}
+
+let weightDTypes: [DType] = [.f32, .f16, .bf16, .q8, .q4]
+
+/// Runs body at every ISA level this CPU has (scalar C, AVX2, AVX-512, VNNI), restoring the limit.
+func forEachISA(_ body: (String) throws -> Void) rethrows {
+    let top = KernelISA.maxSupported
+    defer { KernelISA.limit(3) }
+    for level in 0...top {
+        KernelISA.limit(level)
+        try body(KernelISA.name)
+    }
+}
+
+let pools = [ThreadPool(threads: 1), ThreadPool(threads: 2), ThreadPool(threads: 3)]

@@ -1,0 +1,154 @@
+// Linear fast paths vs their scalar twins, every dtype, ISA level and thread count.
+import XCTest
+import SentioCore
+@testable import SentioKernels
+import SentioTestSupport
+
+final class LinearTests: XCTestCase {
+    // Shapes: odd row counts (tail of the 4-row tile), n over 1, 2, 3 (tile tails), 7, 9 and 33
+    // (crosses the 32-row activation panel), cols multiple of 32 for quantized types and odd for floats.
+    let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (5, 64, 1), (37, 96, 2), (19, 160, 3), (67, 64, 7), (13, 32, 9), (9, 64, 33), (130, 256, 5)]
+
+    func testForwardMatchesReference() {
+        var rng = TestRNG(seed: 1)
+        forEachISA { isa in
+            for dtype in weightDTypes {
+                for (rows, baseCols, n) in shapes {
+                    // float weights: also odd widths (the 16/8-lane tails)
+                    let cols = dtype.isQuantized ? baseCols : baseCols + 3
+                    let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
+                    let x = rng.floats(n * cols)
+                    let bias = rng.floats(rows)
+                    var ref = [Float](repeating: 0, count: n * rows)
+                    Linear.forwardRef(w.matrix, x: x, n: n, y: &ref, bias: bias)
+                    var refQ = ref
+                    if dtype.isQuantized { Linear.forwardRefQuantizedActivations(w.matrix, x: x, n: n, y: &refQ, bias: bias) }
+                    for pool in pools {
+                        var y = [Float](repeating: .nan, count: n * rows)
+                        Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
+                        let ctx = "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount)"
+                        if dtype.isQuantized {
+                            // Same integers and scale products as the twin: only the f32 order of the
+                            // per-block sums differs (<= nb terms): 1e-6 * sqrt(cols) relative to the output scale.
+                            let d = compare(y, refQ)
+                            XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(ctx) vs quantized-activation twin: \(d)")
+                            // Against the pure-f32 product: Q8_0 rounds each x to within d/2 = amax_block/254,
+                            // and the f16 scale moves it by <= 2^-11 |x|, so per output
+                            // |err| <= sum_k |w_k| (amax_b/254 + |x_k| 2^-11)  (+ f32 rounding slack).
+                            let bound = quantizationBound(w.matrix, x: x, n: n)
+                            for j in 0..<(n * rows) {
+                                XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), bound[j] * 1.01 + 1e-6, "\(ctx) vs f32 product at \(j)")
+                            }
+                        } else {
+                            // f32 accumulation in another order than the Double twin: ~eps * sqrt(cols).
+                            let d = compare(y, ref)
+                            XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(ctx): \(d)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Per-output bound of the activation-quantization error (see the call site).
+    func quantizationBound(_ w: WeightMatrix, x: [Float], n: Int) -> [Float] {
+        var bound = [Float](repeating: 0, count: n * w.rows)
+        var row = [Float](repeating: 0, count: w.cols)
+        for r in 0..<w.rows {
+            row.withUnsafeMutableBufferPointer { w.dequantizeRowRef(r, into: $0.baseAddress!) }
+            for i in 0..<n {
+                var b: Float = 0
+                for blk in 0..<(w.cols / 32) {
+                    var amax: Float = 0
+                    for j in 0..<32 { amax = max(amax, abs(x[i * w.cols + blk * 32 + j])) }
+                    for j in 0..<32 {
+                        let k = blk * 32 + j
+                        b += abs(row[k]) * (amax / 254 + abs(x[i * w.cols + k]) / 2048)
+                    }
+                }
+                bound[i * w.rows + r] = b
+            }
+        }
+        return bound
+    }
+
+    func testForwardWithoutBiasAndLargeNForFloatPanels() {
+        // n >= 16 takes the panel + sgemm path for f16/bf16 and sgemm for f32.
+        var rng = TestRNG(seed: 2)
+        for dtype in weightDTypes {
+            let (rows, cols, n) = (131, 64, 20)
+            let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
+            let x = rng.floats(n * cols)
+            var ref = [Float](repeating: 0, count: n * rows)
+            if dtype.isQuantized { Linear.forwardRefQuantizedActivations(w.matrix, x: x, n: n, y: &ref, bias: nil) }
+            else { Linear.forwardRef(w.matrix, x: x, n: n, y: &ref, bias: nil) }
+            for pool in pools {
+                var y = [Float](repeating: .nan, count: n * rows)
+                Linear.forward(w.matrix, x: x, n: n, y: &y, pool: pool)
+                let d = compare(y, ref)
+                XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(dtype) threads=\(pool.threadCount): \(d)")
+            }
+        }
+    }
+
+    func testBackwardInputMatchesReference() {
+        var rng = TestRNG(seed: 3)
+        for dtype in weightDTypes {
+            for (rows, baseCols, n) in [(7, 64, 1), (37, 96, 3), (20, 160, 9)] {
+                let cols = dtype.isQuantized ? baseCols : baseCols + 5
+                let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
+                let dy = rng.floats(n * rows)
+                let prior = rng.floats(n * cols)
+                for accumulate in [false, true] {
+                    var ref = prior
+                    Linear.backwardInputRef(w.matrix, dy: dy, n: n, dx: &ref, accumulate: accumulate)
+                    for pool in pools {
+                        var dx = prior
+                        Linear.backwardInput(w.matrix, dy: dy, n: n, dx: &dx, accumulate: accumulate, pool: pool)
+                        // sums over `rows` products in f32 (sgemm order) vs Double: eps * sqrt(rows) scale.
+                        let d = compare(dx, ref)
+                        XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(rows).squareRoot() * 4,
+                                                 "\(dtype) \(rows)x\(cols) n=\(n) acc=\(accumulate) threads=\(pool.threadCount): \(d)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testActivationQuantIsBitIdenticalToReference() {
+        var rng = TestRNG(seed: 4)
+        forEachISA { isa in
+            for count in [32, 96, 896] {
+                var x = rng.floats(count, scale: 3)
+                x[0] = 0; if count > 64 { for i in 32..<64 { x[i] = 0 } }   // an all-zero block (d = 0)
+                x[5] = 127.5 / 127 * 3     // values landing on .5 after scaling exercise round-half-away
+                var fast = [UInt8](repeating: 0, count: count / 32 * 34)
+                var ref = fast
+                ActivationQuant.quantizeQ8(x, count: count, into: &fast)
+                x.withUnsafeBufferPointer { src in
+                    ref.withUnsafeMutableBytes { BlockQ8_0.quantizeRef(src, into: $0) }
+                }
+                XCTAssertEqual(fast, ref, "\(isa) count=\(count)")
+            }
+            // exact halves: x = (k + 0.5) * d with d = 1 (amax 127)
+            var h = (0..<32).map { Float($0) - 15.5 }
+            h[31] = 127
+            var fast = [UInt8](repeating: 0, count: 34), ref = fast
+            ActivationQuant.quantizeQ8(h, count: 32, into: &fast)
+            h.withUnsafeBufferPointer { src in ref.withUnsafeMutableBytes { BlockQ8_0.quantizeRef(src, into: $0) } }
+            XCTAssertEqual(fast, ref, "\(isa) halves")
+        }
+    }
+
+    func testEmbeddingLookup() {
+        var rng = TestRNG(seed: 5)
+        for dtype in weightDTypes {
+            let w = OwnedWeight(dtype: dtype, rows: 11, cols: 64, rng: &rng)
+            let ids: [Int32] = [0, 10, 3, 3]
+            var out = [Float](repeating: .nan, count: ids.count * 64), ref = out
+            Ops.embeddingLookup(w.matrix, ids: ids, out: &out)
+            Ops.embeddingLookupRef(w.matrix, ids: ids, out: &ref)
+            XCTAssertEqual(out, ref, "\(dtype): dequantization is exact in both")
+        }
+    }
+}

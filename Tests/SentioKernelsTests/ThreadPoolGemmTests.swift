@@ -1,0 +1,55 @@
+// ThreadPool coverage and Gemm.sgemm vs its plain-loop twin for every transpose combination.
+import XCTest
+@testable import SentioKernels
+import SentioTestSupport
+
+final class ThreadPoolGemmTests: XCTestCase {
+    func testParallelForVisitsEveryIndexOnce() {
+        for pool in pools {
+            for count in [0, 1, 2, 3, 100, 1001] {
+                let hits = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, count))
+                hits.initialize(repeating: 0, count: max(1, count))
+                nonisolated(unsafe) let h = hits
+                for _ in 0..<3 { pool.parallelFor(count) { i in h[i] += 1 } }   // disjoint indices: no race
+                for i in 0..<count { XCTAssertEqual(hits[i], 3, "threads=\(pool.threadCount) count=\(count) i=\(i)") }
+                hits.deallocate()
+            }
+            // nested parallelFor runs inline instead of deadlocking
+            let out = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+            nonisolated(unsafe) let o = out
+            pool.parallelFor(4) { i in pool.parallelFor(4) { j in o[i * 4 + j] = i * 4 + j } }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: out, count: 16)), Array(0..<16))
+            out.deallocate()
+            // chunks cover the range exactly, aligned
+            var seen = [Int](repeating: 0, count: 103)
+            seen.withUnsafeMutableBufferPointer { buf in
+                nonisolated(unsafe) let b = buf
+                pool.parallelChunks(103, align: 4, maxChunks: 7) { r in
+                    XCTAssertEqual(r.lowerBound % 4, 0)
+                    for i in r { b[i] += 1 }
+                }
+            }
+            XCTAssertEqual(seen, [Int](repeating: 1, count: 103))
+        }
+    }
+
+    func testSgemmAllTransposes() {
+        var rng = TestRNG(seed: 41)
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (70, 65, 33), (100, 3, 80)] {
+            for ta in [false, true] { for tb in [false, true] {
+                let lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 3
+                let a = rng.floats((ta ? k : m) * lda), b = rng.floats((tb ? n : k) * ldb)
+                let c0 = rng.floats(m * ldc)
+                for pool in pools {
+                    var c = c0, ref = c0
+                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
+                               beta: 2, c: &c, ldc: ldc, pool: pool)
+                    Gemm.sgemmRef(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
+                                  beta: 2, c: &ref, ldc: ldc)
+                    // f32 sums of k products (|terms| <= 1) vs Double: eps * k is a safe cap.
+                    XCTAssertLessThanOrEqual(compare(c, ref).maxAbs, 1.2e-7 * Float(k) + 1e-6, "m=\(m) n=\(n) k=\(k) ta=\(ta) tb=\(tb)")
+                }
+            } }
+        }
+    }
+}
