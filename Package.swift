@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "SentioMediaTests", dependencies: ["SentioMedia", "SentioTestSupport"], swiftSettings: nativeSwift),
         .testTarget(name: "SentioModelsTests", dependencies: ["SentioModels", "SentioConvert", "SentioRuntime", "SentioTestSupport"],
                     swiftSettings: nativeSwift),
+        .testTarget(name: "SentioRuntimeTests", dependencies: ["SentioRuntime", "SentioTestSupport"], swiftSettings: nativeSwift),
         .testTarget(name: "SentioCLITests", dependencies: ["SentioTestSupport"], swiftSettings: nativeSwift),
     ]
 )

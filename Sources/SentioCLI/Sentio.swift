@@ -1,10 +1,11 @@
+// sentio: the command line. One subcommand per job, each in its own file.
 import ArgumentParser
 
 @main
 struct Sentio: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sentio",
-        abstract: "R1-Omni emotion recognition on plain CPUs: convert, inspect, generate, bench, recognize, train.",
-        subcommands: []
+        abstract: "R1-Omni emotion recognition on plain CPUs: convert, inspect, generate, perplexity, bench.",
+        subcommands: [Convert.self, Inspect.self, Generate.self, Perplexity.self, Bench.self]
     )
 }

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import SentioCore
+import SentioKernels
+import SentioModels
+import SentioRuntime
+
+/// llama-bench's measurements: pp<N> (one prompt of N tokens prefilled into an empty cache) and
+/// tg<N> (N tokens decoded one at a time from an empty cache), repeated, mean ± sd of tokens/s.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure prompt processing and generation speed (llama-bench's tests).")
+
+    @Option(name: .shortAndLong, help: "Model files (.sentio or .gguf), comma separated") var model: String
+    @Option(name: .customShort("p"), help: "Prompt lengths, comma separated (0 to skip)") var prompt: String = "512"
+    @Option(name: .customShort("n"), help: "Generation lengths, comma separated (0 to skip)") var gen: String = "128"
+    @Option(name: .customShort("t"), help: "Thread counts, comma separated") var threads: String = "\(ProcessInfo.processInfo.activeProcessorCount)"
+    @Option(name: .customShort("r"), help: "Repetitions") var reps: Int = 3
+    @Option(help: "For a .gguf: convert matrices in memory to this type") var ggufQuant: String?
+    @Flag(help: "JSON rows (llama-bench field names)") var json = false
+    @Flag(help: "Markdown table (default)") var md = false
+
+    func run() throws {
+        try runReportingErrors {
+            let ps = prompt.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+            let ns = gen.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+            let ts = threads.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+            guard !ts.isEmpty, reps > 0 else { throw SentioError(.argument, "need at least one thread count and -r > 0") }
+            var rows: [[String: Any]] = []
+            let machine = MachineInfo.summary
+            if !json {
+                print("machine: \(machine)")
+                print("| model | size | params | backend | threads | test | t/s |")
+                print("| --- | ---: | ---: | --- | ---: | --- | ---: |")
+            }
+            for path in model.split(separator: ",").map(String.init) {
+                var q: DType? = nil
+                if let s = ggufQuant { q = DType(name: s) }
+                let lm = try LanguageModel(url: URL(fileURLWithPath: path), ggufQuant: q, maxRows: max(512, ps.max() ?? 0))
+                for t in ts {
+                    let pool = ThreadPool(threads: t)
+                    let g = Generator(lm, pool: pool)
+                    var tests: [(String, () throws -> Double)] = []
+                    for p in ps { tests.append(("pp\(p)", { try Self.timePrefill(g, tokens: p) })) }
+                    for n in ns { tests.append(("tg\(n)", { try Self.timeDecode(g, tokens: n) })) }
+                    for (name, fn) in tests {
+                        _ = try fn()   // warm-up
+                        var samples: [Double] = []
+                        for _ in 0..<reps { samples.append(try fn()) }
+                        let mean = samples.reduce(0, +) / Double(samples.count)
+                        let sd = samples.count > 1 ? (samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(samples.count - 1)).squareRoot() : 0
+                        let row: [String: Any] = ["model_filename": path, "model_type": "qwen2 \(lm.dtypeSummary)",
+                                                  "model_size": lm.weightBytes, "model_n_params": lm.parameterCount,
+                                                  "backend": "sentio", "n_threads": t, "test": name,
+                                                  "avg_ts": mean, "stddev_ts": sd, "samples_ts": samples, "cpu_info": machine]
+                        rows.append(row)
+                        if !json {
+                            print("| \(URL(fileURLWithPath: path).lastPathComponent) \(lm.dtypeSummary) | \(formatBytes(lm.weightBytes)) | \(formatCount(lm.parameterCount)) | sentio | \(t) | \(name) | \(String(format: "%.2f ± %.2f", mean, sd)) |")
+                        }
+                    }
+                }
+            }
+            if json { printJSON(rows) }
+        }
+    }
+
+    /// Deterministic pseudo-random token ids (as llama-bench, the content does not matter for speed).
+    static func tokens(_ n: Int, vocab: Int) -> [Int32] { (0..<n).map { Int32((($0 * 7919) % (vocab - 1000)) + 100) } }
+
+    static func timePrefill(_ g: Generator, tokens n: Int) throws -> Double {
+        let cache = g.lm.newCache()
+        var logits = [Float](repeating: 0, count: g.lm.config.vocabSize)
+        let ids = tokens(n, vocab: g.lm.config.vocabSize)
+        let t0 = Date()
+        try logits.withUnsafeMutableBufferPointer { try g.prefill(tokens: ids, cache: cache, logits: $0.baseAddress!) }
+        return Double(n) / Date().timeIntervalSince(t0)
+    }
+
+    static func timeDecode(_ g: Generator, tokens n: Int) throws -> Double {
+        let lm = g.lm
+        let cache = lm.newCache()
+        var logits = [Float](repeating: 0, count: lm.config.vocabSize)
+        var x = [Float](repeating: 0, count: lm.config.hiddenSize)
+        var tok: Int32 = 100
+        let t0 = Date()
+        for _ in 0..<n {
+            try x.withUnsafeMutableBufferPointer { try lm.model.embed([tok], into: $0.baseAddress!) }
+            try x.withUnsafeBufferPointer { xb in
+                try logits.withUnsafeMutableBufferPointer { lg in
+                    try lm.model.forward(input: xb.baseAddress!, segments: [SequenceSegment(cache: cache, count: 1)],
+                                         logitRows: .lastOfEachSegment, logits: lg.baseAddress!, pool: g.pool)
+                }
+            }
+            tok = Int32(Ops.argmax(logits, count: logits.count))
+        }
+        return Double(n) / Date().timeIntervalSince(t0)
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import SentioCore
+import SentioKernels
+import SentioRuntime
+
+/// Options every model-running command shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Model: a .sentio file, or a .gguf (converted in memory)")
+    var model: String
+    @Option(name: .shortAndLong, help: "Threads (default: all cores)")
+    var threads: Int?
+    @Option(help: "For a .gguf: convert matrices to this type in memory (f32, f16, bf16, q8, q4); default keeps Q8_0/Q4_0/F16 as they are")
+    var ggufQuant: String?
+    @Option(help: "KV cache element type: f16 or f32")
+    var kv: String = "f16"
+
+    func load() throws -> LanguageModel {
+        let url = URL(fileURLWithPath: model)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw SentioError(.io, file: url.path, "model file not found") }
+        var q: DType? = nil
+        if let s = ggufQuant {
+            guard let t = DType(name: s), t.isFloat else { throw SentioError(.argument, "--gguf-quant must be f32, f16, bf16, q8 or q4") }
+            q = t
+        }
+        return try LanguageModel(url: url, ggufQuant: q)
+    }
+
+    func pool() -> ThreadPool {
+        if let t = threads, t > 0 { return ThreadPool(threads: t) }
+        return ThreadPool.shared
+    }
+
+    func kvType() throws -> KVCacheLayout.KVDType {
+        guard let k = KVCacheLayout.KVDType(rawValue: kv) else { throw SentioError(.argument, "--kv must be f16 or f32") }
+        return k
+    }
+}

@@ -1,0 +1,122 @@
+// Converter: source checkpoint -> tensors in Sentio dtypes, streamed one tensor at a time into a sink
+// (a .sentio file, or memory when a GGUF is run directly). Which tensors exist comes from the model
+// schema; which dtype each gets comes from the schema's QuantPolicy.
+import Foundation
+import SentioCore
+import SentioFormat
+import SentioModels
+
+/// Where converted tensors go.
+public protocol TensorSink: AnyObject {
+    func add(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) throws
+}
+
+extension InMemoryWeights: TensorSink {
+    public func add(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) throws {
+        add(name, dtype: dtype, shape: shape, bytes: bytes)
+    }
+}
+
+/// A .sentio writer as a sink, with the chosen codec policy.
+public final class SentioFileSink: TensorSink {
+    public let writer: SentioFileWriter
+    public let codec: SentioCodecPolicy
+    public init(writer: SentioFileWriter, codec: SentioCodecPolicy) { self.writer = writer; self.codec = codec }
+    public func add(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) throws {
+        try writer.add(name: name, dtype: dtype, shape: shape, data: bytes, codec: codec)
+    }
+}
+
+public struct ConvertReport: Sendable {
+    public var tensors: [(name: String, dtype: DType, shape: [Int], copied: Bool)] = []
+    public var dropped: [String] = []
+    public var parameters: Int = 0
+    public var sourceBytesRead: Int = 0
+    public var seconds: Double = 0
+}
+
+/// The model a checkpoint holds, decided from config.json's model_type.
+public enum ModelKind: String, Sendable {
+    case qwen2
+    case humanOmni = "HumanOmni_qwen2"
+
+    public static func detect(configJSON: String, source: String) throws -> ModelKind {
+        let obj = try? JSONSerialization.jsonObject(with: Data(configJSON.utf8)) as? [String: Any]
+        let t = obj?["model_type"] as? String ?? ""
+        switch t {
+        case "qwen2", "llama": return .qwen2
+        case "HumanOmni_qwen2": return .humanOmni
+        default: throw SentioError(.unsupported, file: source, "model_type '\(t)' is not supported (qwen2, llama, HumanOmni_qwen2)")
+        }
+    }
+
+    /// The tensors a .sentio file of this model holds.
+    public func schema(configJSON: String, source: String) throws -> [TensorSpec] {
+        switch self {
+        case .qwen2:
+            return Qwen2Schema.tensors(try Qwen2Config.parse(configJSON, source: source))
+        case .humanOmni:
+            throw SentioError(.unsupported, file: source, "HumanOmni/R1-Omni checkpoints need the omni model schema, which this build does not have yet")
+        }
+    }
+}
+
+public enum Converter {
+    /// Converts every schema tensor of `source` into `sink`. `progress(done, total, name)` is called per tensor.
+    public static func run(source: SourceCheckpoint, sink: TensorSink, policy: QuantPolicy,
+                           progress: ((Int, Int, String) -> Void)? = nil) throws -> ConvertReport {
+        let t0 = Date()
+        let kind = try ModelKind.detect(configJSON: source.configJSON, source: source.path)
+        let specs = try kind.schema(configJSON: source.configJSON, source: source.path)
+        var report = ConvertReport()
+        let wanted = Set(specs.map(\.name))
+        report.dropped = source.tensorNames.filter { !wanted.contains($0) }
+        for (i, spec) in specs.enumerated() {
+            progress?(i, specs.count, spec.name)
+            guard source.has(spec.name) else {
+                // An untied head may be absent when the config says it is tied; the schema decides.
+                throw SentioError(.model, file: source.path, "missing tensor '\(spec.name)'")
+            }
+            let shape = try source.shape(spec.name)
+            guard shape == spec.shape else {
+                throw SentioError(.model, file: source.path, "tensor '\(spec.name)' has shape \(shape), the config implies \(spec.shape)")
+            }
+            let dtype = policy.dtype(for: spec)
+            let n = shape.reduce(1, *)
+            if let raw = try source.exactBytes(spec.name, as: dtype) {
+                try sink.add(name: spec.name, dtype: dtype, shape: shape, bytes: raw)
+                report.sourceBytesRead += raw.count
+                report.tensors.append((spec.name, dtype, shape, true))
+            } else {
+                let x = try source.floats(spec.name)
+                report.sourceBytesRead += n * 4
+                let bytes = encodeFloats(x, as: dtype)
+                try bytes.withUnsafeBytes { try sink.add(name: spec.name, dtype: dtype, shape: shape, bytes: $0) }
+                report.tensors.append((spec.name, dtype, shape, false))
+            }
+            report.parameters += n
+        }
+        progress?(specs.count, specs.count, "")
+        report.seconds = Date().timeIntervalSince(t0)
+        return report
+    }
+
+    /// Converts `source` into a .sentio file at `output` (written to a temporary file, renamed at the end).
+    public static func convert(source: SourceCheckpoint, output: URL, policy: QuantPolicy, codec: SentioCodecPolicy,
+                               progress: ((Int, Int, String) -> Void)? = nil) throws -> (ConvertReport, SentioWriteSummary) {
+        var meta = source.metadata
+        meta["sentio.quant"] = policy.target.name
+        meta["sentio.model"] = try ModelKind.detect(configJSON: source.configJSON, source: source.path).rawValue
+        meta["sentio.converter"] = "sentio convert 1"
+        let writer = try SentioFileWriter(url: output, config: source.configJSON, metadata: meta, files: try source.embeddedFiles())
+        let sink = SentioFileSink(writer: writer, codec: codec)
+        do {
+            let report = try run(source: source, sink: sink, policy: policy, progress: progress)
+            let summary = try writer.finish()
+            return (report, summary)
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+}

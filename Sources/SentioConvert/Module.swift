@@ -1,1 +1,0 @@
-// SentioConvert: see README.md for what this module holds.

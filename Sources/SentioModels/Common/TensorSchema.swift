@@ -1,0 +1,75 @@
+// TensorSchema: what a model's weight file must hold, shared by the converter (which writes it)
+// and the loader (which reads it). Names are the Hugging Face checkpoint names; a schema may also
+// map other source layouts (GGUF) onto them.
+import SentioCore
+
+/// What a tensor is for; the quantization policy decides its storage type from this.
+public enum TensorRole: String, Sendable {
+    case linear       // [out, in] matrix multiplied in Linear.forward: quantizable
+    case embedding    // token embedding table [vocab, hidden]: row lookups (and the tied output head)
+    case outputHead   // untied lm_head [vocab, hidden]
+    case norm         // RMSNorm / LayerNorm scales and shifts: always f32
+    case bias         // additive biases: always f32
+    case position     // learned / sinusoidal position tables: f32
+    case conv         // convolution kernels: f16 at most (f32 when the source is f32)
+    case other        // anything else: f32
+}
+
+public struct TensorSpec: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    public let role: TensorRole
+    public init(_ name: String, _ shape: [Int], _ role: TensorRole) {
+        self.name = name; self.shape = shape; self.role = role
+    }
+}
+
+/// The one place that decides a tensor's stored dtype.
+///
+/// Rules: norms, biases, positions and `other` stay f32 (tiny, precision-critical); convs keep f16 or
+/// f32; linear / embedding / output head take the requested type. Quantized types need the contiguous
+/// (last) dimension to be a multiple of 32; otherwise the tensor falls back to f16. `overrides` are
+/// (glob pattern, dtype) pairs from the command line, the last match winning, e.g. `*lm_head*=q8`.
+public struct QuantPolicy: Sendable {
+    public var target: DType
+    public var overrides: [(pattern: String, dtype: DType)]
+
+    public init(target: DType, overrides: [(pattern: String, dtype: DType)] = []) {
+        self.target = target; self.overrides = overrides
+    }
+
+    /// Parses `pattern=dtype` override strings.
+    public static func parseOverride(_ s: String) throws -> (pattern: String, dtype: DType) {
+        let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, let t = DType(name: parts[1]), t.isFloat else {
+            throw SentioError(.argument, "bad override '\(s)': expected PATTERN=DTYPE with DTYPE one of f32,f16,bf16,q8,q4")
+        }
+        return (parts[0], t)
+    }
+
+    public func dtype(for spec: TensorSpec) -> DType {
+        var t: DType
+        switch spec.role {
+        case .norm, .bias, .position, .other: t = .f32
+        case .conv: t = target == .f32 ? .f32 : .f16
+        case .linear, .embedding, .outputHead: t = target
+        }
+        for o in overrides where globMatch(o.pattern, spec.name) { t = o.dtype }
+        if t.isQuantized, (spec.shape.last ?? 0) % t.blockSize != 0 { t = .f16 }
+        return t
+    }
+}
+
+/// Shell-style glob with `*` (any run) and `?` (one character).
+public func globMatch(_ pattern: String, _ text: String) -> Bool {
+    let p = Array(pattern.utf8), t = Array(text.utf8)
+    var pi = 0, ti = 0, star = -1, mark = 0
+    while ti < t.count {
+        if pi < p.count, p[pi] == UInt8(ascii: "?") || p[pi] == t[ti] { pi += 1; ti += 1 }
+        else if pi < p.count, p[pi] == UInt8(ascii: "*") { star = pi; mark = ti; pi += 1 }
+        else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
+        else { return false }
+    }
+    while pi < p.count, p[pi] == UInt8(ascii: "*") { pi += 1 }
+    return pi == p.count
+}

@@ -1,0 +1,135 @@
+// WeightSource: where a model's tensors come from (a .sentio file, or tensors built in memory by a
+// converter or a test). Models ask by schema name and check shapes against their schema.
+import Foundation
+import SentioCore
+import SentioKernels
+
+public struct LoadedTensor: @unchecked Sendable {
+    public let dtype: DType
+    public let shape: [Int]
+    /// Stored bytes (blocks for quantized types); valid while the source lives.
+    public let bytes: UnsafeRawBufferPointer
+    public init(dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) {
+        self.dtype = dtype; self.shape = shape; self.bytes = bytes
+    }
+    public var elementCount: Int { shape.reduce(1, *) }
+}
+
+public protocol WeightSource: AnyObject, Sendable {
+    /// A name for error messages (usually the file path).
+    var sourceName: String { get }
+    func has(_ name: String) -> Bool
+    func tensor(_ name: String) throws -> LoadedTensor
+}
+
+extension WeightSource {
+    /// A tensor checked against its schema entry (shape must match exactly).
+    public func tensor(_ spec: TensorSpec) throws -> LoadedTensor {
+        guard has(spec.name) else { throw SentioError(.model, file: sourceName, "missing tensor '\(spec.name)'") }
+        let t = try tensor(spec.name)
+        guard t.shape == spec.shape else {
+            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' has shape \(t.shape), expected \(spec.shape)")
+        }
+        return t
+    }
+
+    /// A weight matrix [rows, cols] in its stored dtype (no copy).
+    public func matrix(_ spec: TensorSpec) throws -> WeightMatrix {
+        let t = try tensor(spec)
+        guard t.shape.count == 2, let base = t.bytes.baseAddress else {
+            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' is not a matrix")
+        }
+        return WeightMatrix(dtype: t.dtype, rows: t.shape[0], cols: t.shape[1], data: base)
+    }
+
+    /// Any float tensor as f32 values (norm scales, biases, small tables).
+    public func floats(_ spec: TensorSpec) throws -> [Float] {
+        try dequantize(try tensor(spec), name: spec.name)
+    }
+
+    public func floats(_ name: String) throws -> [Float] {
+        try dequantize(try tensor(name), name: name)
+    }
+
+    func dequantize(_ t: LoadedTensor, name: String) throws -> [Float] {
+        let n = t.elementCount
+        guard let need = t.dtype.byteCount(elements: n), need <= t.bytes.count else {
+            throw SentioError(.model, file: sourceName, "tensor '\(name)': \(t.bytes.count) bytes do not hold \(t.shape) of \(t.dtype)")
+        }
+        var out = [Float](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { dst in dequantizeRow(t.dtype, t.bytes, into: dst) }
+        return out
+    }
+}
+
+/// Converts stored values of any float dtype to f32 (scalar reference; used at load time only).
+public func dequantizeRow(_ dtype: DType, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) {
+    let n = dst.count
+    switch dtype {
+    case .f32: for i in 0..<n { dst[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+    case .f16: for i in 0..<n { dst[i] = f16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    case .bf16: for i in 0..<n { dst[i] = bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    case .q8: BlockQ8_0.dequantizeRef(src, into: dst)
+    case .q4: BlockQ4_0.dequantizeRef(src, into: dst)
+    case .i32: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
+    case .i64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
+    case .u8: for i in 0..<n { dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
+    }
+}
+
+/// Tensors held in 64-byte aligned memory: built by converters (e.g. a GGUF converted in memory) and tests.
+public final class InMemoryWeights: WeightSource, @unchecked Sendable {
+    public let sourceName: String
+    private var store: [String: (dtype: DType, shape: [Int], buffer: UnsafeMutableRawBufferPointer)] = [:]
+    private let lock = NSLock()
+
+    public init(name: String) { sourceName = name }
+
+    deinit { for (_, v) in store { v.buffer.deallocate() } }
+
+    public func has(_ name: String) -> Bool { lock.withLock { store[name] != nil } }
+
+    public var names: [String] { lock.withLock { Array(store.keys) } }
+
+    public func tensor(_ name: String) throws -> LoadedTensor {
+        guard let e = lock.withLock({ store[name] }) else { throw SentioError(.model, file: sourceName, "missing tensor '\(name)'") }
+        return LoadedTensor(dtype: e.dtype, shape: e.shape, bytes: UnsafeRawBufferPointer(e.buffer))
+    }
+
+    /// Stores a copy of `bytes` (already in `dtype`'s layout).
+    public func add(_ name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        if let b = bytes.baseAddress, bytes.count > 0 { buf.baseAddress!.copyMemory(from: b, byteCount: bytes.count) }
+        lock.withLock {
+            if let old = store[name] { old.buffer.deallocate() }
+            store[name] = (dtype, shape, UnsafeMutableRawBufferPointer(rebasing: buf[0..<bytes.count]))
+        }
+    }
+
+    /// Stores f32 values converted to `dtype` (quantized with the scalar reference quantizers).
+    public func add(_ name: String, floats: [Float], shape: [Int], as dtype: DType = .f32) {
+        let bytes = encodeFloats(floats, as: dtype)
+        bytes.withUnsafeBytes { add(name, dtype: dtype, shape: shape, bytes: $0) }
+    }
+}
+
+/// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for blocks).
+public func encodeFloats(_ x: [Float], as dtype: DType) -> [UInt8] {
+    let n = x.count
+    var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: n) ?? 0)
+    out.withUnsafeMutableBytes { dst in
+        x.withUnsafeBufferPointer { src in
+            switch dtype {
+            case .f32: for i in 0..<n { dst.storeBytes(of: src[i], toByteOffset: 4 * i, as: Float.self) }
+            case .f16: for i in 0..<n { dst.storeBytes(of: floatToF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
+            case .bf16: for i in 0..<n { dst.storeBytes(of: floatToBF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
+            case .q8: BlockQ8_0.quantizeRef(src, into: dst)
+            case .q4: BlockQ4_0.quantizeRef(src, into: dst)
+            case .i32: for i in 0..<n { dst.storeBytes(of: Int32(src[i]), toByteOffset: 4 * i, as: Int32.self) }
+            case .i64: for i in 0..<n { dst.storeBytes(of: Int64(src[i]), toByteOffset: 8 * i, as: Int64.self) }
+            case .u8: for i in 0..<n { dst[i] = UInt8(src[i]) }
+            }
+        }
+    }
+    return out
+}

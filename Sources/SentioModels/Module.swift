@@ -1,1 +1,0 @@
-// SentioModels: see README.md for what this module holds.

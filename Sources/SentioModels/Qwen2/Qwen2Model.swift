@@ -1,0 +1,205 @@
+// Qwen2Model: the Qwen2 decoder-only language model.
+// Follows transformers' models/qwen2/modeling_qwen2.py (Qwen2ForCausalLM): pre-RMSNorm layers,
+// grouped-query attention with q/k/v bias and rotate-half RoPE, SwiGLU MLP, final RMSNorm, tied or
+// untied output head.
+//
+// One forward pass takes N input rows (embeddings) split into segments, each segment being one
+// sequence appended to its own KV cache: a prefill is one segment of many rows, a batched decode is
+// B segments of one row each, so every weight matrix is read once for the whole batch.
+import Foundation
+import SentioCore
+import SentioKernels
+
+public final class Qwen2Model: @unchecked Sendable {
+    public let config: Qwen2Config
+    public let weights: Qwen2Weights
+    public let rope: Rope
+    /// Largest number of rows one forward call takes; callers chunk longer prefills.
+    public let maxRows: Int
+    private let scratch: Qwen2Scratch
+    private let lock = NSLock()
+
+    public init(config: Qwen2Config, source: WeightSource, maxRows: Int = 512) throws {
+        try config.validate(source: source.sourceName)
+        self.config = config
+        self.weights = try Qwen2Weights(config: config, source: source)
+        let style: RopeStyle = config.ropeStyle == "interleaved" ? .interleaved : .neox
+        self.rope = Rope(headDim: config.headDim, theta: config.ropeTheta, style: style)
+        self.maxRows = maxRows
+        self.scratch = Qwen2Scratch(config: config, rows: maxRows)
+    }
+
+    /// Token ids -> embedding rows [ids.count, hidden].
+    public func embed(_ ids: [Int32], into out: UnsafeMutablePointer<Float>) throws {
+        for id in ids where id < 0 || Int(id) >= config.vocabSize {
+            throw SentioError(.argument, "token id \(id) is outside the vocabulary (\(config.vocabSize))")
+        }
+        Ops.embeddingLookup(weights.embed, ids: ids, out: out)
+    }
+
+    /// Number of logit rows `forward` writes for these segments.
+    public func logitRowCount(_ segments: [SequenceSegment], _ rows: LogitRows) -> Int {
+        switch rows {
+        case .none: return 0
+        case .lastOfEachSegment: return segments.count
+        case .all: return segments.reduce(0) { $0 + $1.count }
+        }
+    }
+
+    /// Runs the decoder over `input` [N, hidden] (N = sum of segment counts, N <= maxRows), appending each
+    /// segment's keys/values to its cache, and writes logits [logitRowCount, vocab] to `logits`.
+    /// When `hiddenOut` is given, the final-norm hidden states of the logit rows are copied there too.
+    public func forward(input: UnsafePointer<Float>, segments: [SequenceSegment], logitRows: LogitRows,
+                        logits: UnsafeMutablePointer<Float>?, hiddenOut: UnsafeMutablePointer<Float>? = nil,
+                        pool: ThreadPool = .shared) throws {
+        lock.lock(); defer { lock.unlock() }
+        let c = config, s = scratch, w = weights
+        let n = segments.reduce(0) { $0 + $1.count }
+        guard n > 0 else { return }
+        guard n <= maxRows else { throw SentioError(.argument, "forward of \(n) rows exceeds maxRows \(maxRows)") }
+        let h = c.hiddenSize, kvd = c.kvDim, f = c.intermediateSize
+        for seg in segments where seg.count > 0 { try seg.cache.reserve(seg.count) }
+
+        // Positions of every row.
+        var r = 0
+        for seg in segments {
+            for j in 0..<seg.count { s.positions[r + j] = Int32(seg.cache.length + j) }
+            r += seg.count
+        }
+        let x = s.x, xn = s.xn, q = s.q, k = s.k, v = s.v, att = s.att, g = s.gate, u = s.up
+        x.update(from: input, count: n * h)
+
+        for l in 0..<c.numHiddenLayers {
+            let L = w.layers[l]
+            Ops.rmsNorm(x, weight: L.inputNorm, eps: c.rmsNormEps, out: xn, rows: n, dim: h)
+            Linear.forward(L.q, x: xn, n: n, y: q, bias: L.qBias, pool: pool)
+            Linear.forward(L.k, x: xn, n: n, y: k, bias: L.kBias, pool: pool)
+            Linear.forward(L.v, x: xn, n: n, y: v, bias: L.vBias, pool: pool)
+            rope.apply(q, n: n, heads: c.numAttentionHeads, positions: s.positions)
+            rope.apply(k, n: n, heads: c.numKeyValueHeads, positions: s.positions)
+            var row = 0
+            for seg in segments where seg.count > 0 {
+                let start = seg.cache.length
+                let view = seg.cache.view(layer: l, tokens: start + seg.count)
+                view.store(k: k + row * kvd, v: v + row * kvd, start: start, n: seg.count)
+                Attention.causal(q: q + row * h, nQ: seg.count, start: start, heads: c.numAttentionHeads,
+                                 kv: view, out: att + row * h, pool: pool)
+                row += seg.count
+            }
+            Linear.forward(L.o, x: att, n: n, y: xn, bias: nil, pool: pool)
+            Ops.add(x, xn, out: x, count: n * h)
+
+            Ops.rmsNorm(x, weight: L.postNorm, eps: c.rmsNormEps, out: xn, rows: n, dim: h)
+            Linear.forward(L.gate, x: xn, n: n, y: g, bias: nil, pool: pool)
+            Linear.forward(L.up, x: xn, n: n, y: u, bias: nil, pool: pool)
+            Ops.swiglu(gate: g, up: u, out: g, count: n * f)
+            Linear.forward(L.down, x: g, n: n, y: xn, bias: nil, pool: pool)
+            Ops.add(x, xn, out: x, count: n * h)
+        }
+        for seg in segments where seg.count > 0 { seg.cache.advance(seg.count) }
+
+        // Final norm and output head over the selected rows only.
+        let m = logitRowCount(segments, logitRows)
+        guard m > 0 else { return }
+        var src: [Int] = []
+        switch logitRows {
+        case .none: break
+        case .all: src = Array(0..<n)
+        case .lastOfEachSegment:
+            var end = 0
+            for seg in segments { end += seg.count; src.append(end - 1) }
+        }
+        for (i, rr) in src.enumerated() { (xn + i * h).update(from: x + rr * h, count: h) }
+        Ops.rmsNorm(xn, weight: w.finalNorm, eps: c.rmsNormEps, out: x, rows: m, dim: h)
+        if let hiddenOut { hiddenOut.update(from: x, count: m * h) }
+        if let logits {
+            // The head can be large (vocab x hidden); process selected rows in chunks of the scratch size.
+            Linear.forward(w.outputHead, x: x, n: m, y: logits, bias: nil, pool: pool)
+        }
+    }
+}
+
+/// The model's tensors, as views into the weight source (no copies of matrices).
+public struct Qwen2Weights: @unchecked Sendable {
+    public struct Layer: @unchecked Sendable {
+        public let q, k, v, o, gate, up, down: WeightMatrix
+        public let qBias, kBias, vBias: UnsafePointer<Float>?
+        public let inputNorm, postNorm: UnsafePointer<Float>
+    }
+    public let embed: WeightMatrix
+    public let outputHead: WeightMatrix
+    public let layers: [Layer]
+    public let finalNorm: UnsafePointer<Float>
+    /// Keeps the source (and the f32 copies of small tensors) alive.
+    let owner: WeightSource
+    let floatStore: FloatStore
+
+    final class FloatStore: @unchecked Sendable {
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        func keep(_ x: [Float]) -> UnsafePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(x.count, 1))
+            p.update(from: x, count: x.count)
+            buffers.append(p)
+            return UnsafePointer(p)
+        }
+        deinit { for b in buffers { b.deallocate() } }
+    }
+
+    public init(config c: Qwen2Config, source: WeightSource) throws {
+        let specs = Dictionary(uniqueKeysWithValues: Qwen2Schema.tensors(c).map { ($0.name, $0) })
+        func spec(_ n: String) -> TensorSpec { specs[n]! }
+        let store = FloatStore()
+        func vec(_ n: String) throws -> UnsafePointer<Float> { store.keep(try source.floats(spec(n))) }
+        func mat(_ n: String) throws -> WeightMatrix { try source.matrix(spec(n)) }
+        embed = try mat(Qwen2Schema.embed)
+        if c.tieWordEmbeddings || !source.has(Qwen2Schema.lmHead) {
+            outputHead = embed
+        } else {
+            outputHead = try mat(Qwen2Schema.lmHead)
+        }
+        var layers: [Layer] = []
+        for i in 0..<c.numHiddenLayers {
+            typealias P = Qwen2Schema.Proj
+            let bias = c.hasQKVBias
+            layers.append(Layer(
+                q: try mat(Qwen2Schema.weight(i, .q)), k: try mat(Qwen2Schema.weight(i, .k)),
+                v: try mat(Qwen2Schema.weight(i, .v)), o: try mat(Qwen2Schema.weight(i, .o)),
+                gate: try mat(Qwen2Schema.weight(i, .gate)), up: try mat(Qwen2Schema.weight(i, .up)),
+                down: try mat(Qwen2Schema.weight(i, .down)),
+                qBias: bias ? try vec(Qwen2Schema.bias(i, .q)) : nil,
+                kBias: bias ? try vec(Qwen2Schema.bias(i, .k)) : nil,
+                vBias: bias ? try vec(Qwen2Schema.bias(i, .v)) : nil,
+                inputNorm: try vec(Qwen2Schema.inputNorm(i)), postNorm: try vec(Qwen2Schema.postNorm(i))))
+        }
+        self.layers = layers
+        finalNorm = try vec(Qwen2Schema.finalNorm)
+        owner = source
+        floatStore = store
+    }
+}
+
+/// Activation buffers for up to `rows` rows (allocated once per model).
+final class Qwen2Scratch: @unchecked Sendable {
+    let x, xn, q, k, v, att, gate, up: UnsafeMutablePointer<Float>
+    let positions: UnsafeMutablePointer<Int32>
+    private let all: [UnsafeMutablePointer<Float>]
+
+    init(config c: Qwen2Config, rows: Int) {
+        func buf(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(n, 1))
+            p.initialize(repeating: 0, count: max(n, 1))
+            return p
+        }
+        let h = c.hiddenSize
+        x = buf(rows * h); xn = buf(rows * h); q = buf(rows * h)
+        k = buf(rows * c.kvDim); v = buf(rows * c.kvDim); att = buf(rows * h)
+        gate = buf(rows * c.intermediateSize); up = buf(rows * c.intermediateSize)
+        positions = .allocate(capacity: rows)
+        all = [x, xn, q, k, v, att, gate, up]
+    }
+
+    deinit {
+        for p in all { UnsafeMutableRawPointer(p).deallocate() }
+        positions.deallocate()
+    }
+}

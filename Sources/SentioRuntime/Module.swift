@@ -1,1 +1,0 @@
-// SentioRuntime: see README.md for what this module holds.
