@@ -212,8 +212,12 @@ public final class BPETokenizer: @unchecked Sendable {
     /// pairs keyed by (rank, left position) keeps long pieces O(n log n); stale heap entries are recognised by
     /// re-checking the pair at pop time.
     func bpe(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        if piece.count <= 24 { bpeShort(piece, into: &out) } else { bpeHeap(piece, into: &out) }
+    }
+
+    func bpeHeap(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
         let n = piece.count
-        if n <= 24 { bpeShort(piece, into: &out); return }
+        if n < 2 { out.append(contentsOf: piece.map { byteToken[Int($0)] }); return }
         var ids = piece.map { byteToken[Int($0)] }
         var next = Array(1...n)            // n = none
         var prev = Array(-1..<(n - 1))     // -1 = none
