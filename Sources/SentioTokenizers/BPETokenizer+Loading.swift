@@ -75,14 +75,14 @@ extension BPETokenizer {
 
         // Merges: "a b" strings or [a, b] pairs.
         guard let mergeList = model["merges"]?.array else { throw bad("model.merges is not an array") }
-        var mergePairs: [(Substring, Substring)] = []
+        var mergePairs: [(String, String)] = []
         mergePairs.reserveCapacity(mergeList.count)
         for (r, m) in mergeList.enumerated() {
             if let s = m.string {
                 guard let pair = Self.splitMerge(s) else { throw bad("merge \(r) '\(s)' is not two space-separated tokens") }
                 mergePairs.append(pair)
             } else if let a = m.array, a.count == 2, let x = a[0].string, let y = a[1].string {
-                mergePairs.append((Substring(x), Substring(y)))
+                mergePairs.append((x, y))
             } else {
                 throw bad("merge \(r) is neither \"a b\" nor [a, b]")
             }
@@ -94,10 +94,16 @@ extension BPETokenizer {
         if FileManager.default.fileExists(atPath: configURL.path) {
             let config = try JSONScanner.parse(contentsOf: configURL)
             func tokenName(_ v: JSONValue?) -> String? { v?.string ?? v?["content"]?.string }
-            var ids: [String: Int32] = [:]
-            for (s, id) in entries { ids[s] = Int32(id) }
-            if let b = tokenName(config["bos_token"]) { bos = ids[b] }
-            if let e = tokenName(config["eos_token"]) { eos = ids[e] }
+            func lookup(_ name: String?) throws -> Int32? {
+                guard let name else { return nil }
+                let n = name.utf8.count
+                guard let (_, id) = entries.last(where: { $0.0.utf8.count == n && $0.0 == name }) else {
+                    throw bad("tokenizer_config.json names '\(name)', which is not in the vocabulary")
+                }
+                return Int32(id)
+            }
+            bos = try lookup(tokenName(config["bos_token"]))
+            eos = try lookup(tokenName(config["eos_token"]))
         }
         try self.init(tokens: tokens, added: added, special: special, mergePairs: mergePairs,
                       bos: bos, eos: eos, nfc: nfc, source: path)
@@ -127,7 +133,7 @@ extension BPETokenizer {
             }
         }
         added.removeAll { $0.content.isEmpty }
-        var pairs: [(Substring, Substring)] = []
+        var pairs: [(String, String)] = []
         pairs.reserveCapacity(merges.count)
         for (r, m) in merges.enumerated() {
             guard let p = Self.splitMerge(m) else {
@@ -139,9 +145,9 @@ extension BPETokenizer {
                       bos: bos, eos: eos, nfc: normalizeNFC, source: source)
     }
 
-    static func splitMerge(_ s: String) -> (Substring, Substring)? {
+    static func splitMerge(_ s: String) -> (String, String)? {
         let parts = s.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        return (parts[0], parts[1])
+        return (String(parts[0]), String(parts[1]))
     }
 }

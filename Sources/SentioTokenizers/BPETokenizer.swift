@@ -18,70 +18,84 @@ public final class BPETokenizer: @unchecked Sendable {
         public let special: Bool
     }
 
-    // Vocabulary. Ids are dense 0..<vocabSize; an id with no token has an empty entry.
-    let tokenText: [String?]               // id -> token as stored (byte-level text, or added-token content)
-    let tokenBytesFlat: [UInt8]            // id -> decoded bytes, flat ...
-    let tokenBytesStart: [Int32]           // ... with vocabSize+1 offsets
+    // Vocabulary. Ids are dense 0..<vocabSize; an id with no token has empty text and bytes.
+    let textFlat: [UInt8]                  // id -> token text as stored (byte-level text, or added-token content), UTF-8 ...
+    let textStarts: [Int32]                // ... flat, with vocabSize+1 offsets
+    let hasToken: [Bool]                   // id -> whether the id has a token
+    let bytesFlat: [UInt8]                 // id -> the bytes it decodes to, flat ...
+    let bytesStarts: [Int32]               // ... with vocabSize+1 offsets
     let specialFlags: [Bool]               // id -> special (skipped by skipSpecial)
-    let vocab: [String: Int32]             // token text -> id
+    let textIndex: ByteStringIndex         // token text -> id
     let byteToken: [Int32]                 // byte -> id of its one-byte token
-    let merges: [UInt64: UInt64]           // (left id << 32 | right id) -> (rank << 32 | merged id)
+    let merges: PairTable                  // (left, right) -> (rank, merged id)
     public let addedTokens: [AddedToken]
     let addedByFirstByte: [[Int]]          // first UTF-8 byte -> indices into addedTokens, longest first
     public let normalizesNFC: Bool
 
     public let bosID: Int32?
     public let eosID: Int32?
-    public var vocabSize: Int { tokenText.count }
-
-    // Piece -> ids cache (guarded by cacheLock; cleared when it grows past cacheLimit).
-    private var cache: [[UInt8]: [Int32]] = [:]
-    private let cacheLock = NSLock()
-    private let cacheLimit = 100_000
+    public var vocabSize: Int { hasToken.count }
 
     /// Builds the tokenizer from an id-indexed vocabulary. `tokens[id]` is the stored text (nil for a hole);
     /// `added` lists the tokens matched verbatim in text (their `tokens[id]` must equal their content);
     /// `mergePairs` are (left, right) token texts in rank order. `source` names the origin in errors.
-    init(tokens: [String?], added: [AddedToken], special: Set<Int32>, mergePairs: [(Substring, Substring)],
+    init(tokens: [String?], added: [AddedToken], special: Set<Int32>, mergePairs: [(String, String)],
          bos: Int32?, eos: Int32?, nfc: Bool, source: String) throws {
         let n = tokens.count
         guard n > 0, n < Int(Int32.max) else { throw SentioError(.tokenizer, file: source, "vocabulary size \(n) out of range") }
-        var vocab = [String: Int32](minimumCapacity: n)
-        var flat: [UInt8] = []
-        flat.reserveCapacity(n * 7)
-        var starts = [Int32](repeating: 0, count: n + 1)
-        var flags = [Bool](repeating: false, count: n)
-        let addedIDs = Set(added.map(\.id))
+        var isAdded = [Bool](repeating: false, count: n)
+        for t in added where t.id >= 0 && Int(t.id) < n { isAdded[Int(t.id)] = true }
+        var text: [UInt8] = [], tStarts = [Int32](repeating: 0, count: n + 1)
+        var bytes: [UInt8] = [], bStarts = [Int32](repeating: 0, count: n + 1)
+        var has = [Bool](repeating: false, count: n)
+        text.reserveCapacity(n * 8); bytes.reserveCapacity(n * 7)
         for id in 0..<n {
             if let t = tokens[id] {
-                vocab[t] = Int32(id)
-                if addedIDs.contains(Int32(id)) {
-                    flat.append(contentsOf: t.utf8)
-                } else if let b = ByteLevel.decode(t) {
-                    flat.append(contentsOf: b)
-                } else {
-                    flat.append(contentsOf: t.utf8)   // not in the byte alphabet: decode as its own text
+                has[id] = true
+                let before = text.count
+                text.append(contentsOf: t.utf8)
+                if isAdded[id] || !ByteLevel.appendDecoded(t, to: &bytes) {
+                    bytes.append(contentsOf: text[before...])   // added token, or not byte-level text: its own UTF-8
                 }
             }
-            guard flat.count < Int(Int32.max) else { throw SentioError(.tokenizer, file: source, "vocabulary text too large") }
-            starts[id + 1] = Int32(flat.count)
+            guard text.count < Int(Int32.max), bytes.count < Int(Int32.max) else {
+                throw SentioError(.tokenizer, file: source, "vocabulary text too large")
+            }
+            tStarts[id + 1] = Int32(text.count)
+            bStarts[id + 1] = Int32(bytes.count)
         }
+        var index = ByteStringIndex(capacity: n)
+        text.withUnsafeBufferPointer { tp in
+            tStarts.withUnsafeBufferPointer { sp in
+                for id in 0..<n where has[id] { index.insert(Int32(id), text: tp, starts: sp) }
+            }
+        }
+        func find(_ key: UnsafeBufferPointer<UInt8>) -> Int32? {
+            text.withUnsafeBufferPointer { tp in tStarts.withUnsafeBufferPointer { sp in index.find(key, text: tp, starts: sp) } }
+        }
+        func find(_ s: String) -> Int32? {
+            var s = s
+            return s.withUTF8 { find($0) }
+        }
+        var flags = [Bool](repeating: false, count: n)
         for id in special where id >= 0 && Int(id) < n { flags[Int(id)] = true }
         var byteToken = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
             let s = String(Character(Unicode.Scalar(ByteLevel.byteToScalar[b])!))
-            guard let id = vocab[s], !addedIDs.contains(id) else {
+            guard let id = find(s), !isAdded[Int(id)] else {
                 throw SentioError(.tokenizer, file: source, "byte-level vocabulary lacks the token for byte \(b) ('\(s)')")
             }
             byteToken[b] = id
         }
-        var merges = [UInt64: UInt64](minimumCapacity: mergePairs.count)
+        var merges = PairTable(capacity: mergePairs.count)
+        var joined: [UInt8] = []
         for (rank, (a, b)) in mergePairs.enumerated() {
-            guard let ia = vocab[String(a)], let ib = vocab[String(b)], let im = vocab[String(a) + String(b)] else {
+            joined.removeAll(keepingCapacity: true)
+            joined.append(contentsOf: a.utf8); joined.append(contentsOf: b.utf8)
+            guard let ia = find(a), let ib = find(b), let im = joined.withUnsafeBufferPointer({ find($0) }) else {
                 throw SentioError(.tokenizer, file: source, "merge \(rank) '\(a) \(b)' uses a token missing from the vocabulary")
             }
-            let key = UInt64(UInt32(ia)) << 32 | UInt64(UInt32(ib))
-            if merges[key] == nil { merges[key] = UInt64(rank) << 32 | UInt64(UInt32(im)) }
+            merges.insertIfAbsent(ia, ib, rank: UInt32(rank), merged: im)
         }
         for t in added {
             guard t.id >= 0, Int(t.id) < n, tokens[Int(t.id)] == t.content, !t.content.isEmpty else {
@@ -93,11 +107,13 @@ public final class BPETokenizer: @unchecked Sendable {
         for b in 0..<256 { byFirst[b].sort { added[$0].content.utf8.count > added[$1].content.utf8.count } }
         for x in [bos, eos] { if let x, x < 0 || Int(x) >= n { throw SentioError(.tokenizer, file: source, "bos/eos id \(x) outside the vocabulary") } }
 
-        self.tokenText = tokens
-        self.tokenBytesFlat = flat
-        self.tokenBytesStart = starts
+        self.textFlat = text
+        self.textStarts = tStarts
+        self.hasToken = has
+        self.bytesFlat = bytes
+        self.bytesStarts = bStarts
         self.specialFlags = flags
-        self.vocab = vocab
+        self.textIndex = index
         self.byteToken = byteToken
         self.merges = merges
         self.addedTokens = added
@@ -109,15 +125,23 @@ public final class BPETokenizer: @unchecked Sendable {
 
     // MARK: Lookups
 
-    public func id(for token: String) -> Int32? { vocab[token] }
-    public func token(for id: Int32) -> String? { id >= 0 && Int(id) < tokenText.count ? tokenText[Int(id)] : nil }
+    public func id(for token: String) -> Int32? {
+        var s = token
+        return s.withUTF8 { key in
+            textFlat.withUnsafeBufferPointer { tp in textStarts.withUnsafeBufferPointer { sp in textIndex.find(key, text: tp, starts: sp) } }
+        }
+    }
+    public func token(for id: Int32) -> String? {
+        guard id >= 0, Int(id) < hasToken.count, hasToken[Int(id)] else { return nil }
+        return String(decoding: textFlat[Int(textStarts[Int(id)])..<Int(textStarts[Int(id) + 1])], as: UTF8.self)
+    }
     public func isSpecial(_ id: Int32) -> Bool { id >= 0 && Int(id) < specialFlags.count && specialFlags[Int(id)] }
     public var mergeCount: Int { merges.count }
 
     /// The bytes an id decodes to (empty for ids outside the vocabulary).
     public func bytes(for id: Int32) -> ArraySlice<UInt8> {
-        guard id >= 0, Int(id) < tokenText.count else { return [] }
-        return tokenBytesFlat[Int(tokenBytesStart[Int(id)])..<Int(tokenBytesStart[Int(id) + 1])]
+        guard id >= 0, Int(id) < hasToken.count else { return [] }
+        return bytesFlat[Int(bytesStarts[Int(id)])..<Int(bytesStarts[Int(id) + 1])]
     }
 
     // MARK: Encode
@@ -164,68 +188,81 @@ public final class BPETokenizer: @unchecked Sendable {
 
     /// Encodes text that holds no added tokens: normalize, pre-tokenize, BPE each piece.
     func encodePlain(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
-        var text = String(decoding: bytes, as: UTF8.self)
         // NFC: scalars below U+0300 are all NFC-stable (the first NFC_Quick_Check No/Maybe scalar is U+0300),
-        // so text made only of them is already normalized.
-        if normalizesNFC && text.unicodeScalars.contains(where: { $0.value >= 0x300 }) {
-            text = text.precomposedStringWithCanonicalMapping
-        }
-        let scalars = Array(text.unicodeScalars)
-        let ends = Qwen2PreTokenizer.split(scalars)
-        var start = 0
-        var piece: [UInt8] = []
-        for end in ends {
-            piece.removeAll(keepingCapacity: true)
-            for k in start..<end { piece.append(contentsOf: UTF8.encode(scalars[k])!) }
-            start = end
-            encodePiece(piece, into: &out)
+        // and exactly those have UTF-8 lead bytes below 0xCC, so such text is already normalized.
+        if normalizesNFC && bytes.contains(where: { $0 >= 0xCC }) {
+            var nfc = String(decoding: bytes, as: UTF8.self).precomposedStringWithCanonicalMapping
+            nfc.withUTF8 { splitAndMerge($0, into: &out) }
+        } else {
+            splitAndMerge(bytes, into: &out)
         }
     }
 
-    func encodePiece(_ piece: [UInt8], into out: inout [Int32]) {
-        if piece.count == 1 { out.append(byteToken[Int(piece[0])]); return }
-        cacheLock.lock()
-        let hit = cache[piece]
-        cacheLock.unlock()
-        if let hit { out.append(contentsOf: hit); return }
-        let ids = bpe(piece)
-        out.append(contentsOf: ids)
-        cacheLock.lock()
-        if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
-        cache[piece] = ids
-        cacheLock.unlock()
+    func splitAndMerge(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        var start = 0
+        for end in Qwen2PreTokenizer.split(utf8: bytes) {
+            let piece = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            start = end
+            if piece.count == 1 { out.append(byteToken[Int(piece[0])]) } else { bpe(piece, into: &out) }
+        }
     }
 
     /// BPE on one piece: start from one symbol per byte, repeatedly merge the adjacent pair with the lowest
     /// merge rank (the leftmost such pair on ties) until no adjacent pair has a merge. A min-heap of candidate
     /// pairs keyed by (rank, left position) keeps long pieces O(n log n); stale heap entries are recognised by
     /// re-checking the pair at pop time.
-    func bpe(_ piece: [UInt8]) -> [Int32] {
+    func bpe(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        if piece.count <= 24 { bpeShort(piece, into: &out) } else { bpeHeap(piece, into: &out) }
+    }
+
+    func bpeHeap(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
         let n = piece.count
+        if n < 2 { out.append(contentsOf: piece.map { byteToken[Int($0)] }); return }
         var ids = piece.map { byteToken[Int($0)] }
         var next = Array(1...n)            // n = none
         var prev = Array(-1..<(n - 1))     // -1 = none
         var alive = [Bool](repeating: true, count: n)
         var heap = MinHeap()
-        @inline(__always) func rank(_ a: Int32, _ b: Int32) -> UInt64? { merges[UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))] }
-        for i in 0..<(n - 1) { if let r = rank(ids[i], ids[i + 1]) { heap.push((r & 0xFFFF_FFFF_0000_0000) | UInt64(i)) } }
+        heap.a.reserveCapacity(n)
+        let merges = self.merges
+        @inline(__always) func push(_ r: UInt64, _ pos: Int) { heap.push((r & 0xFFFF_FFFF_0000_0000) | UInt64(pos)) }
+        for i in 0..<(n - 1) { if let r = merges.find(ids[i], ids[i + 1]) { push(r, i) } }
         while let top = heap.pop() {
-            let r = top >> 32
             let i = Int(top & 0xFFFF_FFFF)
             guard alive[i] else { continue }
             let j = next[i]
-            guard j < n, let m = rank(ids[i], ids[j]), m >> 32 == r else { continue }
+            guard j < n, let m = merges.find(ids[i], ids[j]), m >> 32 == top >> 32 else { continue }
             ids[i] = Int32(truncatingIfNeeded: m & 0xFFFF_FFFF)
             alive[j] = false
             next[i] = next[j]
             if next[j] < n { prev[next[j]] = i }
-            if prev[i] >= 0, let r2 = rank(ids[prev[i]], ids[i]) { heap.push((r2 & 0xFFFF_FFFF_0000_0000) | UInt64(prev[i])) }
-            if next[i] < n, let r2 = rank(ids[i], ids[next[i]]) { heap.push((r2 & 0xFFFF_FFFF_0000_0000) | UInt64(i)) }
+            if prev[i] >= 0, let r = merges.find(ids[prev[i]], ids[i]) { push(r, prev[i]) }
+            if next[i] < n, let r = merges.find(ids[i], ids[next[i]]) { push(r, i) }
         }
-        var out: [Int32] = []
         var i = 0
         while i < n { out.append(ids[i]); i = next[i] }
-        return out
+    }
+
+    /// The same merge order for short pieces (most words), without the heap: scan for the lowest-rank
+    /// adjacent pair (strict `<` keeps the leftmost on ties), merge it, repeat. O(n^2) lookups, n <= 24.
+    func bpeShort(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: piece.count) { ids in
+            var n = piece.count
+            for k in 0..<n { ids[k] = byteToken[Int(piece[k])] }
+            let merges = self.merges
+            while n > 1 {
+                var best = UInt64.max
+                var at = -1
+                for k in 0..<(n - 1) {
+                    if let m = merges.find(ids[k], ids[k + 1]), m < best { best = m; at = k }
+                }
+                if at < 0 { break }
+                ids[at] = Int32(truncatingIfNeeded: best & 0xFFFF_FFFF)
+                for k in (at + 1)..<(n - 1) { ids[k] = ids[k + 1] }
+                n -= 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: ids[0..<n]))
+        }
     }
 
     // MARK: Decode
@@ -239,9 +276,9 @@ public final class BPETokenizer: @unchecked Sendable {
     }
 
     func appendBytes(of id: Int32, skipSpecial: Bool, to bytes: inout [UInt8]) {
-        guard id >= 0, Int(id) < tokenText.count else { return }
+        guard id >= 0, Int(id) < hasToken.count else { return }
         if skipSpecial && specialFlags[Int(id)] { return }
-        bytes.append(contentsOf: tokenBytesFlat[Int(tokenBytesStart[Int(id)])..<Int(tokenBytesStart[Int(id) + 1])])
+        bytes.append(contentsOf: bytesFlat[Int(bytesStarts[Int(id)])..<Int(bytesStarts[Int(id) + 1])])
     }
 
     /// Tokenizes a prompt that holds placeholder strings (e.g. "<video>", "<audio>"): the text between

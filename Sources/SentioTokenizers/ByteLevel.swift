@@ -29,15 +29,15 @@ enum ByteLevel {
         return String(s)
     }
 
-    /// The raw bytes of a byte-level token, or nil when it holds a scalar outside the alphabet.
-    static func decode(_ token: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        out.reserveCapacity(token.utf8.count)
+    /// Appends the raw bytes of a byte-level token; false (and nothing appended) when it holds a scalar
+    /// outside the alphabet.
+    static func appendDecoded(_ token: String, to out: inout [UInt8]) -> Bool {
+        let start = out.count
         for u in token.unicodeScalars {
             let v = Int(u.value)
-            guard v < scalarToByte.count, scalarToByte[v] >= 0 else { return nil }
+            guard v < scalarToByte.count, scalarToByte[v] >= 0 else { out.removeSubrange(start...); return false }
             out.append(UInt8(scalarToByte[v]))
         }
-        return out
+        return true
     }
 }

@@ -8,7 +8,7 @@
 import Foundation
 import SentioCore
 
-public indirect enum JSONValue: Sendable {
+public enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number(Double)

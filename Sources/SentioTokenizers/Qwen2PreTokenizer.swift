@@ -40,19 +40,36 @@ struct Qwen2PreTokenizer {
         return c
     }
 
-    /// Splits `scalars` into pieces; returns the end index of each piece (exclusive), in order.
-    static func split(_ scalars: [Unicode.Scalar]) -> [Int] {
-        let n = scalars.count
-        var cls = [Classes](repeating: [], count: n)
-        for i in 0..<n {
-            let v = scalars[i].value
-            cls[i] = v < 128 ? asciiClasses[Int(v)] : classify(scalars[i])
+    /// Splits valid UTF-8 text into pieces; returns the end byte offset of each piece (exclusive), in order.
+    static func split(utf8 bytes: UnsafeBufferPointer<UInt8>) -> [Int] {
+        var scalars: [Unicode.Scalar] = []
+        var cls: [Classes] = []
+        var offsets: [Int] = []     // byte offset of each scalar
+        scalars.reserveCapacity(bytes.count)
+        cls.reserveCapacity(bytes.count)
+        offsets.reserveCapacity(bytes.count + 1)
+        var p = 0
+        while p < bytes.count {
+            let b0 = UInt32(bytes[p])
+            var v: UInt32, len: Int
+            if b0 < 0x80 { v = b0; len = 1 }
+            else if b0 < 0xE0 { v = b0 & 0x1F; len = 2 }
+            else if b0 < 0xF0 { v = b0 & 0x0F; len = 3 }
+            else { v = b0 & 0x07; len = 4 }
+            if p + len > bytes.count { len = bytes.count - p }   // cannot happen for text from a String
+            for k in 1..<max(len, 1) { v = v << 6 | UInt32(bytes[p + k] & 0x3F) }
+            let u = Unicode.Scalar(v) ?? "\u{FFFD}"
+            offsets.append(p)
+            scalars.append(u)
+            cls.append(v < 128 ? asciiClasses[Int(v)] : classify(u))
+            p += len
         }
+        offsets.append(bytes.count)
         var ends: [Int] = []
         var i = 0
-        while i < n {
-            i += matchLength(scalars, cls, i)
-            ends.append(i)
+        while i < scalars.count {
+            i += max(1, matchLength(scalars, cls, i))   // never 0 (every scalar matches); guards the loop
+            ends.append(offsets[i])
         }
         return ends
     }

@@ -189,3 +189,27 @@ final class Qwen2TokenizerTests: XCTestCase {
         XCTAssertThrowsError(try BPETokenizer(tokens: ["a"], merges: [], tokenTypes: nil, bos: nil, eos: nil))  // bytes missing
     }
 }
+
+final class BPEMergeTwinTests: XCTestCase {
+    /// The heap-driven merge loop (long pieces) and the scan loop (pieces <= 24 bytes) must agree.
+    func testHeapAndScanMergeLoopsAgree() {
+        let tok = TokenizerTestData.qwen
+        var rng = TestRNG(seed: 11)
+        let alphabet = Array("abcdeinrst Ġthe'ing😀中文\n\t.,".utf8)
+        var checked = 0
+        for trial in 0..<400 {
+            let n = rng.int(1..<25)
+            // Half: bytes drawn from common letters (many merges); half: arbitrary bytes.
+            let piece: [UInt8] = (0..<n).map { _ in trial % 2 == 0 ? alphabet[rng.int(0..<alphabet.count)] : UInt8(rng.int(0..<256)) }
+            var a: [Int32] = [], b: [Int32] = []
+            piece.withUnsafeBufferPointer { p in
+                tok.bpeHeap(p, into: &a)
+                tok.bpeShort(p, into: &b)
+            }
+            XCTAssertEqual(a, b, "piece \(piece)")
+            XCTAssertEqual(Array(a.flatMap { tok.bytes(for: $0) }), piece)
+            if a.count < piece.count { checked += 1 }
+        }
+        XCTAssertGreaterThan(checked, 100, "most trials should merge something")
+    }
+}

@@ -7,7 +7,7 @@ import SentioTestSupport
 enum TokenizerTestData {
     static let qwenDir = TestPaths.fixtures.appendingPathComponent("qwen2-tokenizer")
 
-    nonisolated(unsafe) static let qwen: BPETokenizer = {
+    static let qwen: BPETokenizer = {
         do { return try BPETokenizer(tokenizerJSON: qwenDir.appendingPathComponent("tokenizer.json")) } catch {
             fatalError("cannot load the Qwen2 tokenizer fixture: \(error)")
         }

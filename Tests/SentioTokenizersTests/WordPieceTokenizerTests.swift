@@ -7,7 +7,7 @@ import SentioTestSupport
 @testable import SentioTokenizers
 
 final class WordPieceTokenizerTests: XCTestCase {
-    nonisolated(unsafe) static let bert: WordPieceTokenizer = {
+    static let bert: WordPieceTokenizer = {
         try! WordPieceTokenizer(vocab: TestPaths.fixtures.appendingPathComponent("bert-uncased-vocab/vocab.txt"))
     }()
     var tok: WordPieceTokenizer { Self.bert }
