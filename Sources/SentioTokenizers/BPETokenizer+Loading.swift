@@ -16,8 +16,19 @@ extension BPETokenizer {
 
     /// Loads a Hugging Face tokenizer.json (see the header of this file for what is supported).
     public convenience init(tokenizerJSON url: URL) throws {
-        let path = url.path
-        let root = try JSONScanner.parse(contentsOf: url)
+        let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
+        let config = FileManager.default.fileExists(atPath: configURL.path) ? try JSONScanner.parse(contentsOf: configURL) : nil
+        try self.init(root: try JSONScanner.parse(contentsOf: url), tokenizerConfig: config, path: url.path)
+    }
+
+    /// Loads tokenizer.json bytes held in memory (e.g. embedded in a .sentio file), with the optional
+    /// tokenizer_config.json bytes; `name` is used in error messages.
+    public convenience init(tokenizerJSONData data: Data, tokenizerConfigData: Data? = nil, name: String) throws {
+        let config = try tokenizerConfigData.map { try JSONScanner.parse($0, name: name + " (tokenizer_config.json)") }
+        try self.init(root: try JSONScanner.parse(data, name: name), tokenizerConfig: config, path: name)
+    }
+
+    convenience init(root: JSONValue, tokenizerConfig: JSONValue?, path: String) throws {
         func bad(_ m: String) -> SentioError { SentioError(.tokenizer, file: path, m) }
         func unsupported(_ m: String) -> SentioError { SentioError(.unsupported, file: path, m) }
         guard let model = root["model"], model["type"]?.string == "BPE" else { throw unsupported("model.type is not BPE") }
@@ -90,9 +101,7 @@ extension BPETokenizer {
 
         // bos / eos from tokenizer_config.json beside the file.
         var bos: Int32?, eos: Int32?
-        let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
-        if FileManager.default.fileExists(atPath: configURL.path) {
-            let config = try JSONScanner.parse(contentsOf: configURL)
+        if let config = tokenizerConfig {
             func tokenName(_ v: JSONValue?) -> String? { v?.string ?? v?["content"]?.string }
             func lookup(_ name: String?) throws -> Int32? {
                 guard let name else { return nil }

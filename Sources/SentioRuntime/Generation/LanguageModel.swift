@@ -28,6 +28,7 @@ public final class LanguageModel: @unchecked Sendable {
         path = url.path
         let configJSON: String
         let tokenizerData: Data
+        var tokenizerConfig: Data? = nil
         if url.pathExtension.lowercased() == "gguf" {
             let ck = try GGUFCheckpoint(url: url)
             let mem = InMemoryWeights(name: url.path)
@@ -51,11 +52,12 @@ public final class LanguageModel: @unchecked Sendable {
             }
             configJSON = f.config
             tokenizerData = tj
+            tokenizerConfig = f.files["tokenizer_config.json"]
             source = SentioFileWeights(f)
         }
         let cfg = try Qwen2Config.parse(configJSON, source: url.path)
         model = try Qwen2Model(config: cfg, source: source, maxRows: maxRows)
-        tokenizer = try BPETokenizer(tokenizerJSONData: tokenizerData, name: url.path)
+        tokenizer = try BPETokenizer(tokenizerJSONData: tokenizerData, tokenizerConfigData: tokenizerConfig, name: url.path)
         var bytes = 0, params = 0
         var per: [DType: Int] = [:]
         for spec in Qwen2Schema.tensors(cfg) {
