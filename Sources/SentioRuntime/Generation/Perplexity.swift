@@ -118,9 +118,7 @@ public enum Perplexity {
             for i in 0..<k { put(i < r.ids.count ? r.ids[i] : -1) }
             for i in 0..<k { put((i < r.logprobs.count ? r.logprobs[i] : -Float.infinity).bitPattern) }
         }
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        try d.write(to: tmp)
-        _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
+        try AtomicFile.write(d, to: url)
     }
 
     public static func read(_ url: URL) throws -> [PositionRecord] {
