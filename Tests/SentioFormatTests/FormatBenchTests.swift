@@ -32,7 +32,8 @@ final class FormatBenchTests: XCTestCase {
     static func peakRSSMiB() -> Int {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM") }) else { return -1 }
-        return (Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "") ?? -1024) / 1024
+        let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Int($0) }
+        return (kb ?? -1024) / 1024
     }
 
     /// Opens a file and touches one byte per 4 KiB page of every tensor: "ready to run".

@@ -118,7 +118,7 @@ public enum LZ4Probe {
     /// LZ4 (default acceleration) size of `data` after the given shuffle; nil if over the LZ4 limit.
     public static func compressedSize(_ dtype: DType, _ data: UnsafeRawBufferPointer, shuffle: Shuffle) -> Int? {
         let n = data.count
-        guard n > 0, n <= SentioFormat.maxLZ4Input else { return n == 0 ? 0 : nil }
+        guard n > 0, n <= 0x7E00_0000 else { return n == 0 ? 0 : nil }
         let bound = Int(LZ4_compressBound(Int32(n)))
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: n + bound, alignment: 64)
         defer { buf.deallocate() }
