@@ -101,6 +101,9 @@ final class GGUFTests: XCTestCase {
         let g = try GGUFFile(u)
         XCTAssertEqual(g.tensors.first?.byteCount, 68)
         XCTAssertEqual(try g.dequantize("w").count, 64)
+        var b2 = Builder(); b2.version = 2
+        try b2.build().write(to: u)
+        XCTAssertEqual(try GGUFFile(u).version, 2)
     }
 
     func testRejectsBadFiles() throws {
@@ -111,6 +114,8 @@ final class GGUFTests: XCTestCase {
         try expectError(b.build(), "v1", contains: "unsupported GGUF version 1")
         b = Builder(); b.version = 4
         try expectError(b.build(), "v4", contains: "unsupported GGUF version 4")
+        b = Builder(); b.version = UInt32(3).byteSwapped
+        try expectError(b.build(), "bigendian", contains: "big-endian")
         b = Builder(); b.nTensorsOverride = 1 << 40
         try expectError(b.build(), "ntensors", contains: "tensor count")
         b = Builder(); b.kv = [("k", { w in w.put(UInt32(8)); w.put(UInt64(1) << 60) })]
