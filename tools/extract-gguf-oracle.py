@@ -17,8 +17,9 @@ Writes under Tests/Data/format/:
   oracle-expected.safetensors   f32 expected values for each tensor, from gguf.quants.dequantize
                                 (shape [rows, ne0]).
   oracle-metadata.json   the metadata written, for the Swift test to compare.
-  real-tensor-sums.json  for every tensor of the real file: type, dims, and the float64 sum and sum of
-                         squares of its dequantized values (the SENTIO_SLOW test checks all 291).
+  real-tensor-sums.json  for every tensor of the real file: type, dims, the float64 sum and sum of
+                         squares of its dequantized values, and the f32 bit patterns of its first 4
+                         values (the SENTIO_SLOW test checks all 291).
 """
 import json, os, sys
 import numpy as np
@@ -122,10 +123,12 @@ with open(os.path.join(out, "oracle-metadata.json"), "w") as f:
 # 3. Per-tensor sums of the whole real file (for the slow test).
 sums = {}
 for t in reader.tensors:
-    v = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type).astype(np.float64)
+    v32 = np.ascontiguousarray(gguf.quants.dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32)
+    v = v32.astype(np.float64)
+    # first values as f32 bit patterns: JSON decimal parsers need not round-trip the last bit
     sums[t.name] = {"type": t.tensor_type.name, "dims": [int(d) for d in t.shape],
                     "sum": float(v.sum()), "sumsq": float((v * v).sum()),
-                    "first": [float(a) for a in v.reshape(-1)[:4]]}
+                    "first_bits": [int(a) for a in v32.reshape(-1)[:4].view(np.uint32)]}
 with open(os.path.join(out, "real-tensor-sums.json"), "w") as f:
     json.dump(sums, f, indent=0)
 print("wrote", sorted(os.listdir(out)))

@@ -28,13 +28,20 @@ final class CodecTests: XCTestCase {
     func testShuffleRoundTrip() {
         var rng = TestRNG(seed: 3)
         for dt in DType.allCases {
-            for units in [0, 1, 3, 17, 100] {
+            for units in [0, 1, 3, 17, 100, 1001] {
                 let n = units * dt.bytesPerBlock
                 let src = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
                 var mid = [UInt8](repeating: 0, count: n), back = [UInt8](repeating: 0, count: n)
                 src.withUnsafeBytes { s in mid.withUnsafeMutableBytes { ByteShuffle.shuffle(dt, s, into: $0) } }
                 mid.withUnsafeBytes { s in back.withUnsafeMutableBytes { ByteShuffle.unshuffle(dt, s, into: $0) } }
                 XCTAssertEqual(back, src, "\(dt) x\(units)")
+                // The single-pass fast paths (2- and 4-byte planes) equal the plain reference.
+                var ref = [UInt8](repeating: 0, count: n)
+                src.withUnsafeBytes { s in ref.withUnsafeMutableBytes { ByteShuffle.referencePermute(dt, s, $0, forward: true) } }
+                XCTAssertEqual(mid, ref, "fast vs reference shuffle \(dt) x\(units)")
+                var refBack = [UInt8](repeating: 0, count: n)
+                ref.withUnsafeBytes { s in refBack.withUnsafeMutableBytes { ByteShuffle.referencePermute(dt, s, $0, forward: false) } }
+                XCTAssertEqual(refBack, src)
                 var bmid = [UInt8](repeating: 0, count: n), bback = [UInt8](repeating: 0, count: n)
                 src.withUnsafeBytes { s in bmid.withUnsafeMutableBytes { BitShuffle.shuffle(dt, s, into: $0) } }
                 bmid.withUnsafeBytes { s in bback.withUnsafeMutableBytes { BitShuffle.unshuffle(dt, s, into: $0) } }

@@ -32,7 +32,8 @@ final class FormatBenchTests: XCTestCase {
     static func peakRSSMiB() -> Int {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM") }) else { return -1 }
-        return (Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "") ?? -1024) / 1024
+        let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Int($0) }
+        return (kb ?? -1024) / 1024
     }
 
     /// Opens a file and touches one byte per 4 KiB page of every tensor: "ready to run".
@@ -66,7 +67,9 @@ final class FormatBenchTests: XCTestCase {
         let config = #"{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 896}"#
         let sourceBytes = g.tensors.reduce(0) { $0 + $1.byteCount }
         print("BENCH source: \(g.tensors.count) tensors, \(sourceBytes) bytes of GGUF tensor data")
-        for target in [DType.f16, .bf16, .q8, .q4] {
+        // SENTIO_BENCH_DTYPES=bf16,q4 limits the run (default: all four).
+        let only = ProcessInfo.processInfo.environment["SENTIO_BENCH_DTYPES"]?.split(separator: ",").compactMap { DType(name: String($0)) }
+        for target in only ?? [DType.f16, .bf16, .q8, .q4] {
             let out = dir.appendingPathComponent("qwen-\(target).sentio")
             let forced = dir.appendingPathComponent("qwen-\(target)-lz4all.sentio")
             let w = try SentioFileWriter(url: out, config: config, metadata: ["sentio.quantization": target.name], files: [:])

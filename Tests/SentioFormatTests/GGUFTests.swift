@@ -101,6 +101,9 @@ final class GGUFTests: XCTestCase {
         let g = try GGUFFile(u)
         XCTAssertEqual(g.tensors.first?.byteCount, 68)
         XCTAssertEqual(try g.dequantize("w").count, 64)
+        var b2 = Builder(); b2.version = 2
+        try b2.build().write(to: u)
+        XCTAssertEqual(try GGUFFile(u).version, 2)
     }
 
     func testRejectsBadFiles() throws {
@@ -111,6 +114,8 @@ final class GGUFTests: XCTestCase {
         try expectError(b.build(), "v1", contains: "unsupported GGUF version 1")
         b = Builder(); b.version = 4
         try expectError(b.build(), "v4", contains: "unsupported GGUF version 4")
+        b = Builder(); b.version = UInt32(3).byteSwapped
+        try expectError(b.build(), "bigendian", contains: "big-endian")
         b = Builder(); b.nTensorsOverride = 1 << 40
         try expectError(b.build(), "ntensors", contains: "tensor count")
         b = Builder(); b.kv = [("k", { w in w.put(UInt32(8)); w.put(UInt64(1) << 60) })]
@@ -200,7 +205,7 @@ final class GGUFTests: XCTestCase {
             let refS = ref["sum"] as! Double, refS2 = ref["sumsq"] as! Double
             XCTAssertEqual(s, refS, accuracy: 1e-9 * max(1, refS2.squareRoot() * Double(v.count).squareRoot()), t.name)
             XCTAssertEqual(s2, refS2, accuracy: 1e-9 * max(1, refS2), t.name)
-            XCTAssertEqual(Array(v.prefix(4)).map(Double.init), ref["first"] as! [Double], t.name)
+            XCTAssertEqual(Array(v.prefix(4)).map { Int($0.bitPattern) }, ref["first_bits"] as? [Int], t.name)
         }
         // And the extracted rows match the real file's rows bit for bit.
         let exp = try SafetensorsFile(dataDir.appendingPathComponent("oracle-expected.safetensors"))

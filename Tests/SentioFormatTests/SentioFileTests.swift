@@ -92,6 +92,26 @@ final class SentioFileTests: XCTestCase {
         }
     }
 
+    /// Tensors over one LZ4 chunk (256 KiB) round-trip exactly, with a short last chunk.
+    func testMultiChunkLZ4() throws {
+        var rng = TestRNG(seed: 5)
+        let n = 3 * 32 * 4001   // q8: 12003 blocks = 408102 bytes -> 2 chunks; f16: 768 KB -> 3+ chunks
+        let x = (0..<n).map { _ in rng.normal() }
+        var q8 = [UInt8](repeating: 0, count: n / 32 * 34)
+        x.withUnsafeBufferPointer { s in q8.withUnsafeMutableBytes { BlockQ8_0.quantizeRef(s, into: $0) } }
+        let h = x.map { floatToBF16($0) }
+        let u = TestPaths.tempDir("sentio").appendingPathComponent("big.sentio")
+        let w = try SentioFileWriter(url: u, config: "", metadata: [:], files: [:])
+        try w.add(name: "q8", dtype: .q8, shape: [3, n / 3], array: q8, codec: .lz4Auto(minSaving: -1))
+        try w.add(name: "bf16", dtype: .bf16, shape: [n], array: h, codec: .lz4Auto(minSaving: -1))
+        try w.finish()
+        let f = try SentioFile.open(u, verify: true)
+        XCTAssertEqual(f.entries.map(\.codec), [.lz4Shuffle, .lz4Shuffle])
+        XCTAssertEqual(Array(try f.tensor("q8").bytes), q8)
+        XCTAssertEqual(Array(try f.tensor("bf16").bytes), h.withUnsafeBytes { Array($0) })
+        XCTAssertLessThan(f.entries[1].storedSize, f.entries[1].rawSize * 9 / 10)   // bf16 exponent plane compresses
+    }
+
     func testWriterRejectsBadInput() throws {
         let u = TestPaths.tempDir("sentio").appendingPathComponent("w.sentio")
         XCTAssertThrowsError(try SentioFileWriter(url: u, config: "{not json", metadata: [:], files: [:]))
@@ -128,6 +148,48 @@ final class SentioFileTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: u), before)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["model.sentio"])
+    }
+
+    /// A writer process killed with SIGKILL mid-write leaves no file at the destination (only its
+    /// hidden .partial temp file, which no cleanup code can remove after SIGKILL).
+    func testKilledWriterProcessLeavesNoOutput() throws {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0])
+        guard exe.lastPathComponent.hasSuffix(".xctest") else { throw XCTSkip("not run from an xctest binary: \(exe.path)") }
+        let dir = TestPaths.tempDir("sentiokill")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("model.sentio")
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = ["SentioFormatTests.SentioFileTests/testChildWriterForKillTest"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["SENTIO_KILL_CHILD_OUT": out.path]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait until the child has written at least one tensor into its temp file.
+        let deadline = Date().addingTimeInterval(60)
+        func partials() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.contains(".partial-") } }
+        while Date() < deadline {
+            if let f = partials().first, let a = try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(f).path),
+               (a[.size] as? Int ?? 0) > 4096 { break }
+            usleep(20_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "a killed writer must not leave \(out.lastPathComponent)")
+        XCTAssertEqual(partials().count, 1, "the child should have been killed mid-write")
+    }
+
+    /// The child side of the kill test: writes tensors forever into SENTIO_KILL_CHILD_OUT.
+    func testChildWriterForKillTest() throws {
+        guard let path = ProcessInfo.processInfo.environment["SENTIO_KILL_CHILD_OUT"] else { return }
+        let w = try SentioFileWriter(url: URL(fileURLWithPath: path), config: "", metadata: [:], files: [:])
+        let chunk = [Float](repeating: 0.5, count: 4096)
+        for i in 0..<1_000_000 {
+            try w.add(name: "t\(i)", dtype: .f32, shape: [4096], array: chunk, codec: .raw)
+            usleep(10_000)
+        }
+        try w.finish()
     }
 
     func testRejectsBadFiles() throws {
@@ -178,21 +240,22 @@ final class SentioFileTests: XCTestCase {
             ("trailing", withIndex { idx in idx.append(0) }, "unexpected bytes"),
             ("count", withIndex { idx in put(UInt64(1) << 40, &idx, 8 + Self.config.utf8.count) }, "metadata count"),
         ]
-        // LZ4 stream damage with a matching checksum: only the decoder can notice.
+        // LZ4 damage with a matching checksum: only the chunk parser / decoder can notice.
         let lzName = f.entries.first { $0.codec == .lz4Shuffle }!.name
         let lzE = try f.entry(lzName)
-        var lzBad = good
-        for k in 0..<lzE.storedSize { lzBad[lzE.offset + k] = 0xFF }
-        let lzSum = lzBad.subdata(in: lzE.offset..<(lzE.offset + lzE.storedSize)).withUnsafeBytes { XXHash64.hash($0) }
-        let lzSave = lzBad
-        lzBad = { () -> Data in
-            var idx = Array(lzSave[indexOffset...])
-            put(lzSum, &idx, fieldsOf(idx, lzName) + 12 + 8 * lzE.shape.count + 24)
-            var d = Data(lzSave[..<indexOffset]) + Data(idx)
+        func lzDamaged(from start: Int) -> Data {
+            var d = good
+            for k in start..<lzE.storedSize { d[lzE.offset + k] = 0xFF }
+            let sum = d.subdata(in: lzE.offset..<(lzE.offset + lzE.storedSize)).withUnsafeBytes { XXHash64.hash($0) }
+            var idx = Array(d[indexOffset...])
+            put(sum, &idx, fieldsOf(idx, lzName) + 12 + 8 * lzE.shape.count + 24)
+            d = Data(d[..<indexOffset]) + Data(idx)
             d.replaceSubrange(32..<40, with: withUnsafeBytes(of: XXHash64.hash(idx).littleEndian) { Data($0) })
             return d
-        }()
-        cases.append(("lz4", lzBad, "LZ4 data is corrupt"))
+        }
+        XCTAssertEqual(lzE.rawSize <= ChunkedLZ4.chunkBytes(lzE.dtype), true)   // one chunk: table is 12 bytes
+        cases.append(("lz4", lzDamaged(from: 12), "LZ4 data is corrupt"))
+        cases.append(("lz4table", lzDamaged(from: 0), "LZ4 chunk size"))
         for (tag, data, want) in cases {
             let p = dir.appendingPathComponent("\(tag).sentio")
             try data.write(to: p)

@@ -28,6 +28,50 @@ public enum ByteShuffle {
     }
 
     static func permute(_ dtype: DType, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer, forward: Bool) {
+        let (unit, planes) = layout(dtype)
+        if unit == planes, unit == 2 || unit == 4, src.count % unit == 0, src.count > 0,
+           let s = src.baseAddress, let d = dst.baseAddress {
+            precondition(dst.count >= src.count)
+            planes2or4(s, d, n: src.count / unit, unit: unit, forward: forward)
+            return
+        }
+        referencePermute(dtype, src, dst, forward: forward)
+    }
+
+    /// Single-pass byte planes for 2- and 4-byte elements (f16/bf16, f32/i32): one load and a few
+    /// shifts per element instead of one strided pass per plane. `referencePermute` is its scalar twin.
+    static func planes2or4(_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, n: Int, unit: Int, forward: Bool) {
+        let sb = s.assumingMemoryBound(to: UInt8.self), db = d.assumingMemoryBound(to: UInt8.self)
+        if unit == 2 {
+            if forward {
+                for i in 0..<n {
+                    let v = s.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self)
+                    db[i] = UInt8(truncatingIfNeeded: v); db[n &+ i] = UInt8(truncatingIfNeeded: v &>> 8)
+                }
+            } else {
+                for i in 0..<n {
+                    let v = UInt16(sb[i]) | UInt16(sb[n &+ i]) &<< 8
+                    d.storeBytes(of: v, toByteOffset: 2 &* i, as: UInt16.self)
+                }
+            }
+        } else {
+            if forward {
+                for i in 0..<n {
+                    let v = s.loadUnaligned(fromByteOffset: 4 &* i, as: UInt32.self)
+                    db[i] = UInt8(truncatingIfNeeded: v); db[n &+ i] = UInt8(truncatingIfNeeded: v &>> 8)
+                    db[2 &* n &+ i] = UInt8(truncatingIfNeeded: v &>> 16); db[3 &* n &+ i] = UInt8(truncatingIfNeeded: v &>> 24)
+                }
+            } else {
+                for i in 0..<n {
+                    let v = UInt32(sb[i]) | UInt32(sb[n &+ i]) &<< 8 | UInt32(sb[2 &* n &+ i]) &<< 16 | UInt32(sb[3 &* n &+ i]) &<< 24
+                    d.storeBytes(of: v, toByteOffset: 4 &* i, as: UInt32.self)
+                }
+            }
+        }
+    }
+
+    /// The plain definition: one strided pass per plane. Used for other units and as the scalar twin.
+    public static func referencePermute(_ dtype: DType, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer, forward: Bool) {
         precondition(dst.count >= src.count)
         let (unit, planes) = layout(dtype)
         guard src.count > 0, let s = src.baseAddress?.assumingMemoryBound(to: UInt8.self),
@@ -118,7 +162,7 @@ public enum LZ4Probe {
     /// LZ4 (default acceleration) size of `data` after the given shuffle; nil if over the LZ4 limit.
     public static func compressedSize(_ dtype: DType, _ data: UnsafeRawBufferPointer, shuffle: Shuffle) -> Int? {
         let n = data.count
-        guard n > 0, n <= SentioFormat.maxLZ4Input else { return n == 0 ? 0 : nil }
+        guard n > 0, n <= 0x7E00_0000 else { return n == 0 ? 0 : nil }
         let bound = Int(LZ4_compressBound(Int32(n)))
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: n + bound, alignment: 64)
         defer { buf.deallocate() }

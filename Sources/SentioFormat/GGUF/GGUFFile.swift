@@ -58,6 +58,9 @@ public final class GGUFFile: @unchecked Sendable {
         }
         let v = try r.u32("version")
         guard v == 2 || v == 3 else {
+            if v.byteSwapped == 2 || v.byteSwapped == 3 {
+                throw SentioError(.unsupported, file: path, "big-endian GGUF (version \(v.byteSwapped)) is not supported")
+            }
             throw SentioError(.unsupported, file: path, "unsupported GGUF version \(v) (supported: 2, 3)")
         }
         version = Int(v)

@@ -6,7 +6,6 @@
 // LZ4 tensors are decompressed at open, in parallel, into one 64-byte aligned arena.
 import Foundation
 import SentioCore
-import CLZ4
 
 public final class SentioFile: @unchecked Sendable {
     public let url: URL
@@ -146,7 +145,7 @@ public final class SentioFile: @unchecked Sendable {
             case .raw:
                 guard stored == want else { throw bad("\(what): stored size \(stored) differs from raw size \(want) for a raw tensor") }
             case .lz4Shuffle:
-                guard want <= SentioFormat.maxLZ4Input, stored > 0, want / SentioFormat.maxLZ4Ratio <= stored else {
+                guard stored >= 8, want / SentioFormat.maxLZ4Ratio <= stored else {
                     throw bad("\(what): LZ4 sizes (stored \(stored), raw \(want)) are impossible")
                 }
             }
@@ -164,43 +163,52 @@ public final class SentioFile: @unchecked Sendable {
 
         if verify { try Self.verifyEntries(list, map: map, path: path) }
 
-        // Decompress LZ4 tensors in parallel into one aligned arena.
+        // Decompress LZ4 tensors in parallel into one aligned arena: every chunk of every tensor is a
+        // job; each worker decodes its jobs through one cache-sized scratch buffer.
         var arenaSize = 0
         var arenaOffsets = [Int](repeating: -1, count: list.count)
+        var jobs: [(entry: Int, chunk: ChunkedLZ4.Chunk)] = []
+        var maxChunk = 0
         for (i, e) in list.enumerated() where e.codec == .lz4Shuffle {
             arenaOffsets[i] = arenaSize
-            arenaSize += SentioFormat.alignUp(e.rawSize) + SentioFormat.alignUp(e.rawSize)   // + room to unshuffle
+            arenaSize += SentioFormat.alignUp(e.rawSize)
+            let stored = try map.bytes(e.offset, e.storedSize, what: "tensor '\(e.name)'")
+            for c in try ChunkedLZ4.chunks(stored, rawSize: e.rawSize, dtype: e.dtype, fail: { bad("tensor '\(e.name)': \($0)") }) {
+                jobs.append((i, c))
+                maxChunk = max(maxChunk, c.rawLen)
+            }
         }
-        var views: [UnsafeRawBufferPointer] = []
-        views.reserveCapacity(list.count)
         if arenaSize > 0 {
             let a = UnsafeMutableRawBufferPointer.allocate(byteCount: arenaSize, alignment: SentioFormat.alignment)
-            arena = a
-            let lz = list.indices.filter { list[$0].codec == .lz4Shuffle }
             let errors = ErrorBox()
             nonisolated(unsafe) let base = a.baseAddress!
-            let mapRef = map, entriesCopy = list, offsetsCopy = arenaOffsets
-            DispatchQueue.concurrentPerform(iterations: lz.count) { j in
-                let i = lz[j], e = entriesCopy[i]
-                let dst = base + offsetsCopy[i]
-                let tmp = dst + SentioFormat.alignUp(e.rawSize)
-                guard let src = try? mapRef.bytes(e.offset, e.storedSize).baseAddress else { return }
-                let got = LZ4_decompress_safe(src.assumingMemoryBound(to: CChar.self), tmp.assumingMemoryBound(to: CChar.self),
-                                              Int32(e.storedSize), Int32(e.rawSize))
-                guard got == Int32(e.rawSize) else {
-                    errors.add(SentioError(.corrupt, file: path, "tensor '\(e.name)': LZ4 data is corrupt (decoded \(got) of \(e.rawSize) bytes)"))
-                    return
+            guard let mb = map.base else { a.deallocate(); throw bad("empty map") }
+            nonisolated(unsafe) let mapBase = mb
+            let entriesCopy = list, offsetsCopy = arenaOffsets, jobsCopy = jobs, scratchSize = maxChunk
+            let workers = max(1, min(jobs.count, ProcessInfo.processInfo.activeProcessorCount))
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchSize, alignment: SentioFormat.alignment)
+                defer { scratch.deallocate() }
+                var j = w
+                while j < jobsCopy.count {
+                    let (i, c) = jobsCopy[j]
+                    let e = entriesCopy[i]
+                    if !ChunkedLZ4.decode(e.dtype, c, stored: mapBase + e.offset, dst: base + offsetsCopy[i], scratch: scratch) {
+                        errors.add(SentioError(.corrupt, file: path, "tensor '\(e.name)': LZ4 data is corrupt (chunk at \(c.dst) does not decode to \(c.rawLen) bytes)"))
+                    }
+                    j += workers
                 }
-                ByteShuffle.unshuffle(e.dtype, UnsafeRawBufferPointer(start: tmp, count: e.rawSize),
-                                      into: UnsafeMutableRawBufferPointer(start: dst, count: e.rawSize))
             }
             if let err = errors.first {
                 a.deallocate()
                 throw err
             }
+            arena = a
         } else {
             arena = nil
         }
+        var views: [UnsafeRawBufferPointer] = []
+        views.reserveCapacity(list.count)
         for (i, e) in list.enumerated() {
             if e.codec == .raw { views.append(try map.bytes(e.offset, e.storedSize, what: "tensor '\(e.name)'")) }
             else { views.append(UnsafeRawBufferPointer(start: arena!.baseAddress! + arenaOffsets[i], count: e.rawSize)) }

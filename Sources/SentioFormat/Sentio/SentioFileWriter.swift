@@ -7,7 +7,6 @@
 // SIGKILL cannot run any cleanup: then only the hidden .partial file is left behind, never `url`.)
 import Foundation
 import SentioCore
-import CLZ4
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -125,16 +124,14 @@ public final class SentioFileWriter {
         }
         var stored = data
         var used = SentioCodec.raw
-        if case .lz4Auto(let minSaving) = codec, rawSize > 0, rawSize <= SentioFormat.maxLZ4Input {
-            let bound = Int(LZ4_compressBound(Int32(rawSize)))
-            let buf = scratchBuffer(rawSize + bound)
-            let shuffled = UnsafeMutableRawBufferPointer(rebasing: buf[0..<rawSize])
-            ByteShuffle.shuffle(dtype, data, into: shuffled)
-            let out = buf.baseAddress! + rawSize
-            let c = LZ4_compress_default(shuffled.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                         out.assumingMemoryBound(to: CChar.self), Int32(rawSize), Int32(bound))
-            if c > 0, Double(c) < Double(rawSize) * (1 - minSaving) {
-                stored = UnsafeRawBufferPointer(start: out, count: Int(c))
+        if case .lz4Auto(let minSaving) = codec, rawSize > 0 {
+            let cap = ChunkedLZ4.maxStoredSize(raw: rawSize, dtype: dtype)
+            let cb = ChunkedLZ4.chunkBytes(dtype)
+            let buf = scratchBuffer(cb + cap)
+            let out = buf.baseAddress! + cb
+            let c = ChunkedLZ4.compress(dtype, data, into: out, scratch: buf.baseAddress!)
+            if Double(c) < Double(rawSize) * (1 - minSaving) {
+                stored = UnsafeRawBufferPointer(start: out, count: c)
                 used = .lz4Shuffle
             }
         }

@@ -17,8 +17,6 @@ public enum SentioFormat {
     public static let maxElements = 1 << 50
     /// LZ4 cannot expand data by more than 255x (one 0xFF run byte per 255 bytes).
     public static let maxLZ4Ratio = 255
-    /// A tensor stored as LZ4 above this size (the LZ4 block limit) is kept raw.
-    public static let maxLZ4Input = 0x7E00_0000
 
     static func alignUp(_ x: Int) -> Int { (x + alignment - 1) / alignment * alignment }
 }
@@ -27,7 +25,7 @@ public enum SentioFormat {
 public enum SentioCodec: UInt32, Sendable, CustomStringConvertible {
     /// The bytes as they are, 64-byte aligned, used in place from the memory map.
     case raw = 0
-    /// ByteShuffle for the dtype, then one LZ4 block (liblz4 block format).
+    /// Independent ~256 KiB chunks, each ByteShuffle'd then LZ4-compressed (ChunkedLZ4.swift).
     case lz4Shuffle = 1
     public var description: String { self == .raw ? "raw" : "lz4+shuffle" }
 }
