@@ -72,6 +72,6 @@ let package = Package(
         .testTarget(name: "SentioModelsTests", dependencies: ["SentioModels", "SentioConvert", "SentioRuntime", "SentioTestSupport"],
                     swiftSettings: nativeSwift),
         .testTarget(name: "SentioRuntimeTests", dependencies: ["SentioRuntime", "SentioTestSupport"], swiftSettings: nativeSwift),
-        .testTarget(name: "SentioCLITests", dependencies: ["SentioTestSupport"], swiftSettings: nativeSwift),
+        .testTarget(name: "SentioCLITests", dependencies: ["SentioModels", "SentioTestSupport"], swiftSettings: nativeSwift),
     ]
 )
