@@ -54,15 +54,15 @@ public final class BertEncoder: @unchecked Sendable {
         for id in ids where id < 0 || Int(id) >= wordEmbeddings.rows {
             throw SentioError(.argument, "BERT: token id \(id) is outside the vocabulary (\(wordEmbeddings.rows))")
         }
-        let x = Activations(n * h), t = Activations(n * h)
+        let x = TowerBuffer(n * h), t = TowerBuffer(n * h)
         Ops.embeddingLookup(wordEmbeddings, ids: ids, out: t.ptr)
         for r in 0..<n {
             let row = t.ptr + r * h, pos = positionEmbeddings + r * h
             for i in 0..<h { row[i] = row[i] + pos[i] + tokenTypeEmbeddings[i] }
         }
         embeddingNorm(t.ptr, rows: n, x.ptr)
-        let q = Activations(n * h), k = Activations(n * h), v = Activations(n * h), att = Activations(n * h)
-        let mid = Activations(n * c.intermediateSize)
+        let q = TowerBuffer(n * h), k = TowerBuffer(n * h), v = TowerBuffer(n * h), att = TowerBuffer(n * h)
+        let mid = TowerBuffer(n * c.intermediateSize)
         for L in layers {
             L.q(x.ptr, n: n, q.ptr, pool: pool)
             L.k(x.ptr, n: n, k.ptr, pool: pool)
@@ -105,7 +105,7 @@ public final class BertGate: @unchecked Sendable {
         guard cls.count == hidden.inFeatures else {
             throw SentioError(.argument, "BERT gate: [CLS] has \(cls.count) values, expected \(hidden.inFeatures)")
         }
-        let mid = Activations(hidden.outFeatures), out = Activations(output.outFeatures)
+        let mid = TowerBuffer(hidden.outFeatures), out = TowerBuffer(output.outFeatures)
         cls.withUnsafeBufferPointer { hidden($0.baseAddress!, n: 1, mid.ptr, pool: pool) }
         Ops.gelu(mid.ptr, count: mid.count)
         output(mid.ptr, n: 1, out.ptr, pool: pool)

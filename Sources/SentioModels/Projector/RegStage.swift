@@ -50,7 +50,7 @@ public struct RegStage: @unchecked Sendable {
 extension RegBlock {
     func forward(_ x: [Float], images: Int, height: Int, width: Int, pool: ThreadPool) -> [Float] {
         let hw = height * width, n = images * hw, c = outChannels
-        let a = Activations(n * c), b = Activations(n * c)
+        let a = TowerBuffer(n * c), b = TowerBuffer(n * c)
         x.withUnsafeBufferPointer { conv1($0.baseAddress!, n: n, a.ptr, pool: pool) }
         norm1(a.ptr, rows: n, b.ptr)
         Ops.silu(b.ptr, count: n * c)
@@ -59,7 +59,7 @@ extension RegBlock {
         Ops.silu(b.ptr, count: n * c)
         // squeeze-excite
         let rd = seReduce.outFeatures
-        let m = Activations(images * c), r = Activations(images * rd), g = Activations(images * c)
+        let m = TowerBuffer(images * c), r = TowerBuffer(images * rd), g = TowerBuffer(images * c)
         Conv2D.meanPixels(b.ptr, images: images, pixels: hw, channels: c, out: m.ptr)
         seReduce(m.ptr, n: images, r.ptr, pool: pool)
         Ops.silu(r.ptr, count: images * rd)
@@ -73,7 +73,7 @@ extension RegBlock {
         norm3(a.ptr, rows: n, b.ptr)
         if let ds = downsample {
             x.withUnsafeBufferPointer { ds.conv($0.baseAddress!, n: n, a.ptr, pool: pool) }
-            let s = Activations(n * c)
+            let s = TowerBuffer(n * c)
             ds.norm(a.ptr, rows: n, s.ptr)
             Ops.add(b.ptr, s.ptr, out: b.ptr, count: n * c)
         } else {

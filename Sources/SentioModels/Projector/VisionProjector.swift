@@ -87,7 +87,7 @@ public final class VisionProjector: @unchecked Sendable {
     }
 
     func mlp(_ l0: LinearParams, _ l2: LinearParams, _ x: UnsafePointer<Float>, n: Int, pool: ThreadPool) -> [Float] {
-        let mid = Activations(n * l0.outFeatures), out = Activations(n * l2.outFeatures)
+        let mid = TowerBuffer(n * l0.outFeatures), out = TowerBuffer(n * l2.outFeatures)
         l0(x, n: n, mid.ptr, pool: pool)
         Ops.gelu(mid.ptr, count: mid.count)
         l2(mid.ptr, n: n, out.ptr, pool: pool)
@@ -103,7 +103,7 @@ public final class VisionProjector: @unchecked Sendable {
         let og = Conv2D.outputSize(g, kernel: 2, stride: 2, padding: 0)
         let outT = observe == nil ? t : t + 1     // the reference drops slice T; compute it only for inspection
         let rows = outT * og * og
-        let cols = Activations(rows * w.sampler.inFeatures), sampled = Activations(rows * h)
+        let cols = TowerBuffer(rows * w.sampler.inFeatures), sampled = TowerBuffer(rows * h)
         s1.withUnsafeBufferPointer {
             Conv2D.im2col3d($0.baseAddress!, t: t, h: g, w: g, c: h, kernel: k, stride: st, padding: pad, outT: outT,
                             out: cols.ptr, pool: pool)

@@ -66,9 +66,9 @@ public final class SigLIPEncoder: @unchecked Sendable {
             throw SentioError(.argument, "SigLIP: \(count) layers requested, \(layerCount) loaded")
         }
         let n = frames * tokens
-        let x = Activations(n * h)
+        let x = TowerBuffer(n * h)
         do {   // patch embedding as a GEMM over im2col rows, then positions
-            let cols = Activations(n * patchEmbedding.inFeatures)
+            let cols = TowerBuffer(n * patchEmbedding.inFeatures)
             pixels.withUnsafeBufferPointer {
                 Conv2D.patches($0.baseAddress!, images: frames, channels: c.numChannels, height: im, width: im,
                                patch: c.patchSize, out: cols.ptr, pool: pool)
@@ -77,8 +77,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
             for f in 0..<frames { Ops.add(x.ptr + f * tokens * h, positions, out: x.ptr + f * tokens * h, count: tokens * h) }
         }
         observe?(0, UnsafeBufferPointer(start: x.ptr, count: n * h))
-        let xn = Activations(n * h), q = Activations(n * h), k = Activations(n * h), v = Activations(n * h)
-        let att = Activations(n * h), mlp = Activations(n * c.intermediateSize)
+        let xn = TowerBuffer(n * h), q = TowerBuffer(n * h), k = TowerBuffer(n * h), v = TowerBuffer(n * h)
+        let att = TowerBuffer(n * h), mlp = TowerBuffer(n * c.intermediateSize)
         for i in 0..<count {
             let L = layers[i]
             L.norm1(x.ptr, rows: n, xn.ptr)
