@@ -86,7 +86,7 @@ final class TowerStore: @unchecked Sendable {
 }
 
 /// An f32 activation buffer (64-byte aligned, zeroed), freed with its owner.
-final class Activations {
+final class TowerBuffer {
     let ptr: UnsafeMutablePointer<Float>
     let count: Int
     init(_ count: Int) {
