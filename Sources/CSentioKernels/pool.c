@@ -1,6 +1,7 @@
 /* Persistent thread pool. Workers spin briefly on a generation counter after each job (decode issues
    hundreds of short jobs per token, and a condition-variable wake costs more than a small GEMV), then
-   sleep on a condition variable. Items are handed out by an atomic counter; the caller takes part.
+   sleep on a condition variable. Items are handed out by an atomic ticket (generation | index); the
+   caller takes part and waits only for items that other threads actually claimed.
    A job started from inside a job runs inline on the calling thread. */
 #include "sentio_kernels.h"
 #include <pthread.h>
@@ -21,14 +22,17 @@ struct sentio_pool {
     pthread_mutex_t callers;     /* one job at a time when several threads share the pool */
     pthread_cond_t wake;
     pthread_cond_t done_cv;
-    _Atomic long generation;
-    _Atomic long next;
-    _Atomic int finished;        /* workers that finished the current generation */
+    /* (job generation << 32) | next item index. Workers claim items with a CAS that fails once the
+       generation moves on, so a worker that wakes late can never take an item of a newer job it has
+       not read the parameters of. */
+    _Atomic uint64_t ticket;
+    _Atomic long done;           /* items finished in the current job */
+    _Atomic long count;
     _Atomic int sleeping;
+    _Atomic int caller_sleeping;
     _Atomic int stop;
-    long count;
-    void (*fn)(void *, long);
-    void *ctx;
+    void (*_Atomic fn)(void *, long);
+    void *_Atomic ctx;
     char pad[64];
 };
 
@@ -40,31 +44,44 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void run_items(sentio_pool *p) {
-    long count = p->count;
-    void (*fn)(void *, long) = p->fn;
-    void *ctx = p->ctx;
+static inline uint32_t gen_of(uint64_t t) { return (uint32_t)(t >> 32); }
+
+static void item_done(sentio_pool *p, long count) {
+    if (atomic_fetch_add(&p->done, 1) + 1 == count && atomic_load(&p->caller_sleeping)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Worker side: claim and run items of generation g until none are left (or the job changed). */
+static void worker_items(sentio_pool *p, uint32_t g) {
     for (;;) {
-        long i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (i >= count) break;
-        fn(ctx, i);
+        uint64_t t = atomic_load(&p->ticket);
+        if (gen_of(t) != g) return;
+        long i = (long)(uint32_t)t, count = atomic_load(&p->count);
+        if (i >= count) return;
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) continue;
+        /* the item is ours: the caller keeps fn/ctx/count until done == count */
+        atomic_load(&p->fn)(atomic_load(&p->ctx), i);
+        item_done(p, count);
     }
 }
 
 static void *worker(void *arg) {
     sentio_pool *p = arg;
     tl_in_job = 1;
-    long seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        long g;
+        uint32_t g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen) {
+        while ((g = gen_of(atomic_load_explicit(&p->ticket, memory_order_acquire))) == seen) {
             if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return NULL;
             if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
             if (spins < SPIN_ROUNDS + YIELD_ROUNDS) { sched_yield(); continue; }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleeping, 1);
-            while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop))
+            while (gen_of(atomic_load(&p->ticket)) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->wake, &p->mu);
             atomic_fetch_sub(&p->sleeping, 1);
             pthread_mutex_unlock(&p->mu);
@@ -72,12 +89,7 @@ static void *worker(void *arg) {
         }
         if (atomic_load(&p->stop)) return NULL;
         seen = g;
-        run_items(p);
-        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == p->threads - 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
-        }
+        worker_items(p, g);
     }
 }
 
@@ -110,31 +122,45 @@ void sentio_pool_destroy(sentio_pool *p) {
     free(p);
 }
 
+/* The caller publishes the job, runs items itself and then waits only for items other threads have
+   claimed: a worker that is not running (oversubscribed machine) costs nothing, the caller simply
+   takes its share. */
 void sentio_pool_run(sentio_pool *p, long count, void (*fn)(void *, long), void *ctx) {
     if (count <= 0) return;
-    if (p->threads == 1 || count == 1 || tl_in_job) {
+    if (p->threads == 1 || count == 1 || tl_in_job || count >= (1L << 31)) {
         for (long i = 0; i < count; i++) fn(ctx, i);
         return;
     }
     pthread_mutex_lock(&p->callers);
-    p->count = count; p->fn = fn; p->ctx = ctx;
-    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_seq_cst);
+    atomic_store(&p->fn, fn);
+    atomic_store(&p->ctx, ctx);
+    atomic_store(&p->count, count);
+    atomic_store(&p->done, 0);
+    uint32_t g = gen_of(atomic_load(&p->ticket)) + 1;
+    atomic_store(&p->ticket, (uint64_t)g << 32);
     if (atomic_load(&p->sleeping) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
     }
     tl_in_job = 1;
-    run_items(p);
+    long mine = 0;
+    for (;;) {   /* only this thread changes the generation: a plain fetch_add claims */
+        long i = (long)(uint32_t)atomic_fetch_add(&p->ticket, 1);
+        if (i >= count) break;
+        fn(ctx, i);
+        mine++;
+    }
     tl_in_job = 0;
+    atomic_fetch_add(&p->done, mine);
     int spins = 0;
-    while (atomic_load_explicit(&p->finished, memory_order_acquire) != p->threads - 1) {
+    while (atomic_load(&p->done) != count) {
         if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
         if (spins < SPIN_ROUNDS + YIELD_ROUNDS) { sched_yield(); continue; }
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->finished) != p->threads - 1) pthread_cond_wait(&p->done_cv, &p->mu);
+        atomic_store(&p->caller_sleeping, 1);
+        while (atomic_load(&p->done) != count) pthread_cond_wait(&p->done_cv, &p->mu);
+        atomic_store(&p->caller_sleeping, 0);
         pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->callers);

@@ -116,6 +116,11 @@ void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias) {
     int isa = sentio_isa_level();
+    if (xq->n <= SK_QGEMV_MAX_N && isa >= 1) {
+        if (isa >= 3) sk_qgemv_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
+        else sk_qgemv_avx2(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
+        return;
+    }
     if (isa >= 3) sk_qgemm_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
     else if (isa >= 1) sk_qgemm_avx2(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
     else sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);

@@ -20,6 +20,10 @@ public enum Attention {
         precondition(total <= kv.length, "Attention.causal: keys 0..<\(total) but the cache holds \(kv.length)")
         precondition(heads % kvh == 0, "Attention.causal: heads \(heads) not a multiple of kvHeads \(kvh)")
         let group = heads / kvh
+        if nQ <= decodeRows {
+            causalDecode(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, pool: pool)
+            return
+        }
         // Contiguous f32 K/V per KV head: use the block directly when it already is, else gather.
         let direct = kv.dtype == .f32 && total <= kv.blockTokens
         let kbuf = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kvh * total * hd)
@@ -61,6 +65,31 @@ public enum Attention {
             }
             BLAS.sgemm(transA: false, transB: false, m: m, n: hd, k: kend, alpha: 1, a: s, lda: kend,
                        b: vPtr(g), ldb: hd, beta: 0, c: out + q0 * ld + h * hd, ldc: ld)
+        }
+    }
+
+    /// Query rows up to which `causal` reads the paged cache in place (decode) instead of gathering it.
+    static let decodeRows = 4
+
+    /// Decode path of `causal`: one task per (KV head, query row) reads the K/V blocks in place (f16
+    /// converted in registers) for the whole group of query heads sharing that KV head.
+    static func causalDecode(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
+                             out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let hd = kv.headDim, kvh = kv.kvHeads, group = heads / kvh, ld = heads * hd
+        let scale = 1 / Float(hd).squareRoot()
+        nonisolated(unsafe) let (q, out) = (q, out)
+        let code = Int32(kv.dtype.rawValue)
+        pool.parallelFor(kvh * nQ) { task in
+            let g = task % kvh, r = task / kvh
+            let keys = start + r + 1
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * keys)
+            defer { scores.deallocate() }
+            UnsafeRawPointer(kv.kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
+                UnsafeRawPointer(kv.vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
+                    sentio_attn_decode_group(code, kb, vb, kv.blockTokens, hd, g, keys, q + r * ld + g * group * hd, hd,
+                                             group, scale, scores, out + r * ld + g * group * hd, hd)
+                }
+            }
         }
     }
 

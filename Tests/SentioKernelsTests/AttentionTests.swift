@@ -52,6 +52,32 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// The decode path (nQ <= Attention.decodeRows: K/V blocks read in place) on every ISA level:
+    /// f32 and f16 blocks, group sizes 1, 2, 7 (Qwen2: 14/2), head dims with a 16-lane tail (20, 72)
+    /// and > 64 (4+ vectors), lengths not a multiple of the block, nQ 1...4.
+    func testCausalDecodePathMatchesReference() {
+        var rng = TestRNG(seed: 33)
+        let cases: [(DType, Int, Int, Int, Int, Int, Int)] = [
+            (.f16, 16, 14, 2, 64, 40, 1), (.f32, 16, 14, 2, 64, 17, 2), (.f16, 8, 2, 2, 20, 0, 1),
+            (.f32, 5, 4, 4, 72, 9, 3), (.f16, 16, 8, 1, 128, 33, 4), (.f16, 4, 3, 1, 8, 2, 1),
+        ]
+        forEachISA { isa in
+            for (dtype, bt, heads, kvh, hd, start, nQ) in cases {
+                let cache = Cache(dtype: dtype, kvHeads: kvh, headDim: hd, blockTokens: bt, length: start + nQ + 3, rng: &rng)
+                let q = rng.floats(nQ * heads * hd, scale: 2)
+                var ref = [Float](repeating: 0, count: nQ * heads * hd)
+                Attention.causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &ref)
+                for pool in pools {
+                    var out = [Float](repeating: .nan, count: nQ * heads * hd)
+                    Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &out, pool: pool)
+                    // same bound as the gathered path: f32 scores/softmax/sums vs Double for |v| <= 1
+                    let d = compare(out, ref)
+                    XCTAssertLessThanOrEqual(d.maxAbs, 2e-5, "\(isa) \(dtype) bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ) threads=\(pool.threadCount): \(d)")
+                }
+            }
+        }
+    }
+
     func testCausalFirstTokenReturnsItsValue() {
         // With one key the softmax weight is exactly 1: output = V[0] of the group's KV head.
         var rng = TestRNG(seed: 32)

@@ -50,6 +50,39 @@ final class LinearTests: XCTestCase {
         }
     }
 
+    /// The decode GEMV paths (n <= 8: AVX-512 VNNI pairs of blocks, AVX2 per block) and the tile path
+    /// (n = 9) against the scalar quantized-activation twin: odd row counts (4-row tile tails), nb odd
+    /// and even (the single-block tail of the pair loop), every n in 1...9, threads 1...3, every ISA.
+    func testQuantizedGemvSmallNMatchesTwin() {
+        var rng = TestRNG(seed: 11)
+        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7)]
+        forEachISA { isa in
+            for dtype in [DType.q8, .q4] {
+                for (rows, k) in shapes {
+                    let cols = 32 * k
+                    let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
+                    for n in 1...9 {
+                        let x = rng.floats(n * cols, scale: 2)
+                        let bias: [Float]? = n % 2 == 0 ? rng.floats(rows) : nil
+                        var ref = [Float](repeating: 0, count: n * rows)
+                        Linear.forwardRefQuantizedActivations(w.matrix, x: x, n: n, y: &ref, bias: bias)
+                        for pool in pools {
+                            var y = [Float](repeating: .nan, count: n * rows)
+                            if let bias { Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool) }
+                            else { Linear.forward(w.matrix, x: x, n: n, y: &y, pool: pool) }
+                            // Same integer dots and scale products as the twin; the f32 sum runs over
+                            // 8 (or 16) lane partials per block in another order: eps * sqrt(terms) scale,
+                            // 1e-6 * sqrt(cols) relative to the largest output (as for the tile path).
+                            let d = compare(y, ref)
+                            XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(),
+                                                     "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Per-output bound of the activation-quantization error (see the call site).
     func quantizationBound(_ w: WeightMatrix, x: [Float], n: Int) -> [Float] {
         var bound = [Float](repeating: 0, count: n * w.rows)

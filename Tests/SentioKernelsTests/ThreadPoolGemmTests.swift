@@ -4,6 +4,28 @@ import XCTest
 import SentioTestSupport
 
 final class ThreadPoolGemmTests: XCTestCase {
+    /// Back-to-back short jobs of varying size (the decode pattern): a worker waking late must never run
+    /// an item of a job twice, skip one, or run one after parallelFor returned.
+    func testBackToBackJobsRunEachItemExactlyOnce() {
+        for pool in pools where pool.threadCount > 1 {
+            let hits = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
+            nonisolated(unsafe) let h = hits
+            for job in 0..<3000 {
+                let count = 2 + job % 15
+                hits.initialize(repeating: 0, count: 16)
+                pool.parallelFor(count) { i in
+                    var s = 0
+                    for k in 0..<(i * 50) { s &+= k }       // uneven item lengths
+                    if s >= 0 { h[i] += 1 }
+                }
+                let got = Array(UnsafeBufferPointer(start: hits, count: 16))
+                let want = (0..<16).map { Int32($0 < count ? 1 : 0) }
+                if got != want { XCTFail("threads=\(pool.threadCount) job \(job) count \(count): \(got)"); break }
+            }
+            hits.deallocate()
+        }
+    }
+
     func testParallelForVisitsEveryIndexOnce() {
         for pool in pools {
             for count in [0, 1, 2, 3, 100, 1001] {

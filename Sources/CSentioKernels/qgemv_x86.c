@@ -1,0 +1,213 @@
+/* Decode GEMV for q8 / q4 weights and small n (1..SENTIO_QGEMV_MAX_N activation rows), x86.
+   Decode reads every weight byte once per token, so these kernels are built to keep the load ports
+   busy and nothing else in the way:
+   - AVX-512 VNNI: two weight blocks per zmm (one vpdpbusd per pair of blocks and activation row);
+     the per-block scales enter as a vector [dw_b*dx_b x8 | dw_b+1*dx_b+1 x8] so the integer partial
+     sums of the 16 lanes are converted and scaled without any horizontal add inside the block loop;
+     one reduction per output at the end. The weight zero-point correction (-corr/8 per lane, exact:
+     corr is 128*sum(q) or 8*sum(q)) is the vpdpbusd accumulator's initial value.
+   - AVX2: the same per block in ymm (maddubs + madd), 4 weight rows x up to 2 activation rows.
+   Tiles: 4 weight rows (4 independent streams, latency hidden by the interleave) x up to 4
+   activation rows; more activation rows revisit the same 4 rows from L1. Activation side per pair of
+   blocks (scale vector, correction vector) is prepared once per call. */
+#include "internal.h"
+#include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Prefetch distance in bytes ahead of each weight row stream (measured: see KernelBench gemv). */
+#ifndef SK_PF_DIST
+#define SK_PF_DIST 3072
+#endif
+#ifndef SK_PF_HINT
+#define SK_PF_HINT _MM_HINT_T0
+#endif
+
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define INLINE __attribute__((always_inline)) static inline
+
+/* ---------------- AVX-512 VNNI ---------------- */
+
+/* Activation side for pair p of row i: nc[(i*np+p)*16 + l] = -corr/8 of block 2p (l<8) or 2p+1 (l>=8),
+   dx[...] the f32 scales likewise; a missing last block (odd nb) gets 0 in both. */
+static void prep_pairs(const sentio_xq *xq, long np, int32_t *nc, float *dx) {
+    long nb = xq->cols / 32;
+    for (long i = 0; i < xq->n; i++)
+        for (long p = 0; p < np; p++)
+            for (int h = 0; h < 2; h++) {
+                long b = 2 * p + h;
+                int32_t c = b < nb ? -(xq->corr[i * nb + b] / 8) : 0;
+                float d = b < nb ? xq->d[i * nb + b] : 0.0f;
+                for (int l = 0; l < 8; l++) { nc[(i * np + p) * 16 + h * 8 + l] = c; dx[(i * np + p) * 16 + h * 8 + l] = d; }
+            }
+}
+
+/* One pair of weight blocks of one row -> W (unsigned bytes as vpdpbusd wants them) and the 16 scale
+   lanes D = [dw_b x8 | dw_b+1 x8]. */
+INLINE VNNI_TARGET void load_pair_q8(const uint8_t *blk, __m512i *W, __m512 *D) {
+    /* bytes: [s0][q0 x32][s1][q1 x32]; load at +2 has q0 in its low half, load at +4 has q1 in its high half */
+    __m512i a = _mm512_loadu_si512((const void *)(blk + 2)), b = _mm512_loadu_si512((const void *)(blk + 4));
+    *W = _mm512_xor_si512(_mm512_mask_blend_epi64(0xF0, a, b), _mm512_set1_epi8((char)0x80));
+    const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 0x00110011, 0x00110011, 0x00110011, 0x00110011, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512i s = _mm512_permutexvar_epi16(sidx, _mm512_loadu_si512((const void *)blk));   /* words 0 and 17 */
+    *D = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
+}
+INLINE VNNI_TARGET void load_pair_q4(const uint8_t *blk, __m512i *W, __m512 *D) {
+    /* bytes: [s0][16 nibble bytes][s1][16 nibble bytes]; zmm lanes: q0 lo, q0 hi, q1 lo, q1 hi */
+    __m512i z = _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 2))),
+                                        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 20))));
+    z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
+    *W = _mm512_and_si512(z, _mm512_set1_epi8(15));
+    const __m256i sidx = _mm256_setr_epi32(0, 0, 0, 0, 0x00090009, 0x00090009, 0x00090009, 0x00090009);
+    __m256i s = _mm256_permutexvar_epi16(sidx, _mm256_loadu_si256((const __m256i *)blk));  /* words 0 and 9 */
+    *D = _mm512_cvtph_ps(s);
+}
+/* The single last block (odd nb): upper half zero. */
+INLINE VNNI_TARGET void load_tail(int wtype, const uint8_t *blk, __m512i *W, __m512 *D) {
+    uint16_t h; memcpy(&h, blk, 2);
+    *D = _mm512_cvtph_ps(_mm256_zextsi128_si256(_mm_set1_epi16((short)h)));
+    __m256i q;
+    if (wtype == SENTIO_Q8) {
+        q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
+    } else {
+        __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+        q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+    }
+    *W = _mm512_zextsi256_si512(q);
+}
+
+INLINE VNNI_TARGET void vnni_tile(int wtype, const uint8_t *const wr[4], long nb, long np, const sentio_xq *xq,
+                                  const int32_t *nc, const float *dx, long i0, const int M, float out[4][4]) {
+    const long bs = wtype == SENTIO_Q8 ? 34 : 18, cols = xq->cols;
+    __m512 acc[4][4];
+    for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm512_setzero_ps();
+    const long full = nb / 2;
+    for (long p = 0; p <= full; p++) {
+        __m512i W[4]; __m512 D[4];
+        if (p < full) {
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *blk = wr[k] + p * 2 * bs;
+                if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
+                if (wtype == SENTIO_Q8) load_pair_q8(blk, &W[k], &D[k]); else load_pair_q4(blk, &W[k], &D[k]);
+            }
+        } else {
+            if (!(nb & 1)) break;
+            for (int k = 0; k < 4; k++) load_tail(wtype, wr[k] + p * 2 * bs, &W[k], &D[k]);
+        }
+        for (int i = 0; i < M; i++) {
+            const long xi = i0 + i;
+            __m512i X = p < full ? _mm512_loadu_si512((const void *)(xq->qs + xi * cols + p * 64))
+                                 : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq->qs + xi * cols + p * 64);
+            __m512i C = _mm512_loadu_si512((const void *)(nc + (xi * np + p) * 16));
+            __m512 DX = _mm512_loadu_ps(dx + (xi * np + p) * 16);
+            for (int k = 0; k < 4; k++) {
+                __m512i dot = _mm512_dpbusd_epi32(C, W[k], X);
+                acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
+}
+
+VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                               const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    const long nb = xq->cols / 32, np = (nb + 1) / 2, n = xq->n;
+    int32_t stack_nc[4 * 64 * 16]; float stack_dx[4 * 64 * 16];
+    int32_t *nc = stack_nc; float *dx = stack_dx;
+    int heap = n * np > 4 * 64;
+    if (heap) {
+        nc = aligned_alloc(64, (size_t)(n * np * 16) * 4);
+        dx = aligned_alloc(64, (size_t)(n * np * 16) * 4);
+    }
+    prep_pairs(xq, np, nc, dx);
+    for (long r = r0; r < r1; r += 4) {
+        const uint8_t *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        for (long i = 0; i < n; i += 4) {
+            float out[4][4];
+            const int mr = n - i < 4 ? (int)(n - i) : 4;
+            switch (mr) {
+            case 1: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 1, out); break;
+            case 2: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 2, out); break;
+            case 3: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 3, out); break;
+            default: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 4, out); break;
+            }
+            for (int a = 0; a < mr; a++)
+                for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
+        }
+    }
+    if (heap) { free(nc); free(dx); }
+}
+
+/* ---------------- AVX2 ---------------- */
+
+INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb, const sentio_xq *xq,
+                                  long i0, const int M, float out[4][2]) {
+    const long bs = wtype == SENTIO_Q8 ? 34 : 18, cols = xq->cols;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4][2];
+    for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm256_setzero_ps();
+    for (long b = 0; b < nb; b++) {
+        __m256i W[4], WA[4]; __m256 D[4];
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *blk = wr[k] + b * bs;
+            if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
+            uint16_t h; memcpy(&h, blk, 2);
+            D[k] = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
+            if (wtype == SENTIO_Q8) {
+                W[k] = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                WA[k] = _mm256_sign_epi8(W[k], W[k]);
+            } else {
+                __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+                WA[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+                W[k] = WA[k];
+            }
+        }
+        for (int i = 0; i < M; i++) {
+            const long xi = i0 + i;
+            __m256i X = _mm256_loadu_si256((const __m256i *)(xq->qs + xi * cols + b * 32));
+            __m256i C = _mm256_set1_epi32(-(xq->corr[xi * nb + b] / 8));
+            __m256 DX = _mm256_set1_ps(xq->d[xi * nb + b]);
+            for (int k = 0; k < 4; k++) {
+                __m256i XS = wtype == SENTIO_Q8 ? _mm256_sign_epi8(X, W[k]) : X;
+                __m256i dot = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(WA[k], XS), ones), C);
+                acc[k][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(D[k], DX), acc[k][i]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < M; i++) {
+            __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[k][i]), _mm256_extractf128_ps(acc[k][i], 1));
+            s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            s = _mm_add_ss(s, _mm_movehdup_ps(s));
+            out[k][i] = _mm_cvtss_f32(s);
+        }
+}
+
+AVX2_TARGET void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                               const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    const long nb = xq->cols / 32, n = xq->n;
+    for (long r = r0; r < r1; r += 4) {
+        const uint8_t *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        for (long i = 0; i < n; i += 2) {
+            float out[4][2];
+            const int mr = n - i < 2 ? 1 : 2;
+            if (mr == 1) avx2_tile(wtype, wr, nb, xq, i, 1, out); else avx2_tile(wtype, wr, nb, xq, i, 2, out);
+            for (int a = 0; a < mr; a++)
+                for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
+        }
+    }
+}
+
+#else
+void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
+}
+void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
+}
+#endif
