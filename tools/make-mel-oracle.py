@@ -3,7 +3,7 @@
 
 Usage:
     tar -xzf openai_whisper-20250625.tar.gz --wildcards '*mel_filters.npz'      # the PyPI sdist
-    /work/venv/bin/python tools/make-mel-oracle.py openai_whisper-20250625/whisper/assets/mel_filters.npz \
+    tools/.venv/bin/python tools/make-mel-oracle.py openai_whisper-20250625/whisper/assets/mel_filters.npz \
         Tests/Data/media/whisper-mel-filters.safetensors
 
 Writes tensors `mel_80` [80, 201] and `mel_128` [128, 201] (float32, as stored in the npz) that

@@ -2,7 +2,7 @@
 """Oracle data for SentioTokenizers tests, from the Hugging Face `tokenizers` library.
 
 Run from the repository root:
-    /work/venv/bin/python tools/make-tokenizer-oracle.py
+    tools/.venv/bin/python tools/make-tokenizer-oracle.py
 Writes Tests/Data/tokenizers/qwen2-corpus.json and Tests/Data/tokenizers/bert-corpus.json:
   qwen2: for each corpus string, ids from Tokenizer.from_file(Tests/Fixtures/qwen2-tokenizer/tokenizer.json)
          with add_special_tokens=False (special tokens inside the text are recognised, as HF always does),

@@ -2,8 +2,8 @@
 """Real-weights oracle for Sentio's Whisper encoder and log-mel: a spoken clip, openai-whisper's log-mel, and
 CTranslate2's Whisper-base encoder output on it.
 
-Usage (after tools/fetch-test-models.sh whisper, and /work/venv/bin/pip install ctranslate2):
-    /work/venv/bin/python tools/whisper-ct2-oracle.py models/cache/whisper-base-ct2 \
+Usage (after tools/fetch-test-models.sh whisper, and tools/.venv/bin/pip install ctranslate2):
+    tools/.venv/bin/python tools/whisper-ct2-oracle.py models/cache/whisper-base-ct2 \
         path/to/openai_whisper-20250625/whisper/assets/mel_filters.npz Tests/Data/whisper/espeak-base-oracle.safetensors
 (mel_filters.npz: `tar -xzf openai_whisper-20250625.tar.gz --wildcards '*mel_filters.npz'`, the PyPI sdist.)
 Then convert the weights for Sentio: tools/whisper-ct2-to-safetensors.py models/cache/whisper-base-ct2 models/cache/whisper-base-hf

@@ -3,7 +3,7 @@
 style safetensors file + config.json, so Sentio's Whisper encoder can load real weights.
 
 Usage:
-    /work/venv/bin/python tools/whisper-ct2-to-safetensors.py models/cache/whisper-base-ct2 \
+    tools/.venv/bin/python tools/whisper-ct2-to-safetensors.py models/cache/whisper-base-ct2 \
         models/cache/whisper-base-hf [--prefix model.encoder.] [--list]
 
 Input : DIR/model.bin (+ DIR/config.json for nothing but a sanity print). Fetch and assemble it with

@@ -179,10 +179,7 @@ final class GGUFTests: XCTestCase {
 
     /// The real tokenizer arrays parse fast; the full real file dequantizes like Python (SENTIO_SLOW=1).
     func testRealQwenFile() throws {
-        guard let url = TestPaths.cachedModel("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") ?? {
-            let u = URL(fileURLWithPath: "/work/main/models/cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
-            return FileManager.default.fileExists(atPath: u.path) ? u : nil
-        }() else { throw XCTSkip("real GGUF not fetched (tools/fetch-test-models.sh)") }
+        guard let url = TestPaths.cachedModel("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else { throw XCTSkip("real GGUF not fetched (tools/fetch-test-models.sh)") }
         let t0 = Date()
         let g = try GGUFFile(url)
         let dt = Date().timeIntervalSince(t0)
