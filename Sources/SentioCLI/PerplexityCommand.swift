@@ -13,13 +13,15 @@ struct Perplexity: ParsableCommand {
     @Option(help: "Write per-position records (target, top-K ids and log-probs) to this file") var dumpLogits: String?
     @Option(help: "Compare against records written by an earlier run (--dump-logits): KL and top-1 agreement") var klBase: String?
     @Option(help: "Top-K kept per position in records") var topK: Int = 32
+    @Option(help: "Evaluate at most this many windows (llama-perplexity's --chunks)") var chunks: Int?
     @Flag(help: "Output JSON") var json = false
 
     func run() throws {
         try runReportingErrors {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw SentioError(.io, file: file, "cannot read text file") }
             let lm = try opts.load()
-            let ids = lm.tokenizer.encode(text, allowSpecial: false)
+            var ids = lm.tokenizer.encode(text, allowSpecial: false)
+            if let c = chunks, c > 0, ids.count > c * ctx { ids = Array(ids.prefix(c * ctx)) }
             let base = try klBase.map { try SentioRuntime.Perplexity.read(URL(fileURLWithPath: $0)) }
             var bar: ProgressBar?
             let r = try SentioRuntime.Perplexity.run(lm, tokens: ids, ctx: ctx, topK: topK, base: base, pool: opts.pool(),
