@@ -108,6 +108,7 @@ public enum Converter {
         meta["sentio.quant"] = policy.target.name
         meta["sentio.model"] = try ModelKind.detect(configJSON: source.configJSON, source: source.path).rawValue
         meta["sentio.converter"] = "sentio convert 1"
+        SentioFileWriter.removeStalePartials(for: output)
         let writer = try SentioFileWriter(url: output, config: source.configJSON, metadata: meta, files: try source.embeddedFiles())
         let sink = SentioFileSink(writer: writer, codec: codec)
         do {

@@ -95,5 +95,10 @@ final class CLITests: XCTestCase {
                 XCTAssertEqual(try CLI.run(["inspect", out.path, "--verify", "--json"]).status, 0)
             }
         }
+        // The next convert to the same path removes the hidden partial files of killed writers.
+        let out = tmp.appendingPathComponent("k5.sentio")
+        XCTAssertEqual(try CLI.run(["convert", Self.checkpoint.path, "-o", out.path, "--quant", "q4"]).status, 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path).filter { $0.hasPrefix(".k5.sentio.partial-") }
+        XCTAssertEqual(left, [])
     }
 }

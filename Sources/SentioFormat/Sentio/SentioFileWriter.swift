@@ -25,6 +25,24 @@ public final class SentioFileWriter {
     private var finished = false
     private var scratch: UnsafeMutableRawBufferPointer?
 
+    /// Removes `.NAME.partial-PID-*` files beside `url` left by writers that were killed (their PID no
+    /// longer runs). Returns the removed paths.
+    @discardableResult
+    public static func removeStalePartials(for url: URL) -> [String] {
+        let dir = url.deletingLastPathComponent()
+        let prefix = ".\(url.lastPathComponent).partial-"
+        var removed: [String] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let pid = Int32(rest.split(separator: "-").first ?? ""), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                let p = dir.appendingPathComponent(name).path
+                if (try? FileManager.default.removeItem(atPath: p)) != nil { removed.append(p) }
+            }
+        }
+        return removed
+    }
+
     public init(url: URL, config: String, metadata: [String: String], files: [String: Data]) throws {
         self.url = url
         if !config.isEmpty {
