@@ -33,8 +33,8 @@ let package = Package(
         // Layer 0: shared value types (dtypes, quantized blocks, half floats, errors).
         .target(name: "SentioCore", swiftSettings: optimized),
         // Layer 1: kernels. C only for instructions Swift cannot emit (VNNI, BF16 dot), ISA chosen at run time.
-        .target(name: "CSentioKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "SentioKernels", dependencies: ["SentioCore", "CSentioKernels", "COpenBLAS"],
+        .target(name: "CSentioKernels", cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "SentioKernels", dependencies: ["SentioCore", "CSentioKernels"],
                 swiftSettings: optimized),
         // Layer 2: weight files (safetensors, GGUF, .sentio).
         .target(name: "SentioFormat", dependencies: ["SentioCore", "CLZ4"], swiftSettings: optimized),
@@ -65,7 +65,7 @@ let package = Package(
         // Tests. Shared helpers (fixture paths, approximate equality) live in SentioTestSupport.
         .target(name: "SentioTestSupport", dependencies: ["SentioCore", "SentioFormat"], path: "Tests/SentioTestSupport"),
         .testTarget(name: "SentioCoreTests", dependencies: ["SentioCore", "SentioTestSupport"], swiftSettings: nativeSwift),
-        .testTarget(name: "SentioKernelsTests", dependencies: ["SentioKernels", "SentioTestSupport"], swiftSettings: nativeSwift),
+        .testTarget(name: "SentioKernelsTests", dependencies: ["SentioKernels", "SentioTestSupport", "COpenBLAS"], swiftSettings: nativeSwift),
         .testTarget(name: "SentioFormatTests", dependencies: ["SentioFormat", "SentioTestSupport"], swiftSettings: nativeSwift),
         .testTarget(name: "SentioTokenizersTests", dependencies: ["SentioTokenizers", "SentioTestSupport"], swiftSettings: nativeSwift),
         .testTarget(name: "SentioMediaTests", dependencies: ["SentioMedia", "SentioTestSupport"], swiftSettings: nativeSwift),

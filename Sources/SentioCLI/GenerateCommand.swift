@@ -53,7 +53,7 @@ struct Generate: ParsableCommand {
             if json {
                 printJSON(["prompt_token_ids": r.promptTokens.map(Int.init), "generated_token_ids": r.generatedTokens.map(Int.init),
                            "text": r.text, "stop_reason": r.stopReason.rawValue,
-                           "timings": ["load_s": lm.loadSeconds, "prefill_s": r.prefillSeconds, "decode_s": r.decodeSeconds,
+                           "timings": ["load_s": lm.loadSeconds, "tokenizer_load_s": lm.tokenizerSeconds, "prefill_s": r.prefillSeconds, "decode_s": r.decodeSeconds,
                                        "prefill_tokens_per_s": r.prefillTokensPerSecond, "decode_tokens_per_s": r.decodeTokensPerSecond]])
             } else {
                 print("")

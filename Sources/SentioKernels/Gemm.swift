@@ -2,24 +2,23 @@
 //
 // OpenBLAS is kept single-threaded; parallelism comes from our ThreadPool, which splits C into
 // row or column panels, so every kernel in the process shares one set of threads.
-import COpenBLAS
+import CSentioKernels
 
-enum BLAS {
-    /// Called once before the first OpenBLAS use.
-    static let configured: Bool = {
-        openblas_set_num_threads(1)
-        return true
-    }()
+/// OpenBLAS, loaded on first use by CSentioKernels/blas_loader.c (which fixes its CPU detection first).
+public enum BLAS {
+    /// The OpenBLAS kernel family in use (e.g. "SkylakeX"), or "unavailable".
+    public static var coreName: String { String(cString: sentio_blas_corename()) }
+    /// The shared library the functions come from.
+    public static var libraryPath: String { String(cString: sentio_blas_path()) }
 
     /// Row-major cblas_sgemm on the calling thread.
     @inline(__always)
     static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        _ = configured
         if m == 0 || n == 0 { return }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+        sentio_blas_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+                          b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 

@@ -62,3 +62,10 @@ void sentio_f32_to_f16(const float *src, uint16_t *dst, long count);
 void sentio_attn_decode_group(int kvtype, const void *const *kblocks, const void *const *vblocks, long blockTokens,
                               long headDim, long g, long keys, const float *q, long qstride, long G, float scale,
                               float *scores, float *out, long ostride);
+
+/* OpenBLAS through dlopen (blas_loader.c): corrects OpenBLAS's CPU detection before it loads. */
+int sentio_blas_available(void);
+const char *sentio_blas_corename(void);
+const char *sentio_blas_path(void);
+void sentio_blas_sgemm(int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc);

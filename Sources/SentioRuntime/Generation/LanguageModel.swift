@@ -18,6 +18,8 @@ public final class LanguageModel: @unchecked Sendable {
     /// Per-dtype share of parameters, for reports ("q8", "q4+f32", ...).
     public let dtypeSummary: String
     public let loadSeconds: Double
+    /// Of which: building the tokenizer's tables (the rest is mapping and checking weights).
+    public let tokenizerSeconds: Double
     /// Keeps the weight source (mmap or memory) alive.
     let source: WeightSource
 
@@ -57,7 +59,9 @@ public final class LanguageModel: @unchecked Sendable {
         }
         let cfg = try Qwen2Config.parse(configJSON, source: url.path)
         model = try Qwen2Model(config: cfg, source: source, maxRows: maxRows)
+        let tt = Date()
         tokenizer = try BPETokenizer(tokenizerJSONData: tokenizerData, tokenizerConfigData: tokenizerConfig, name: url.path)
+        tokenizerSeconds = Date().timeIntervalSince(tt)
         var bytes = 0, params = 0
         var per: [DType: Int] = [:]
         for spec in Qwen2Schema.tensors(cfg) {
