@@ -162,11 +162,10 @@ public final class EmotionRecognizer: @unchecked Sendable {
     /// From a media file: 8 frames sampled over the clip, its audio track at 16 kHz (silence when absent).
     public func recognize(clip url: URL, instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
                           maxTokens: Int = 2048, onText: ((String) -> Void)? = nil) throws -> (result: OmniResult, warnings: [String]) {
-        var t = Date()
+        let t = Date()
         let sampled = try VideoDecoder.sampleFrames(url, count: config.numFrames)
         let (wave, warning) = try AudioDecoder.decodeMono16k(url)
-        let decodeSeconds = Date().timeIntervalSince(t)
-        t = Date()
+        let decodeSeconds = Date().timeIntervalSince(t)   // counted in `preprocess`
         var r = try recognize(frames: sampled.frames, waveform16k: wave, instruction: instruction, mode: mode,
                               maxTokens: maxTokens, onText: onText)
         r.timings.preprocess += decodeSeconds
