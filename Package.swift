@@ -46,7 +46,7 @@ let package = Package(
                 swiftSettings: optimized),
         // Converter: source checkpoints -> .sentio, driven by the model schemas.
         .target(name: "SentioConvert", dependencies: ["SentioCore", "SentioKernels", "SentioFormat", "SentioModels", "SentioTokenizers"],
-                swiftSettings: optimized),
+                resources: [.copy("Resources/bert-uncased-vocab.txt")], swiftSettings: optimized),
         // Layer 4: runtime (sessions, KV cache, sampler, streaming).
         .target(name: "SentioRuntime", dependencies: ["SentioCore", "SentioKernels", "SentioFormat", "SentioModels",
                                                       "SentioTokenizers", "SentioConvert", "SentioMedia"],

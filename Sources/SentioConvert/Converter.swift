@@ -29,7 +29,12 @@ public final class SentioFileSink: TensorSink {
 
 public struct ConvertReport: Sendable {
     public var tensors: [(name: String, dtype: DType, shape: [Int], copied: Bool)] = []
+    /// Source tensors not written: known-unused ones and anything else the schema does not name.
     public var dropped: [String] = []
+    /// Dropped tensors the model's schema does not know as unused (a layout surprise worth a look).
+    public var unexpected: [String] = []
+    /// What the converter assumed (e.g. a tower preset used because its folder was absent).
+    public var notes: [String] = []
     public var parameters: Int = 0
     public var sourceBytesRead: Int = 0
     public var seconds: Double = 0
@@ -50,13 +55,23 @@ public enum ModelKind: String, Sendable {
         }
     }
 
-    /// The tensors a .sentio file of this model holds.
-    public func schema(configJSON: String, source: String) throws -> [TensorSpec] {
+    /// The tensors a .sentio file of this model holds. `files` are the checkpoint's embedded files (the
+    /// HumanOmni tower configs come from there).
+    public func schema(configJSON: String, files: [String: Data] = [:], source: String) throws -> [TensorSpec] {
         switch self {
         case .qwen2:
             return Qwen2Schema.tensors(try Qwen2Config.parse(configJSON, source: source))
         case .humanOmni:
-            throw SentioError(.unsupported, file: source, "HumanOmni/R1-Omni checkpoints need the omni model schema, which this build does not have yet")
+            return HumanOmniSchema.tensors(try HumanOmniFiles.config(configJSON: configJSON, files: files, source: source))
+        }
+    }
+
+    /// Whether a dropped tensor is one the model is known not to use.
+    public func isKnownUnused(_ name: String, configJSON: String, files: [String: Data], source: String) throws -> Bool {
+        switch self {
+        case .qwen2: return false
+        case .humanOmni:
+            return HumanOmniSchema.isKnownUnused(name, try HumanOmniFiles.config(configJSON: configJSON, files: files, source: source))
         }
     }
 }
@@ -67,10 +82,20 @@ public enum Converter {
                            progress: ((Int, Int, String) -> Void)? = nil) throws -> ConvertReport {
         let t0 = Date()
         let kind = try ModelKind.detect(configJSON: source.configJSON, source: source.path)
-        let specs = try kind.schema(configJSON: source.configJSON, source: source.path)
+        let files = try source.embeddedFiles()
+        let specs = try kind.schema(configJSON: source.configJSON, files: files, source: source.path)
         var report = ConvertReport()
+        report.notes = source.notes
         let wanted = Set(specs.map(\.name))
         report.dropped = source.tensorNames.filter { !wanted.contains($0) }
+        if kind == .humanOmni {
+            let cfg = try HumanOmniFiles.config(configJSON: source.configJSON, files: files, source: source.path)
+            report.unexpected = report.dropped.filter { !HumanOmniSchema.isKnownUnused($0, cfg) }
+            if !report.unexpected.isEmpty {
+                report.notes.append("\(report.unexpected.count) tensor(s) are not part of the R1-Omni model and were dropped: "
+                                    + report.unexpected.prefix(5).joined(separator: ", ") + (report.unexpected.count > 5 ? ", ..." : ""))
+            }
+        }
         for (i, spec) in specs.enumerated() {
             progress?(i, specs.count, spec.name)
             guard source.has(spec.name) else {
@@ -83,16 +108,17 @@ public enum Converter {
             }
             let dtype = policy.dtype(for: spec)
             let n = shape.reduce(1, *)
+            let stored = QuantPolicy.storedShape(spec, dtype: dtype)   // quantized conv kernels: as [O, C*k...]
             if let raw = try source.exactBytes(spec.name, as: dtype) {
-                try sink.add(name: spec.name, dtype: dtype, shape: shape, bytes: raw)
+                try sink.add(name: spec.name, dtype: dtype, shape: stored, bytes: raw)
                 report.sourceBytesRead += raw.count
-                report.tensors.append((spec.name, dtype, shape, true))
+                report.tensors.append((spec.name, dtype, stored, true))
             } else {
                 let x = try source.floats(spec.name)
                 report.sourceBytesRead += n * 4
                 let bytes = encodeFloats(x, as: dtype)
-                try bytes.withUnsafeBytes { try sink.add(name: spec.name, dtype: dtype, shape: shape, bytes: $0) }
-                report.tensors.append((spec.name, dtype, shape, false))
+                try bytes.withUnsafeBytes { try sink.add(name: spec.name, dtype: dtype, shape: stored, bytes: $0) }
+                report.tensors.append((spec.name, dtype, stored, false))
             }
             report.parameters += n
         }

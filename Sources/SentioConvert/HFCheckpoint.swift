@@ -11,6 +11,9 @@ public final class HFCheckpoint: SourceCheckpoint {
     public let metadata: [String: String]
     private var shards: [SafetensorsFile] = []
     private var where_: [String: Int] = [:]
+    /// Files synthesized for the model kind (HumanOmni: tower configs and the BERT vocabulary).
+    private var extraFiles: [String: Data] = [:]
+    public private(set) var notes: [String] = []
 
     /// Files copied into the .sentio file when present.
     public static let embeddable = ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
@@ -57,6 +60,9 @@ public final class HFCheckpoint: SourceCheckpoint {
             throw SentioError(.io, file: path, "no model.safetensors or model.safetensors.index.json")
         }
         metadata = ["sentio.source.format": "safetensors"]
+        if (try? ModelKind.detect(configJSON: cfg, source: path)) == .humanOmni {
+            (extraFiles, notes) = try HumanOmniFiles.resolve(dir: dir, configJSON: cfg)
+        }
     }
 
     public var tensorNames: [String] { where_.keys.sorted() }
@@ -85,6 +91,7 @@ public final class HFCheckpoint: SourceCheckpoint {
             let u = dir.appendingPathComponent(f)
             if FileManager.default.fileExists(atPath: u.path) { out[f] = try Data(contentsOf: u) }
         }
+        out.merge(extraFiles) { a, _ in a }
         return out
     }
 }

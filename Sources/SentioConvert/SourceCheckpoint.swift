@@ -21,6 +21,12 @@ public protocol SourceCheckpoint: AnyObject {
     func floats(_ name: String) throws -> [Float]
     /// The stored bytes when they are already exactly `dtype`'s layout (copied without requantization), else nil.
     func exactBytes(_ name: String, as dtype: DType) throws -> UnsafeRawBufferPointer?
+    /// What the reader assumed about the checkpoint (shown in the converter's report).
+    var notes: [String] { get }
+}
+
+extension SourceCheckpoint {
+    public var notes: [String] { [] }
 }
 
 /// Opens a GGUF file, a safetensors file, or a Hugging Face checkpoint folder.

@@ -26,9 +26,14 @@ public struct TensorSpec: Sendable, Equatable {
 
 /// The one place that decides a tensor's stored dtype.
 ///
-/// Rules: norms, biases, positions and `other` stay f32 (tiny, precision-critical); convs keep f16 or
-/// f32; linear / embedding / output head take the requested type. Quantized types need the contiguous
-/// (last) dimension to be a multiple of 32; otherwise the tensor falls back to f16. `overrides` are
+/// Rules: norms, biases, positions and `other` stay f32 (tiny, precision-critical); linear / embedding /
+/// output head take the requested type. Conv kernels [O, C, k...] run as Linear matrices [O, C*k...]
+/// (1x1 convs, im2col patch embeddings, the Conv3d sampler, Whisper's convs), so they are quantized too,
+/// but never below q8: they are ~3% of R1-Omni's parameters (q8 instead of q4 costs ~20 MB) and feed chains
+/// of norms (RegStages) where q4 error compounds: on the tiny fixture q4 convs gave the video branch 0.51
+/// relative error, q8 convs 0.22 (same q4 matrices). With an f16 / bf16 target they are stored f16. Quantized types need each row (the product
+/// of all dims after the first; the only dim of a vector) to be whole blocks of 32; otherwise the tensor
+/// falls back to f16 (e.g. depthwise 3x3 kernels [C, 1, 3, 3], rows of 9). `overrides` are
 /// (glob pattern, dtype) pairs from the command line, the last match winning, e.g. `*lm_head*=q8`.
 public struct QuantPolicy: Sendable {
     public var target: DType
@@ -51,12 +56,26 @@ public struct QuantPolicy: Sendable {
         var t: DType
         switch spec.role {
         case .norm, .bias, .position, .other: t = .f32
-        case .conv: t = target == .f32 ? .f32 : .f16
+        case .conv: t = target == .f32 ? .f32 : target.isQuantized ? .q8 : .f16
         case .linear, .embedding, .outputHead: t = target
         }
         for o in overrides where globMatch(o.pattern, spec.name) { t = o.dtype }
-        if t.isQuantized, (spec.shape.last ?? 0) % t.blockSize != 0 { t = .f16 }
+        if t.isQuantized, Self.rowLength(spec.shape) % t.blockSize != 0 { t = .f16 }
         return t
+    }
+
+    /// The shape a tensor is written with. Block-quantized data must run along the last dimension, so a
+    /// quantized conv kernel [O, C, k...] is stored as the matrix [O, C*k...] it is used as (same bytes, same
+    /// order); `SchemaShapedWeights` gives it back its schema shape on load.
+    public static func storedShape(_ spec: TensorSpec, dtype: DType) -> [Int] {
+        guard dtype.isQuantized, spec.role == .conv, spec.shape.count > 2 else { return spec.shape }
+        return [spec.shape[0], rowLength(spec.shape)]
+    }
+
+    /// Elements per stored row: the product of all dims after the first (a vector: its length).
+    public static func rowLength(_ shape: [Int]) -> Int {
+        guard shape.count >= 2 else { return shape.first ?? 0 }
+        return shape.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? 0 : $0 * $1 }
     }
 }
 

@@ -1,0 +1,257 @@
+// EmotionRecognizer: the library API for R1-Omni. A .sentio file converted from an R1-Omni / HumanOmni
+// checkpoint in, decoded RGB frames (or pixels) + a 16 kHz waveform (or log-mel) + an instruction in,
+// generated text with its <think> / <answer> parts, the gate weights and per-stage timings out.
+// Follows humanomni/__init__.py mm_infer of github.com/HumanMLLM/R1-Omni: greedy decoding (with the
+// checkpoint's generation_config.json repetition_penalty when it sets one), stop at <|im_end|>, output
+// decoded skipping special tokens and stripped; answer = first `<answer>(.*?)</answer>` (no DOTALL), stripped.
+import Foundation
+import SentioCore
+import SentioFormat
+import SentioKernels
+import SentioMedia
+import SentioModels
+import SentioTokenizers
+
+/// Seconds per stage of one recognize call.
+public struct OmniTimings: Sendable, Codable, Equatable {
+    public var preprocess = 0.0        // frames -> pixels (resize, normalize); instruction -> BERT ids
+    public var siglip = 0.0
+    public var projectorBertGate = 0.0 // projector branches + BERT + gate + fusion
+    public var mel = 0.0
+    public var whisper = 0.0
+    public var audioProjector = 0.0    // avg-pool + audio projector
+    public var assemble = 0.0          // tokenization + embedding splice
+    public var prefill = 0.0
+    public var decode = 0.0
+    public init() {}
+    public var total: Double { preprocess + siglip + projectorBertGate + mel + whisper + audioProjector + assemble + prefill + decode }
+    public var timeToFirstToken: Double { total - decode }
+}
+
+public struct OmniResult: Sendable {
+    /// Prompt ids with the sentinels (-201 video, -202 audio) in place.
+    public var promptIDs: [Int32]
+    /// Rows the LLM saw (text + video + audio tokens).
+    public var sequenceLength: Int
+    /// Generated ids (the stop token included when one was hit).
+    public var generatedTokens: [Int32]
+    /// Decoded output, special tokens skipped, stripped.
+    public var text: String
+    public var think: String?
+    public var answer: String?
+    /// Gate probabilities (video, body, face).
+    public var gate: [Float]
+    public var stoppedAtEOS: Bool
+    public var timings: OmniTimings
+}
+
+/// Everything the LLM needs for one clip, before generation.
+public struct OmniPrepared: Sendable {
+    public var promptIDs: [Int32]
+    public var bertIDs: [Int32]
+    /// Spliced input embeddings [sequenceLength, H].
+    public var embeddings: [Float]
+    public var gate: [Float]
+    public var timings: OmniTimings
+}
+
+public final class EmotionRecognizer: @unchecked Sendable {
+    public let model: OmniModel
+    public let tokenizer: BPETokenizer
+    public let bertTokenizer: WordPieceTokenizer
+    public let file: SentioFile
+    /// Decoding settings: greedy, repetition penalty from the embedded generation_config.json (1 when absent).
+    public var sampling: SamplingOptions
+    public var kvDType: KVCacheLayout.KVDType = .f16
+    /// Ids that end generation: <|im_end|> and the configs' eos ids.
+    public let stopTokens: Set<Int32>
+    public let pool: ThreadPool
+    public let loadSeconds: Double
+
+    public init(url: URL, maxRows: Int = 512, pool: ThreadPool = .shared) throws {
+        let t0 = Date()
+        let f = try SentioFile.open(url)
+        guard f.metadata["sentio.model"] == "HumanOmni_qwen2" || (try? JSONSerialization.jsonObject(with: Data(f.config.utf8)) as? [String: Any])?["model_type"] as? String == "HumanOmni_qwen2" else {
+            throw SentioError(.model, file: url.path, "not an R1-Omni / HumanOmni model file (model_type is not HumanOmni_qwen2)")
+        }
+        guard let tj = f.files["tokenizer.json"] else {
+            throw SentioError(.model, file: url.path, "the .sentio file embeds no tokenizer.json")
+        }
+        guard let vocab = f.files[HumanOmniConfig.bertVocabFile] else {
+            throw SentioError(.model, file: url.path, "the .sentio file embeds no \(HumanOmniConfig.bertVocabFile)")
+        }
+        let cfg = try HumanOmniConfig.parse(configJSON: f.config, files: f.files, source: url.path)
+        file = f
+        self.pool = pool
+        model = try OmniModel(config: cfg, source: SchemaShapedWeights(SentioFileWeights(f), specs: HumanOmniSchema.tensors(cfg)),
+                              maxRows: maxRows)
+        tokenizer = try BPETokenizer(tokenizerJSONData: tj, tokenizerConfigData: f.files["tokenizer_config.json"], name: url.path)
+        bertTokenizer = try Self.wordPiece(vocab, name: url.path)
+        var s = SamplingOptions.greedy
+        var stops: Set<Int32> = []
+        if let e = cfg.llm.eosTokenId { stops.insert(Int32(e)) }
+        if let im = tokenizer.id(for: "<|im_end|>") { stops.insert(im) }
+        if let g = f.files["generation_config.json"],
+           let obj = (try? JSONSerialization.jsonObject(with: g)) as? [String: Any] {
+            if let r = (obj["repetition_penalty"] as? NSNumber)?.floatValue, r > 0 { s.repetitionPenalty = r }
+            if let e = obj["eos_token_id"] as? Int { stops.insert(Int32(e)) }
+            if let es = obj["eos_token_id"] as? [Int] { for e in es { stops.insert(Int32(e)) } }
+        }
+        sampling = s
+        stopTokens = stops
+        loadSeconds = Date().timeIntervalSince(t0)
+    }
+
+    /// WordPieceTokenizer reads a vocab file: write the embedded one to a private temporary file.
+    static func wordPiece(_ data: Data, name: String) throws -> WordPieceTokenizer {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("sentio-bert-vocab-\(UUID().uuidString).txt")
+        defer { try? FileManager.default.removeItem(at: u) }
+        do { try data.write(to: u) } catch {
+            throw SentioError(.io, file: name, "cannot stage the embedded BERT vocabulary: \(error.localizedDescription)")
+        }
+        return try WordPieceTokenizer(vocab: u)
+    }
+
+    public var config: HumanOmniConfig { model.config }
+
+    // MARK: - Preparation
+
+    /// Pixels [frames, 3, 224, 224] of decoded RGB frames (resize + normalize as the mode says).
+    public func pixels(frames: [RGBFrame], mode: PromptMode) throws -> [Float] {
+        guard frames.count == config.numFrames else {
+            throw SentioError(.argument, "R1-Omni takes \(config.numFrames) frames, got \(frames.count)")
+        }
+        return ImagePreprocessor.pixelValues(frames, mode: mode == .training ? .training : .inference)
+    }
+
+    /// Encodes both towers and splices the LLM input.
+    public func prepare(pixels: [Float], mel: [Float], instruction: String, mode: PromptMode,
+                        timings: OmniTimings = OmniTimings()) throws -> OmniPrepared {
+        var tm = timings
+        var t = Date()
+        func lap() -> Double { let n = Date(); defer { t = n }; return n.timeIntervalSince(t) }
+        let bertIDs = bertTokenizer.encode(OmniModel.userText(instruction, mode: mode), maxLength: config.bert.maxPositionEmbeddings)
+        tm.preprocess += lap()
+        let vis = try model.encodeVideo(pixels: pixels, bertIDs: bertIDs, pool: pool)
+        tm.siglip += vis.siglipSeconds; tm.projectorBertGate += vis.projectorSeconds
+        _ = lap()
+        let aud = try model.encodeAudio(mel: mel, pool: pool)
+        tm.whisper += aud.whisperSeconds; tm.audioProjector += aud.projectorSeconds
+        _ = lap()
+        let ids = model.promptIDs(tokenizer: tokenizer, instruction: instruction, mode: mode)
+        let emb = try model.assemble(ids: ids, video: vis.tokens, audio: aud.tokens)
+        tm.assemble += lap()
+        return OmniPrepared(promptIDs: ids, bertIDs: bertIDs, embeddings: emb, gate: vis.gate, timings: tm)
+    }
+
+    // MARK: - Recognition
+
+    /// From decoded frames (exactly num_frames, sampled as VideoDecoder.sampleFrames does) and a 16 kHz mono waveform.
+    public func recognize(frames: [RGBFrame], waveform16k: [Float], instruction: String = OmniModel.defaultInstruction,
+                          mode: PromptMode = .inference, maxTokens: Int = 2048, onText: ((String) -> Void)? = nil) throws -> OmniResult {
+        var tm = OmniTimings()
+        var t = Date()
+        let px = try pixels(frames: frames, mode: mode)
+        tm.preprocess = Date().timeIntervalSince(t)
+        t = Date()
+        let mel = LogMel(mels: config.audio.numMelBins).compute(waveform16k, threads: max(1, pool.threadCount))
+        tm.mel = Date().timeIntervalSince(t)
+        return try recognize(pixels: px, mel: mel, instruction: instruction, mode: mode, maxTokens: maxTokens, timings: tm, onText: onText)
+    }
+
+    /// From a media file: 8 frames sampled over the clip, its audio track at 16 kHz (silence when absent).
+    public func recognize(clip url: URL, instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
+                          maxTokens: Int = 2048, onText: ((String) -> Void)? = nil) throws -> (result: OmniResult, warnings: [String]) {
+        let t = Date()
+        let sampled = try VideoDecoder.sampleFrames(url, count: config.numFrames)
+        let (wave, warning) = try AudioDecoder.decodeMono16k(url)
+        let decodeSeconds = Date().timeIntervalSince(t)   // counted in `preprocess`
+        var r = try recognize(frames: sampled.frames, waveform16k: wave, instruction: instruction, mode: mode,
+                              maxTokens: maxTokens, onText: onText)
+        r.timings.preprocess += decodeSeconds
+        return (r, sampled.warnings + (warning.map { [$0] } ?? []))
+    }
+
+    /// From model inputs: pixels [frames, 3, 224, 224] and log-mel [mels, 3000].
+    public func recognize(pixels: [Float], mel: [Float], instruction: String = OmniModel.defaultInstruction,
+                          mode: PromptMode = .inference, maxTokens: Int = 2048, timings: OmniTimings = OmniTimings(),
+                          onText: ((String) -> Void)? = nil) throws -> OmniResult {
+        var p = try prepare(pixels: pixels, mel: mel, instruction: instruction, mode: mode, timings: timings)
+        let gen = try generate(embeddings: p.embeddings, maxTokens: maxTokens, onText: onText)
+        p.timings.prefill = gen.prefillSeconds
+        p.timings.decode = gen.decodeSeconds
+        let (think, answer) = Self.parse(gen.text)
+        return OmniResult(promptIDs: p.promptIDs, sequenceLength: p.embeddings.count / config.llm.hiddenSize,
+                          generatedTokens: gen.tokens, text: gen.text, think: think, answer: answer, gate: p.gate,
+                          stoppedAtEOS: gen.stopped, timings: p.timings)
+    }
+
+    public struct Generated: Sendable {
+        public var tokens: [Int32]
+        public var text: String
+        public var stopped: Bool
+        public var prefillSeconds: Double, decodeSeconds: Double
+    }
+
+    /// Prefills the spliced embeddings [n, H] into a fresh KV cache (chunks of maxRows), then decodes with
+    /// `sampling` until a stop token or maxTokens.
+    public func generate(embeddings: [Float], maxTokens: Int, onText: ((String) -> Void)? = nil) throws -> Generated {
+        let lm = model.llm, h = lm.config.hiddenSize, V = lm.config.vocabSize
+        guard embeddings.count % h == 0, embeddings.count > 0 else { throw SentioError(.argument, "R1-Omni: empty or ragged input embeddings") }
+        let n = embeddings.count / h
+        let cache = PagedKVCache(layout: KVCacheLayout(config: lm.config, dtype: kvDType))
+        var logits = [Float](repeating: 0, count: V)
+        let t0 = Date()
+        try embeddings.withUnsafeBufferPointer { e in
+            try logits.withUnsafeMutableBufferPointer { lg in
+                var start = 0
+                while start < n {
+                    let k = min(lm.maxRows, n - start), last = start + k == n
+                    try lm.forward(input: e.baseAddress! + start * h, segments: [SequenceSegment(cache: cache, count: k)],
+                                   logitRows: last ? .lastOfEachSegment : .none, logits: last ? lg.baseAddress! : nil, pool: pool)
+                    start += k
+                }
+            }
+        }
+        let t1 = Date()
+        var sampler = Sampler(sampling)
+        var stream = StreamingDecoder(tokenizer: tokenizer, skipSpecial: true)
+        var out: [Int32] = []
+        var stopped = false
+        var x = [Float](repeating: 0, count: h)
+        while out.count < maxTokens {
+            // The penalty looks at generated ids only: with inputs_embeds HF's generate starts from an empty input_ids.
+            let next = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: out) }
+            out.append(next)
+            if stopTokens.contains(next) { stopped = true; break }
+            let piece = stream.append(next)
+            if !piece.isEmpty { onText?(piece) }
+            if out.count == maxTokens { break }
+            try x.withUnsafeMutableBufferPointer { try lm.embed([next], into: $0.baseAddress!) }
+            try x.withUnsafeBufferPointer { xb in
+                try logits.withUnsafeMutableBufferPointer { lg in
+                    try lm.forward(input: xb.baseAddress!, segments: [SequenceSegment(cache: cache, count: 1)],
+                                   logitRows: .lastOfEachSegment, logits: lg.baseAddress!, pool: pool)
+                }
+            }
+        }
+        let tail = stream.finish()
+        if !tail.isEmpty { onText?(tail) }
+        let body = out.filter { !stopTokens.contains($0) }
+        let text = tokenizer.decode(body, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
+        return Generated(tokens: out, text: text, stopped: stopped, prefillSeconds: t1.timeIntervalSince(t0),
+                         decodeSeconds: Date().timeIntervalSince(t1))
+    }
+
+    /// <think> text (DOTALL, stripped) and the first `<answer>(.*?)</answer>` (no DOTALL, stripped), as the
+    /// reference's reward functions read them.
+    public static func parse(_ text: String) -> (think: String?, answer: String?) {
+        func first(_ pattern: String, _ opts: NSRegularExpression.Options) -> String? {
+            guard let re = try? NSRegularExpression(pattern: pattern, options: opts),
+                  let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+                  let r = Range(m.range(at: 1), in: text) else { return nil }
+            return String(text[r]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (first("<think>(.*?)</think>", [.dotMatchesLineSeparators]), first("<answer>(.*?)</answer>", []))
+    }
+}
