@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import SentioCore
+import SentioKernels
+import SentioMedia
+import SentioModels
+import SentioRuntime
+
+struct Recognize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recognize the emotion in video clips with R1-Omni: streams the reasoning and the answer.")
+
+    @Option(name: .shortAndLong, help: "R1-Omni model (.sentio, from `sentio convert <R1-Omni folder>`)") var model: String
+    @Argument(help: "Video files (any container and codec FFmpeg reads)") var clips: [String]
+    @Flag(help: "One JSON object per clip instead of streamed text") var json = false
+    @Option(name: .shortAndLong, help: "Threads (default: all cores)") var threads: Int?
+    @Option(help: "Maximum new tokens") var maxTokens: Int = 2048
+    @Option(help: "Prompt layout: inference (R1-Omni's inference.py) or training (the GRPO prompt, frames padded to square)")
+    var promptMode: String = "inference"
+    @Option(help: "Instruction (default: R1-Omni's)") var instruction: String?
+
+    func run() throws {
+        try runReportingErrors {
+            guard let mode = PromptMode(rawValue: promptMode) else { throw SentioError(.argument, "--prompt-mode must be inference or training") }
+            let url = URL(fileURLWithPath: model)
+            guard FileManager.default.fileExists(atPath: url.path) else { throw SentioError(.io, file: url.path, "model file not found") }
+            let pool = threads.map { ThreadPool(threads: max(1, $0)) } ?? .shared
+            let rec: EmotionRecognizer
+            do { rec = try EmotionRecognizer(url: url, pool: pool) } catch let e as SentioError {
+                throw SentioError(.model, file: e.file ?? url.path, e.message)
+            }
+            let checksum = (try? SentioFileChecksum.of(url)) ?? ""
+            var failed: Int32 = 0
+            for clip in clips {
+                do {
+                    if !json { print("== \(clip)") }
+                    let (r, warnings) = try rec.recognize(clip: URL(fileURLWithPath: clip), instruction: instruction ?? OmniModel.defaultInstruction,
+                                                          mode: mode, maxTokens: maxTokens,
+                                                          onText: json ? nil : { FileHandle.standardOutput.write(Data($0.utf8)) })
+                    for w in warnings { stderr("sentio: warning: \(clip): \(w)\n") }
+                    let label = EmotionLabels.label(for: r.answer)
+                    if json {
+                        let t = r.timings
+                        printJSON(["file": clip, "output": r.text, "think": r.think as Any, "answer": r.answer as Any,
+                                   "label": label as Any,
+                                   "gate": ["video": r.gate[0], "body": r.gate[1], "face": r.gate[2]],
+                                   "generated_token_ids": r.generatedTokens.map(Int.init),
+                                   "prompt_tokens": r.promptIDs.count, "sequence_length": r.sequenceLength,
+                                   "generated_tokens": r.generatedTokens.count, "stopped_at_eos": r.stoppedAtEOS,
+                                   "timings": ["decode_preprocess_s": t.preprocess, "siglip_s": t.siglip,
+                                               "projector_bert_gate_s": t.projectorBertGate, "mel_s": t.mel,
+                                               "whisper_s": t.whisper, "audio_projector_s": t.audioProjector,
+                                               "assemble_s": t.assemble, "prefill_s": t.prefill, "decode_s": t.decode,
+                                               "time_to_first_token_s": t.timeToFirstToken, "total_s": t.total],
+                                   "model": url.path, "model_checksum": checksum, "prompt_mode": mode.rawValue,
+                                   "warnings": warnings])
+                    } else {
+                        print("")
+                        print("answer: \(r.answer ?? "(none)")\(label.map { "  [label: \($0)]" } ?? "")  gate video/body/face: " +
+                              r.gate.map { String(format: "%.3f", $0) }.joined(separator: "/"))
+                        stderr(String(format: "[time to first token %.2f s: siglip %.2f, projector+bert+gate %.2f, whisper %.2f, prefill %.2f | decode %d tokens in %.2f s]\n",
+                                      r.timings.timeToFirstToken, r.timings.siglip, r.timings.projectorBertGate, r.timings.whisper,
+                                      r.timings.prefill, r.generatedTokens.count, r.timings.decode))
+                    }
+                } catch let e as MediaError {
+                    stderr("sentio: error: \(e.description)\n")
+                    failed = e.reason == .notFound ? ExitCodes.notFound : (e.reason == .noVideoStream ? ExitCodes.noVideo : ExitCodes.badInput)
+                }
+            }
+            if failed != 0 { throw ExitCode(failed) }
+        }
+    }
+}
+
+/// A short identity of a model file for reports: FNV-1a of its 64-byte header (which carries the
+/// xxHash64 of the whole index, so it changes with any tensor checksum) and the file size.
+enum SentioFileChecksum {
+    static func of(_ url: URL) throws -> String {
+        let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
+        let size = (attrs[.size] as? NSNumber)?.intValue ?? 0
+        let fh = try FileHandle(forReadingFrom: url)
+        defer { try? fh.close() }
+        let head = try fh.read(upToCount: 64) ?? Data()
+        return String(format: "%016llx-%d", head.withUnsafeBytes { raw -> UInt64 in
+            var h: UInt64 = 1469598103934665603
+            for b in raw { h = (h ^ UInt64(b)) &* 1099511628211 }
+            return h
+        }, size)
+    }
+}
