@@ -51,3 +51,7 @@ void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, long r1, const 
 void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 /* Weight zero-point the integer kernel of this ISA expects in corr (c * sum q). */
 int sk_qgemm_corr(int wtype, int isa);
+void sk_sgemm_scalar(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
+                     const void *B, int btype, long ldb, float beta, float *C, long ldc);
+void sk_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
+                     const void *B, int btype, long ldb, float beta, float *C, long ldc);

@@ -1,8 +1,11 @@
 // Gemm: dense f32 matrix products for non-weight operands (attention scores, LoRA, gradients).
 //
-// OpenBLAS is kept single-threaded; parallelism comes from our ThreadPool, which splits C into
+// Single-threaded products run in CSentioKernels' packed AVX-512 sgemm (sgemm.c) when the CPU has
+// AVX-512 (OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernel on this project's VMs: 3-5x slower),
+// else in OpenBLAS, kept single-threaded. Parallelism comes from our ThreadPool, which splits C into
 // row or column panels, so every kernel in the process shares one set of threads.
 import COpenBLAS
+import CSentioKernels
 
 enum BLAS {
     /// Called once before the first OpenBLAS use.
@@ -11,13 +14,20 @@ enum BLAS {
         return true
     }()
 
-    /// Row-major cblas_sgemm on the calling thread.
+    /// Set to false to route every product through OpenBLAS (comparisons, debugging).
+    nonisolated(unsafe) static var useOwnKernel = true
+
+    /// Row-major sgemm on the calling thread.
     @inline(__always)
     static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        _ = configured
         if m == 0 || n == 0 { return }
+        if useOwnKernel && sentio_sgemm_available() != 0 {
+            sentio_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, Int32(SENTIO_F32), ldb, beta, c, ldc)
+            return
+        }
+        _ = configured
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }

@@ -106,10 +106,12 @@ final class LinearTests: XCTestCase {
     }
 
     func testForwardWithoutBiasAndLargeNForFloatPanels() {
-        // n >= 16 takes the panel + sgemm path for f16/bf16 and sgemm for f32.
+        // n >= 16 takes the packed sgemm path for f16/bf16/f32 (and the tile kernel for q8/q4).
+        // Second shape: cols > 256 crosses the sgemm depth block (KC), odd cols the 16-lane tails,
+        // rows 45 a partial 32-row panel; n = 17 a partial 12-row panel.
         var rng = TestRNG(seed: 2)
-        for dtype in weightDTypes {
-            let (rows, cols, n) = (131, 64, 20)
+        for dtype in weightDTypes { for (rows, baseCols, n) in [(131, 64, 20), (45, 288, 17)] {
+            let cols = dtype.isQuantized || baseCols == 64 ? baseCols : baseCols + 13
             let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
             let x = rng.floats(n * cols)
             var ref = [Float](repeating: 0, count: n * rows)
@@ -119,9 +121,9 @@ final class LinearTests: XCTestCase {
                 var y = [Float](repeating: .nan, count: n * rows)
                 Linear.forward(w.matrix, x: x, n: n, y: &y, pool: pool)
                 let d = compare(y, ref)
-                XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(dtype) threads=\(pool.threadCount): \(d)")
+                XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
             }
-        }
+        } }
     }
 
     func testBackwardInputMatchesReference() {

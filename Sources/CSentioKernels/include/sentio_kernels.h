@@ -42,6 +42,14 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
    y[i*ldy + r] = sum_k x[i*ldx + k] * w[r][k] (+bias[r]) for i in [0,n). */
 void sentio_fgemm(int wtype, const void *w, long cols, long r0, long r1,
                   const float *x, long ldx, long n, float *y, long ldy, const float *bias);
+/* Packed f32 GEMM (AVX-512 micro-kernel; plain loops below AVX-512), single-threaded, row-major:
+   C[m,n] = alpha * op(A)[m,k] . op(B)[k,n] + beta * C (beta == 0: C is not read). op(A) = A^T when transA
+   (A stored k x m), likewise B. B's element type btype is SENTIO_F32, SENTIO_F16 or SENTIO_BF16
+   (converted to f32 exactly while packed). */
+void sentio_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
+                  const void *B, int btype, long ldb, float beta, float *C, long ldc);
+/* 1 when sentio_sgemm runs the AVX-512 kernel at the current ISA level (else callers may prefer BLAS). */
+int sentio_sgemm_available(void);
 /* Converts rows [r0,r1) of a float-type weight (any of f32/f16/bf16/q8/q4) to f32 (row stride cols). */
 void sentio_dequant_rows(int wtype, const void *w, size_t rowBytes, long cols, long r0, long r1, float *out);
 
