@@ -55,3 +55,5 @@ void sk_sgemm_scalar(int transA, int transB, long m, long n, long k, float alpha
                      const void *B, int btype, long ldb, float beta, float *C, long ldc);
 void sk_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
                      const void *B, int btype, long ldb, float beta, float *C, long ldc);
+/* 512-bit VNNI GEMM with per-call weight repacking (n > SK_QGEMV_MAX_N); returns 0 if it could not run. */
+int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);

@@ -2,7 +2,8 @@
 //
 // Paths (measured with KernelBench; see the report in the commit log):
 //   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C
-//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C), 4 weight rows x 4 activation rows per tile.
+//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n > 8 with VNNI: 32 repacked weight rows
+//             x 6 activation rows per 512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
 //   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
 //             to f32 while packing (once per call; cost / n is then small).
@@ -51,7 +52,8 @@ public enum Linear {
         }
         let rowBytes = w.rowBytes, data = w.data, rows = w.rows
         let d = desc
-        pool.parallelChunks(rows, align: 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
+        // n > 8 (tile kernel): chunks of whole 32-row packed groups.
+        pool.parallelChunks(rows, align: n > 8 ? 32 : 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
             var dd = d
             sentio_qgemm(code, data, rowBytes, r.lowerBound, r.upperBound, &dd, y, rows, bias)
         }

@@ -7,7 +7,10 @@ import SentioTestSupport
 final class LinearTests: XCTestCase {
     // Shapes: odd row counts (tail of the 4-row tile), n over 1, 2, 3 (tile tails), 7, 9 and 33
     // (crosses the 32-row activation panel), cols multiple of 32 for quantized types and odd for floats.
-    let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (5, 64, 1), (37, 96, 2), (19, 160, 3), (67, 64, 7), (13, 32, 9), (9, 64, 33), (130, 256, 5)]
+    // (70, 96, 17), (45, 64, 13): the 512-bit VNNI GEMM's 32-row packed groups with a partial last group
+    // and 6-row activation tiles with tails 5 and 1.
+    let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (5, 64, 1), (37, 96, 2), (19, 160, 3), (67, 64, 7), (13, 32, 9), (9, 64, 33), (130, 256, 5),
+                                                     (70, 96, 17), (45, 64, 13)]
 
     func testForwardMatchesReference() {
         var rng = TestRNG(seed: 1)
