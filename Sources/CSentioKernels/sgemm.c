@@ -10,6 +10,7 @@
    24 FMAs. Tails: packed panels are zero padded; stores are masked. */
 #include "internal.h"
 #include <stdlib.h>
+#include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -159,12 +160,29 @@ AVX512_TARGET static void ukernel(long kc, const float *Ap, const float *Bp, flo
     }
 }
 
+/* C[m, nc] (+)= alpha * op(A)[m, pc..pc+kc] . Bp, Bp = one packed kc x nc block (panels of NR). */
+AVX512_TARGET static void macro(int transA, long m, long nc, long kc, long pc, float alpha, const float *A, long lda,
+                                const float *Bp, long kcp, float beta, float *C, long ldc, float *Ap) {
+    for (long ic = 0; ic < m; ic += MC) {
+        long mc = m - ic < MC ? m - ic : MC;
+        pack_a(transA, A, lda, ic, mc, pc, kc, Ap);
+        for (long jr = 0; jr < nc; jr += NR) {
+            int nr = nc - jr < NR ? (int)(nc - jr) : NR;
+            for (long ir = 0; ir < mc; ir += MR) {
+                int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+                ukernel(kc, Ap + ir * kc, Bp + jr * kcp, C + (size_t)(ic + ir) * ldc + jr, ldc, mr, nr, alpha, beta);
+            }
+        }
+    }
+}
+
+static void scale_c(long m, long n, float beta, float *C, long ldc) {
+    for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
+}
+
 AVX512_TARGET void sk_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *A,
                                    long lda, const void *B, int btype, long ldb, float beta, float *C, long ldc) {
-    if (k == 0) {   /* C = beta * C */
-        for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
-        return;
-    }
+    if (k == 0) { scale_c(m, n, beta, C, ldc); return; }
     long ncMax = n < NC ? (n + NR - 1) / NR * NR : NC, kcMax = k < KC ? k : KC;
     long mcMax = m < MC ? (m + MR - 1) / MR * MR : MC;
     float *Bp = buf_get(&tl_b, (size_t)ncMax * kcMax);
@@ -174,27 +192,54 @@ AVX512_TARGET void sk_sgemm_avx512(int transA, int transB, long m, long n, long 
         long nc = n - jc < NC ? n - jc : NC;
         for (long pc = 0; pc < k; pc += KC) {
             long kc = k - pc < KC ? k - pc : KC;
-            float bet = pc == 0 ? beta : 1.0f;
             pack_b(transB, btype, B, ldb, pc, kc, jc, nc, Bp);
-            for (long ic = 0; ic < m; ic += MC) {
-                long mc = m - ic < MC ? m - ic : MC;
-                pack_a(transA, A, lda, ic, mc, pc, kc, Ap);
-                for (long jr = 0; jr < nc; jr += NR) {
-                    int nr = nc - jr < NR ? (int)(nc - jr) : NR;
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        int mr = mc - ir < MR ? (int)(mc - ir) : MR;
-                        ukernel(kc, Ap + ir * kc, Bp + jr * kc, C + (size_t)(ic + ir) * ldc + jc + jr, ldc,
-                                mr, nr, alpha, bet);
-                    }
-                }
-            }
+            macro(transA, m, nc, kc, pc, alpha, A, lda, Bp, kc, pc == 0 ? beta : 1.0f, C + jc, ldc, Ap);
         }
+    }
+}
+
+/* ---- op(B) packed once, used by many products (attention: K and V of a head, every query tile) ----
+   Layout: depth blocks of KC (the last shorter); block pc holds the full padded width npad = ceil(n/NR)*NR
+   as panels [kc][NR], at offset pc * npad. Products may use any prefix of the columns and the depth. */
+long sentio_sgemm_packed_floats(long k, long n) { return k * ((n + NR - 1) / NR * NR); }
+
+AVX512_TARGET void sentio_sgemm_pack_b(int transB, int btype, const void *B, long ldb, long k, long n, float *Bp) {
+    long npad = (n + NR - 1) / NR * NR;
+    for (long pc = 0; pc < k; pc += KC) {
+        long kc = k - pc < KC ? k - pc : KC;
+        pack_b(transB, btype, B, ldb, pc, kc, 0, n, Bp + pc * npad);
+    }
+}
+
+/* C[m,n] = alpha * op(A)[m,k] . op(B)[k,n] + beta * C with op(B) packed by sentio_sgemm_pack_b for
+   (kTotal >= k, nTotal >= n). Needs AVX-512 (sentio_sgemm_available). */
+AVX512_TARGET void sentio_sgemm_packed(int transA, long m, long n, long k, float alpha, const float *A, long lda,
+                                       const float *Bp, long kTotal, long nTotal, float beta, float *C, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k == 0) { scale_c(m, n, beta, C, ldc); return; }
+    long npad = (nTotal + NR - 1) / NR * NR;
+    long mcMax = m < MC ? (m + MR - 1) / MR * MR : MC, kcMax = k < KC ? k : KC;
+    float *Ap = buf_get(&tl_a, (size_t)mcMax * kcMax);
+    if (!Ap) { for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) C[i * ldc + j] = NAN; return; }
+    for (long pc = 0; pc < k; pc += KC) {
+        long kc = k - pc < KC ? k - pc : KC;
+        /* panel jp of block pc sits at pc*npad + jp*kcp, kcp = the depth packed in that block */
+        long kcp = kTotal - pc < KC ? kTotal - pc : KC;
+        macro(transA, m, n, kc, pc, alpha, A, lda, Bp + pc * npad, kcp, pc == 0 ? beta : 1.0f, C, ldc, Ap);
     }
 }
 #else
 void sk_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
                      const void *B, int btype, long ldb, float beta, float *C, long ldc) {
     sk_sgemm_scalar(transA, transB, m, n, k, alpha, A, lda, B, btype, ldb, beta, C, ldc);
+}
+long sentio_sgemm_packed_floats(long k, long n) { return k * n; }
+void sentio_sgemm_pack_b(int transB, int btype, const void *B, long ldb, long k, long n, float *Bp) {
+    (void)transB; (void)btype; (void)B; (void)ldb; (void)k; (void)n; (void)Bp;
+}
+void sentio_sgemm_packed(int transA, long m, long n, long k, float alpha, const float *A, long lda,
+                         const float *Bp, long kTotal, long nTotal, float beta, float *C, long ldc) {
+    (void)transA; (void)m; (void)n; (void)k; (void)alpha; (void)A; (void)lda; (void)Bp; (void)kTotal; (void)nTotal; (void)beta; (void)C; (void)ldc;
 }
 #endif
 

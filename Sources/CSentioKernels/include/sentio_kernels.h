@@ -48,6 +48,13 @@ void sentio_fgemm(int wtype, const void *w, long cols, long r0, long r1,
    (converted to f32 exactly while packed). */
 void sentio_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
                   const void *B, int btype, long ldb, float beta, float *C, long ldc);
+/* op(B) packed once for many products (AVX-512 only: check sentio_sgemm_available). Bp holds
+   sentio_sgemm_packed_floats(k, n) floats (64-byte aligned); sentio_sgemm_packed computes
+   C[m,n] = alpha * op(A)[m,k] . op(B)[k,n] + beta * C for any prefix k <= kTotal, n <= nTotal of the packed B. */
+long sentio_sgemm_packed_floats(long k, long n);
+void sentio_sgemm_pack_b(int transB, int btype, const void *B, long ldb, long k, long n, float *Bp);
+void sentio_sgemm_packed(int transA, long m, long n, long k, float alpha, const float *A, long lda,
+                         const float *Bp, long kTotal, long nTotal, float beta, float *C, long ldc);
 /* 1 when sentio_sgemm runs the AVX-512 kernel at the current ISA level (else callers may prefer BLAS). */
 int sentio_sgemm_available(void);
 /* Converts rows [r0,r1) of a float-type weight (any of f32/f16/bf16/q8/q4) to f32 (row stride cols). */
