@@ -22,7 +22,7 @@ static _Thread_local size_t tl_pack_cap;
 
 /* Packs rows [r, r + h) (h <= 32; missing rows zero with zero scale) of nb blocks. */
 __attribute__((target("avx2,f16c")))
-static void pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out) {
+void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out) {
     const long bs = wtype == SENTIO_Q8 ? 34 : 18;
     for (long b = 0; b < nb; b++) {
         uint8_t *dst = out + b * GBLK;
@@ -101,7 +101,7 @@ VNNI512 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0,
     }
     for (long r = r0; r < r1; r += GR) {
         int h = r1 - r < GR ? (int)(r1 - r) : GR;
-        pack_group(wtype, (const uint8_t *)w, rowBytes, r, h, nb, tl_pack);
+        sk_pack_group(wtype, (const uint8_t *)w, rowBytes, r, h, nb, tl_pack);
         long i = 0;
         for (; i + MRX <= n; i += MRX) tile(tl_pack, nb, xq, i, MRX, y, ldy, r, h, bias);
         switch (n - i) {

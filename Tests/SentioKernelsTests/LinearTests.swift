@@ -8,9 +8,10 @@ final class LinearTests: XCTestCase {
     // Shapes: odd row counts (tail of the 4-row tile), n over 1, 2, 3 (tile tails), 7, 9 and 33
     // (crosses the 32-row activation panel), cols multiple of 32 for quantized types and odd for floats.
     // (70, 96, 17), (45, 64, 13): the 512-bit VNNI GEMM's 32-row packed groups with a partial last group
-    // and 6-row activation tiles with tails 5 and 1.
+    // and 6-row activation tiles with tails 5 and 1; (40, 64, 70): AMX tiles of 32 activation rows
+    // (two full, then a zero-padded tail of 6) against a full and a partial weight group.
     let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (5, 64, 1), (37, 96, 2), (19, 160, 3), (67, 64, 7), (13, 32, 9), (9, 64, 33), (130, 256, 5),
-                                                     (70, 96, 17), (45, 64, 13)]
+                                                     (70, 96, 17), (45, 64, 13), (40, 64, 70)]
 
     func testForwardMatchesReference() {
         var rng = TestRNG(seed: 1)

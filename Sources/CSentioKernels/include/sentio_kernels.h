@@ -6,9 +6,10 @@
    them together. One file per ISA family; dispatch.c picks the implementation once per process. */
 
 /* ---- CPU features (bit set) ---- */
-enum { SENTIO_CPU_AVX2 = 1, SENTIO_CPU_AVX512 = 2, SENTIO_CPU_VNNI = 4, SENTIO_CPU_F16C = 8 };
+enum { SENTIO_CPU_AVX2 = 1, SENTIO_CPU_AVX512 = 2, SENTIO_CPU_VNNI = 4, SENTIO_CPU_F16C = 8, SENTIO_CPU_AMX = 16 };
 int sentio_cpu_features(void);
-/* Caps the ISA used (for tests of the fallback paths): 0 scalar, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI. */
+/* Caps the ISA used (for tests of the fallback paths): 0 scalar, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI,
+   4 AMX-INT8 (q8/q4 GEMM for n > 8; granted tile state needed). */
 void sentio_set_isa_limit(int level);
 int sentio_isa_level(void);
 
