@@ -20,26 +20,40 @@
 static _Thread_local uint8_t *tl_pack;
 static _Thread_local size_t tl_pack_cap;
 
-/* Packs rows [r, r + h) (h <= 32; missing rows zero with zero scale) of nb blocks. */
-__attribute__((target("avx2,f16c")))
+/* Packs rows [r, r + h) (h <= 32; missing rows zero with zero scale) of nb blocks. For each half of 16
+   rows, one dword gather per step collects the 4 bytes of step s from every row (a 16 x 8 dword transpose);
+   q8 bytes get w ^ 0x80 = w + 128, q4 steps 0-3 take the low nibbles of bytes 4s.., steps 4-7 the high
+   nibbles of bytes 4(s-4)... Masked-off rows read nothing and pack as zero weights with scale 0. */
+__attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl")))
 void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out) {
     const long bs = wtype == SENTIO_Q8 ? 34 : 18;
-    for (long b = 0; b < nb; b++) {
-        uint8_t *dst = out + b * GBLK;
-        float *sc = (float *)(dst + 8 * GR * 4);
-        for (int j = 0; j < GR; j++) {
-            if (j >= h) {
-                for (int s = 0; s < 8; s++) memset(dst + s * GR * 4 + j * 4, wtype == SENTIO_Q8 ? 0x80 : 0, 4);
-                sc[j] = 0;
-                continue;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)rowBytes));
+    const __m512i flip = _mm512_set1_epi32((int)0x80808080), low = _mm512_set1_epi32(0x0F0F0F0F);
+    for (int half = 0; half < 2; half++) {
+        int hv = h - 16 * half;
+        __mmask16 m = hv >= 16 ? 0xFFFF : hv <= 0 ? 0 : (__mmask16)((1u << hv) - 1);
+        const uint8_t *base = w + (size_t)(r + 16 * half) * rowBytes;
+        for (long b = 0; b < nb; b++) {
+            const uint8_t *bb = base + b * bs;
+            uint8_t *dst = out + b * GBLK + 64 * half;
+            __m512i hs = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb, 1) : _mm512_setzero_si512();
+            __m512 sc = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hs));
+            _mm512_store_ps((float *)(out + b * GBLK + 8 * GR * 4) + 16 * half, sc);
+            if (wtype == SENTIO_Q8) {
+                for (int st = 0; st < 8; st++) {
+                    __m512i v = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + 2 + 4 * st, 1)
+                                  : _mm512_setzero_si512();
+                    _mm512_store_si512((void *)(dst + st * GR * 4), _mm512_xor_si512(v, flip));
+                }
+            } else {
+                for (int st = 0; st < 4; st++) {
+                    __m512i v = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + 2 + 4 * st, 1)
+                                  : _mm512_setzero_si512();
+                    _mm512_store_si512((void *)(dst + st * GR * 4), _mm512_and_si512(v, low));
+                    _mm512_store_si512((void *)(dst + (st + 4) * GR * 4), _mm512_and_si512(_mm512_srli_epi32(v, 4), low));
+                }
             }
-            const uint8_t *blk = w + (size_t)(r + j) * rowBytes + b * bs;
-            uint16_t hh; memcpy(&hh, blk, 2);
-            sc[j] = _cvtsh_ss(hh);
-            uint8_t q[32];
-            if (wtype == SENTIO_Q8) for (int t = 0; t < 32; t++) q[t] = blk[2 + t] ^ 0x80;
-            else for (int t = 0; t < 16; t++) { q[t] = blk[2 + t] & 15; q[t + 16] = blk[2 + t] >> 4; }
-            for (int s = 0; s < 8; s++) memcpy(dst + s * GR * 4 + j * 4, q + 4 * s, 4);
         }
     }
 }
