@@ -110,7 +110,7 @@ AVX512_TARGET static void pack_b(int transB, int btype, const void *B, long ldb,
 }
 
 /* op(A)[i0.., p0..] (mc x kc) -> panels of MR rows: out[panel][p][MR], zero padded. */
-static void pack_a(int transA, const float *A, long lda, long i0, long mc, long p0, long kc, float *out) {
+AVX512_TARGET static void pack_a(int transA, const float *A, long lda, long i0, long mc, long p0, long kc, float *out) {
     for (long ip = 0; ip < mc; ip += MR) {
         float *dst = out + ip * kc;
         long h = mc - ip < MR ? mc - ip : MR;
@@ -121,6 +121,15 @@ static void pack_a(int transA, const float *A, long lda, long i0, long mc, long 
                 for (; r < h; r++) dst[p * MR + r] = src[r];
                 for (; r < MR; r++) dst[p * MR + r] = 0;
             }
+        } else if (lda <= (1L << 31) / MR - 1) {   /* one gather of the MR rows per p (rows >= h read as 0) */
+            const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 0),
+                                                   _mm512_set1_epi32((int)lda));
+            const __mmask16 m = (__mmask16)((1u << h) - 1);
+            const float *src = A + (size_t)(i0 + ip) * lda + p0;
+            long p = 0;
+            for (; p + 1 < kc; p++)   /* 16-lane store: lanes 12-15 are overwritten by the next p */
+                _mm512_storeu_ps(dst + p * MR, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, src + p, 4));
+            _mm512_mask_storeu_ps(dst + p * MR, 0x0FFF, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, src + p, 4));
         } else {
             for (long r = 0; r < h; r++) {
                 const float *src = A + (size_t)(i0 + ip + r) * lda + p0;
