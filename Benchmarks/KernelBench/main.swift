@@ -1,6 +1,7 @@
 // KernelBench: throughput of the layer-1 kernels on the Qwen2-0.5B / Whisper shapes.
 //
 //   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|gemm|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
+// attn: Whisper-large encoder (n=1500, 20 heads), SigLIP frame (196, 12), BERT (50, 12), Qwen2 causal prefill/decode.
 //
 // stream: pure read bandwidth (sum of 64-bit words over a 512 MB buffer per thread): the ceiling for GEMV.
 // pool: cost of one empty parallelFor (count = threads) on the pool, in microseconds.
@@ -11,6 +12,13 @@
 //   q8 GEMV 1T: 151936x896 10.5-11.0 GB/s (was 6.5), 4864x896 ~22-25, 896x4864 ~20-23 (LLC-resident).
 //   q4 GEMV 1T: 151936x896 ~11 GB/s (was 6.2).  Empty parallelFor 2T: 0.2 us (was 28-140 us).
 //   sentio bench tg64 1T, Qwen2.5-Coder-0.5B: q8 94.8 -> 54 ms CPU/token, q4 58.3 -> 34.1 ms CPU/token.
+//
+//   perf2 (thread CPU time, 1T, same machine, before -> after; noise +-20% from the other helper's builds):
+//     GEMM n=512 512x4864x896: q4 53 -> 222-341 GOPS, q8 63 -> 236-333 (AMX-INT8; VNNI-512 kernel 133-147),
+//       f16 14 -> 68-76 GFLOP/s, bf16 11 -> 70-76, f32 18 -> 66-99 (own packed sgemm; OpenBLAS ran its
+//       SSE3 Prescott kernel here).  512x896x4864: q4 51 -> 279-342, q8 70 -> 342-351, f16 18 -> 55-70.
+//     Attention full n=1500 h=20 d=64: 889 -> 240 ms; causal nQ=1000 f16 paged: 120 -> 32-35 ms;
+//     full n=196 h=12 (SigLIP frame) 2.25 ms, n=50 h=12 (BERT) 0.25 ms.
 //
 // GEMV: GB/s of weight bytes read per call (decode is bandwidth bound: ~26 GB/s 1 thread, ~32 GB/s 2).
 // GEMM: GFLOP/s of 2*n*rows*cols for a 512-token prefill. Attention: ms per call.
@@ -139,6 +147,14 @@ if what == "attn" || what == "all" {
         let sec = timeIt(minTime: 0.5) { Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, pool: pool) }
         print(String(format: "full n=1500 h=20 d=64        %dT  %8.2f ms  (%.1f GFLOP/s)", t, sec * 1e3,
                      4.0 * Double(n * n * heads * hd) / sec / 1e9))
+        // SigLIP (one frame: n=196, 12 heads x 64) and BERT (n=50, 12 heads x 64) encoder layers
+        for (n2, h2, label) in [(196, 12, "full n=196 h=12 d=64 (SigLIP)"), (50, 12, "full n=50 h=12 d=64 (BERT)  ")] {
+            let q2 = (0..<(n2 * h2 * 64)).map { Float(sin(Double($0) * 0.013)) }
+            var o2 = [Float](repeating: 0, count: n2 * h2 * 64)
+            let s2 = timeIt(minTime: 0.3) { Attention.full(q: q2, k: q2, v: q2, n: n2, heads: h2, headDim: 64, out: &o2, pool: pool) }
+            print(String(format: "%@ %dT  %8.3f ms  (%.1f GFLOP/s)", label as NSString, t, s2 * 1e3,
+                         4.0 * Double(n2 * n2 * h2 * 64) / s2 / 1e9))
+        }
         // Qwen2 prefill 1000 tokens, 14/2 heads, f16 paged KV (16-token blocks), then one decode step at 1000
         for (nQ, start) in [(1000, 0), (1, 999)] {
             let (kvh, h2, bt, len) = (2, 14, 16, 1000)

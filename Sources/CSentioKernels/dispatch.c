@@ -3,7 +3,7 @@
 #include "internal.h"
 
 static int g_features = -1;
-static int g_limit = 3;
+static int g_limit = 4;
 
 int sentio_cpu_features(void) {
     if (g_features >= 0) return g_features;
@@ -15,6 +15,7 @@ int sentio_cpu_features(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
         f |= SENTIO_CPU_AVX512;
     if ((f & SENTIO_CPU_AVX512) && __builtin_cpu_supports("avx512vnni")) f |= SENTIO_CPU_VNNI;
+    if ((f & SENTIO_CPU_VNNI) && sk_amx_request()) f |= SENTIO_CPU_AMX;
 #endif
     g_features = f;
     return f;
@@ -27,5 +28,6 @@ int sentio_isa_level(void) {
     if ((f & SENTIO_CPU_AVX2) && (f & SENTIO_CPU_F16C)) lvl = 1;
     if (lvl == 1 && (f & SENTIO_CPU_AVX512)) lvl = 2;
     if (lvl == 2 && (f & SENTIO_CPU_VNNI)) lvl = 3;
+    if (lvl == 3 && (f & SENTIO_CPU_AMX)) lvl = 4;
     return lvl < g_limit ? lvl : g_limit;
 }

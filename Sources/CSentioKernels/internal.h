@@ -51,3 +51,15 @@ void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, long r1, const 
 void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 /* Weight zero-point the integer kernel of this ISA expects in corr (c * sum q). */
 int sk_qgemm_corr(int wtype, int isa);
+void sk_sgemm_scalar(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
+                     const void *B, int btype, long ldb, float beta, float *C, long ldc);
+void sk_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
+                     const void *B, int btype, long ldb, float beta, float *C, long ldc);
+/* 512-bit VNNI GEMM with per-call weight repacking (n > SK_QGEMV_MAX_N); returns 0 if it could not run. */
+int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* Packs weight rows [r, r+h) (h <= 32) of nb blocks for the 512-bit VNNI and AMX kernels (qgemm_512.c). */
+void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out);
+/* AMX-INT8 GEMM (qgemm_amx.c); returns 0 if it could not run. sk_amx_request: 1 when the CPU has AMX-INT8
+   and the OS granted tile state to this process. */
+int sk_qgemm_amx(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+int sk_amx_request(void);

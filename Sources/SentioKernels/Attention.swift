@@ -8,8 +8,52 @@
 import CSentioKernels
 import Foundation
 
+/// K and V of every (KV) head packed once for the AVX-512 sgemm (sgemm.c): each query tile then reuses
+/// them instead of repacking K and V per tile (at n = 1500, hd = 64 the packing cost about as much as the
+/// products). nil when the packed kernel is not available at this ISA level (then OpenBLAS per tile).
+final class PackedKV: @unchecked Sendable {
+    let heads: Int, keys: Int, hd: Int
+    let kFloats: Int, vFloats: Int
+    let kp: UnsafeMutablePointer<Float>, vp: UnsafeMutablePointer<Float>
+
+    init?(heads: Int, keys: Int, headDim hd: Int, k: (Int) -> UnsafePointer<Float>, v: (Int) -> UnsafePointer<Float>,
+          ld: Int, pool: ThreadPool) {
+        guard sentio_sgemm_available() != 0, BLAS.useOwnKernel else { return nil }
+        self.heads = heads; self.keys = keys; self.hd = hd
+        // K: op(B) = Kᵀ (hd x keys); V: op(B) = V (keys x hd). Both multiples of 32 floats: per-head offsets stay 64-byte aligned.
+        kFloats = sentio_sgemm_packed_floats(hd, keys)
+        vFloats = sentio_sgemm_packed_floats(keys, hd)
+        kp = UnsafeMutableRawPointer.allocate(byteCount: max(1, heads * kFloats) * 4, alignment: 64).bindMemory(to: Float.self, capacity: heads * kFloats)
+        vp = UnsafeMutableRawPointer.allocate(byteCount: max(1, heads * vFloats) * 4, alignment: 64).bindMemory(to: Float.self, capacity: heads * vFloats)
+        nonisolated(unsafe) let (kp, vp) = (kp, vp)
+        let ks = (0..<heads).map { k($0) }, vs = (0..<heads).map { v($0) }
+        nonisolated(unsafe) let (kk, vv) = (ks, vs)
+        let (kf, vf) = (kFloats, vFloats)
+        pool.parallelFor(heads * 2) { t in
+            let h = t / 2
+            if t % 2 == 0 { sentio_sgemm_pack_b(1, Int32(SENTIO_F32), kk[h], ld, hd, keys, kp + h * kf) }
+            else { sentio_sgemm_pack_b(0, Int32(SENTIO_F32), vv[h], ld, keys, hd, vp + h * vf) }
+        }
+    }
+
+    /// s[m, keys'] = scale * Q[m, hd] · K[0..<keys', :]ᵀ
+    func scores(head: Int, q: UnsafePointer<Float>, ldq: Int, m: Int, keys kk: Int, scale: Float, s: UnsafeMutablePointer<Float>) {
+        sentio_sgemm_packed(0, m, kk, hd, scale, q, ldq, kp + head * kFloats, hd, keys, 0, s, kk)
+    }
+
+    /// out[m, hd] = P[m, keys'] · V[0..<keys', :]
+    func values(head: Int, p: UnsafePointer<Float>, m: Int, keys kk: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        sentio_sgemm_packed(0, m, hd, kk, 1, p, kk, vp + head * vFloats, keys, hd, 0, out, ldo)
+    }
+
+    func deallocate() {
+        UnsafeMutableRawPointer(kp).deallocate()
+        UnsafeMutableRawPointer(vp).deallocate()
+    }
+}
+
 public enum Attention {
-    static let queryTile = 64
+    static let queryTile = 128
 
     /// Causal grouped-query attention for nQ query rows at positions start..<start+nQ; q: [nQ, heads*headDim] (RoPE already applied),
     /// keys/values 0..<start+nQ already stored in kv; out: [nQ, heads*headDim]. Query head h uses KV head h / (heads / kvHeads).
@@ -49,6 +93,24 @@ public enum Attention {
         let ld = heads * hd
         let scale = 1 / Float(hd).squareRoot()
         nonisolated(unsafe) let (q, out) = (q, out)
+        if let packed = PackedKV(heads: kvh, keys: total, headDim: hd, k: { kPtr($0) }, v: { vPtr($0) }, ld: hd, pool: pool) {
+            defer { packed.deallocate() }
+            pool.parallelFor(heads * tiles) { task in
+                let h = task % heads, tile = task / heads
+                let q0 = tile * queryTile, q1 = min(nQ, q0 + queryTile), m = q1 - q0
+                let kend = start + q1
+                let s = UnsafeMutablePointer<Float>.allocate(capacity: m * kend)
+                defer { s.deallocate() }
+                packed.scores(head: h / group, q: q + q0 * ld + h * hd, ldq: ld, m: m, keys: kend, scale: scale, s: s)
+                for r in 0..<m {
+                    let valid = start + q0 + r + 1
+                    sentio_vexp_softmax(s + r * kend, valid)
+                    if valid < kend { (s + r * kend + valid).update(repeating: 0, count: kend - valid) }
+                }
+                packed.values(head: h / group, p: s, m: m, keys: kend, out: out + q0 * ld + h * hd, ldo: ld)
+            }
+            return
+        }
         pool.parallelFor(heads * tiles) { task in
             let h = task % heads, tile = task / heads
             let q0 = tile * queryTile, q1 = min(nQ, q0 + queryTile), m = q1 - q0
@@ -129,6 +191,23 @@ public enum Attention {
         let tiles = (n + queryTile - 1) / queryTile
         let scale = 1 / Float(hd).squareRoot()
         nonisolated(unsafe) let (q, k, v, out, mask) = (q, k, v, out, mask)
+        if let packed = PackedKV(heads: heads, keys: n, headDim: hd, k: { k + $0 * hd }, v: { v + $0 * hd }, ld: ld, pool: pool) {
+            defer { packed.deallocate() }
+            pool.parallelFor(heads * tiles) { task in
+                let h = task % heads, tile = task / heads
+                let q0 = tile * queryTile, q1 = min(n, q0 + queryTile), m = q1 - q0
+                let s = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+                defer { s.deallocate() }
+                packed.scores(head: h, q: q + q0 * ld + h * hd, ldq: ld, m: m, keys: n, scale: scale, s: s)
+                for r in 0..<m {
+                    let row = s + r * n
+                    if let mask { for t in 0..<n { row[t] += mask[t] } }
+                    sentio_vexp_softmax(row, n)
+                }
+                packed.values(head: h, p: s, m: m, keys: n, out: out + q0 * ld + h * hd, ldo: ld)
+            }
+            return
+        }
         pool.parallelFor(heads * tiles) { task in
             let h = task % heads, tile = task / heads
             let q0 = tile * queryTile, q1 = min(n, q0 + queryTile), m = q1 - q0

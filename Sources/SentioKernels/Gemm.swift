@@ -1,6 +1,8 @@
 // Gemm: dense f32 matrix products for non-weight operands (attention scores, LoRA, gradients).
 //
-// OpenBLAS is kept single-threaded; parallelism comes from our ThreadPool, which splits C into
+// Single-threaded products run in CSentioKernels' packed AVX-512 sgemm (sgemm.c) when the CPU has
+// AVX-512 (OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernel on this project's VMs: 3-5x slower),
+// else in OpenBLAS (loaded by blas_loader.c with its CPU detection corrected), kept single-threaded. Parallelism comes from our ThreadPool, which splits C into
 // row or column panels, so every kernel in the process shares one set of threads.
 import CSentioKernels
 
@@ -11,12 +13,19 @@ public enum BLAS {
     /// The shared library the functions come from.
     public static var libraryPath: String { String(cString: sentio_blas_path()) }
 
-    /// Row-major cblas_sgemm on the calling thread.
+    /// Set to false to route every product through OpenBLAS (comparisons, debugging).
+    nonisolated(unsafe) static var useOwnKernel = true
+
+    /// Row-major sgemm on the calling thread.
     @inline(__always)
     static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        if useOwnKernel && sentio_sgemm_available() != 0 {
+            sentio_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, Int32(SENTIO_F32), ldb, beta, c, ldc)
+            return
+        }
         sentio_blas_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
                           b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -2,10 +2,11 @@
 //
 // Paths (measured with KernelBench; see the report in the commit log):
 //   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C
-//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C), 4 weight rows x 4 activation rows per tile.
-//   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: OpenBLAS sgemm.
-//   f16/bf16: n < 16: C GEMV converting in registers; larger n: weight row panels converted to f32
-//             per task and multiplied with sgemm (conversion cost / n is then small).
+//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n > 8 with VNNI: 32 repacked weight rows
+//             x 6 activation rows per 512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
+//   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
+//   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
+//             to f32 while packing (once per call; cost / n is then small).
 // Threads split the weight rows into contiguous chunks (multiples of 4 rows: no shared cache lines
 // in y except at chunk edges, written once).
 import CSentioKernels
@@ -51,7 +52,8 @@ public enum Linear {
         }
         let rowBytes = w.rowBytes, data = w.data, rows = w.rows
         let d = desc
-        pool.parallelChunks(rows, align: 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
+        // n > 8 (tile kernel): chunks of whole 32-row packed groups.
+        pool.parallelChunks(rows, align: n > 8 ? 32 : 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
             var dd = d
             sentio_qgemm(code, data, rowBytes, r.lowerBound, r.upperBound, &dd, y, rows, bias)
         }
@@ -74,12 +76,22 @@ public enum Linear {
         if let bias { addBias(y, bias, n: n, rows: w.rows) }
     }
 
-    /// Row panels of W converted to f32, then sgemm into y[:, panel].
+    /// f16/bf16 weights, n >= 16: with AVX-512, the packed sgemm converts each weight block to f32 once
+    /// while packing (tasks = contiguous row chunks, multiples of the 32-row panel); below AVX-512, row
+    /// panels of W are converted to f32 per task and multiplied with OpenBLAS.
     static func forwardPanels(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                               bias: UnsafePointer<Float>?, pool: ThreadPool) {
         nonisolated(unsafe) let x = x, y = y
-        let panel = 128
         let rows = w.rows, cols = w.cols, code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes
+        if sentio_sgemm_available() != 0 {
+            pool.parallelChunks(rows, align: 32, maxChunks: pool.threadCount * 4) { r in
+                sentio_sgemm(0, 1, n, r.count, cols, 1, x, cols, data + r.lowerBound * rowBytes, code, cols, 0,
+                             y + r.lowerBound, rows)
+            }
+            if let bias { addBias(y, bias, n: n, rows: rows) }
+            return
+        }
+        let panel = 128
         pool.parallelFor((rows + panel - 1) / panel) { p in
             let r0 = p * panel, r1 = min(rows, r0 + panel)
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * cols)

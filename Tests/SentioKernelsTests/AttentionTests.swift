@@ -35,6 +35,10 @@ final class AttentionTests: XCTestCase {
         let cases: [(DType, Int, Int, Int, Int, Int, Int)] = [
             (.f32, 16, 4, 2, 8, 0, 21), (.f16, 16, 14, 2, 64, 5, 3), (.f16, 16, 4, 1, 16, 36, 1),
             (.f32, 1000, 2, 2, 8, 3, 70), (.f16, 16, 2, 1, 32, 0, 67), (.f32, 16, 6, 3, 16, 40, 1),
+            // 390 keys packed once; the first 128-row tile uses a 378-key prefix, which ends inside the
+            // second 256-deep block of the packed V (a shorter depth than the one packed; hd 64 = two
+            // 32-column panels, so a wrong panel stride in that block shows).
+            (.f16, 16, 2, 1, 64, 250, 140),
         ]
         for (dtype, bt, heads, kvh, hd, start, nQ) in cases {
             let cache = Cache(dtype: dtype, kvHeads: kvh, headDim: hd, blockTokens: bt, length: start + nQ, rng: &rng)
@@ -91,7 +95,8 @@ final class AttentionTests: XCTestCase {
 
     func testFullMatchesReference() {
         var rng = TestRNG(seed: 33)
-        for (n, heads, hd, masked) in [(1, 1, 8, false), (37, 3, 16, false), (70, 2, 64, true), (129, 1, 8, false)] {
+        // (300, 2, 16): keys beyond one 256-deep block of the packed V, 3 query tiles of 128.
+        for (n, heads, hd, masked) in [(1, 1, 8, false), (37, 3, 16, false), (70, 2, 64, true), (129, 1, 8, false), (300, 2, 16, true)] {
             let q = rng.floats(n * heads * hd, scale: 2), k = rng.floats(n * heads * hd), v = rng.floats(n * heads * hd)
             var mask: [Float]? = nil
             if masked { mask = (0..<n).map { $0 % 5 == 4 ? -Float.infinity : 0 } }

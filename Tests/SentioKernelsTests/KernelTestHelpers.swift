@@ -38,7 +38,7 @@ let weightDTypes: [DType] = [.f32, .f16, .bf16, .q8, .q4]
 /// Runs body at every ISA level this CPU has (scalar C, AVX2, AVX-512, VNNI), restoring the limit.
 func forEachISA(_ body: (String) throws -> Void) rethrows {
     let top = KernelISA.maxSupported
-    defer { KernelISA.limit(3) }
+    defer { KernelISA.limit(top) }
     for level in 0...top {
         KernelISA.limit(level)
         try body(KernelISA.name)

@@ -7,7 +7,11 @@ import SentioTestSupport
 final class LinearTests: XCTestCase {
     // Shapes: odd row counts (tail of the 4-row tile), n over 1, 2, 3 (tile tails), 7, 9 and 33
     // (crosses the 32-row activation panel), cols multiple of 32 for quantized types and odd for floats.
-    let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (5, 64, 1), (37, 96, 2), (19, 160, 3), (67, 64, 7), (13, 32, 9), (9, 64, 33), (130, 256, 5)]
+    // (70, 96, 17), (45, 64, 13): the 512-bit VNNI GEMM's 32-row packed groups with a partial last group
+    // and 6-row activation tiles with tails 5 and 1; (40, 64, 70): AMX tiles of 32 activation rows
+    // (two full, then a zero-padded tail of 6) against a full and a partial weight group.
+    let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (5, 64, 1), (37, 96, 2), (19, 160, 3), (67, 64, 7), (13, 32, 9), (9, 64, 33), (130, 256, 5),
+                                                     (70, 96, 17), (45, 64, 13), (40, 64, 70)]
 
     func testForwardMatchesReference() {
         var rng = TestRNG(seed: 1)
@@ -106,10 +110,12 @@ final class LinearTests: XCTestCase {
     }
 
     func testForwardWithoutBiasAndLargeNForFloatPanels() {
-        // n >= 16 takes the panel + sgemm path for f16/bf16 and sgemm for f32.
+        // n >= 16 takes the packed sgemm path for f16/bf16/f32 (and the tile kernel for q8/q4).
+        // Second shape: cols > 256 crosses the sgemm depth block (KC), odd cols the 16-lane tails,
+        // rows 45 a partial 32-row panel; n = 17 a partial 12-row panel.
         var rng = TestRNG(seed: 2)
-        for dtype in weightDTypes {
-            let (rows, cols, n) = (131, 64, 20)
+        for dtype in weightDTypes { for (rows, baseCols, n) in [(131, 64, 20), (45, 288, 17)] {
+            let cols = dtype.isQuantized || baseCols == 64 ? baseCols : baseCols + 13
             let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
             let x = rng.floats(n * cols)
             var ref = [Float](repeating: 0, count: n * rows)
@@ -119,9 +125,9 @@ final class LinearTests: XCTestCase {
                 var y = [Float](repeating: .nan, count: n * rows)
                 Linear.forward(w.matrix, x: x, n: n, y: &y, pool: pool)
                 let d = compare(y, ref)
-                XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(dtype) threads=\(pool.threadCount): \(d)")
+                XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
             }
-        }
+        } }
     }
 
     func testBackwardInputMatchesReference() {

@@ -57,7 +57,10 @@ final class ThreadPoolGemmTests: XCTestCase {
 
     func testSgemmAllTransposes() {
         var rng = TestRNG(seed: 41)
-        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (70, 65, 33), (100, 3, 80)] {
+        // (200, 40, 300): crosses the packed kernel's 192-row A block and 256-deep K block;
+        // (13, 530, 20): crosses the 512-column B block; small ones: 12-row / 32-column tails.
+        forEachISA { isa in
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (70, 65, 33), (100, 3, 80), (200, 40, 300), (13, 530, 20)] {
             for ta in [false, true] { for tb in [false, true] {
                 let lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 3
                 let a = rng.floats((ta ? k : m) * lda), b = rng.floats((tb ? n : k) * ldb)
@@ -69,9 +72,10 @@ final class ThreadPoolGemmTests: XCTestCase {
                     Gemm.sgemmRef(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
                                   beta: 2, c: &ref, ldc: ldc)
                     // f32 sums of k products (|terms| <= 1) vs Double: eps * k is a safe cap.
-                    XCTAssertLessThanOrEqual(compare(c, ref).maxAbs, 1.2e-7 * Float(k) + 1e-6, "m=\(m) n=\(n) k=\(k) ta=\(ta) tb=\(tb)")
+                    XCTAssertLessThanOrEqual(compare(c, ref).maxAbs, 1.2e-7 * Float(k) + 1e-6, "\(isa) m=\(m) n=\(n) k=\(k) ta=\(ta) tb=\(tb)")
                 }
             } }
+        }
         }
     }
 }

@@ -6,9 +6,10 @@
    them together. One file per ISA family; dispatch.c picks the implementation once per process. */
 
 /* ---- CPU features (bit set) ---- */
-enum { SENTIO_CPU_AVX2 = 1, SENTIO_CPU_AVX512 = 2, SENTIO_CPU_VNNI = 4, SENTIO_CPU_F16C = 8 };
+enum { SENTIO_CPU_AVX2 = 1, SENTIO_CPU_AVX512 = 2, SENTIO_CPU_VNNI = 4, SENTIO_CPU_F16C = 8, SENTIO_CPU_AMX = 16 };
 int sentio_cpu_features(void);
-/* Caps the ISA used (for tests of the fallback paths): 0 scalar, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI. */
+/* Caps the ISA used (for tests of the fallback paths): 0 scalar, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI,
+   4 AMX-INT8 (q8/q4 GEMM for n > 8; granted tile state needed). */
 void sentio_set_isa_limit(int level);
 int sentio_isa_level(void);
 
@@ -42,6 +43,21 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
    y[i*ldy + r] = sum_k x[i*ldx + k] * w[r][k] (+bias[r]) for i in [0,n). */
 void sentio_fgemm(int wtype, const void *w, long cols, long r0, long r1,
                   const float *x, long ldx, long n, float *y, long ldy, const float *bias);
+/* Packed f32 GEMM (AVX-512 micro-kernel; plain loops below AVX-512), single-threaded, row-major:
+   C[m,n] = alpha * op(A)[m,k] . op(B)[k,n] + beta * C (beta == 0: C is not read). op(A) = A^T when transA
+   (A stored k x m), likewise B. B's element type btype is SENTIO_F32, SENTIO_F16 or SENTIO_BF16
+   (converted to f32 exactly while packed). */
+void sentio_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *A, long lda,
+                  const void *B, int btype, long ldb, float beta, float *C, long ldc);
+/* op(B) packed once for many products (AVX-512 only: check sentio_sgemm_available). Bp holds
+   sentio_sgemm_packed_floats(k, n) floats (64-byte aligned); sentio_sgemm_packed computes
+   C[m,n] = alpha * op(A)[m,k] . op(B)[k,n] + beta * C for any prefix k <= kTotal, n <= nTotal of the packed B. */
+long sentio_sgemm_packed_floats(long k, long n);
+void sentio_sgemm_pack_b(int transB, int btype, const void *B, long ldb, long k, long n, float *Bp);
+void sentio_sgemm_packed(int transA, long m, long n, long k, float alpha, const float *A, long lda,
+                         const float *Bp, long kTotal, long nTotal, float beta, float *C, long ldc);
+/* 1 when sentio_sgemm runs the AVX-512 kernel at the current ISA level (else callers may prefer BLAS). */
+int sentio_sgemm_available(void);
 /* Converts rows [r0,r1) of a float-type weight (any of f32/f16/bf16/q8/q4) to f32 (row stride cols). */
 void sentio_dequant_rows(int wtype, const void *w, size_t rowBytes, long cols, long r0, long r1, float *out);
 

@@ -1,0 +1,138 @@
+/* q8 / q4 weight x Q8_0 activation GEMM for n > 8 activation rows, 512-bit AVX-512 VNNI.
+
+   Weights are repacked per call, 32 rows at a time, so that one zmm holds 4 consecutive k-bytes of
+   16 weight rows (one 32-bit lane per row): vpdpbusd with the 4 activation bytes broadcast to every
+   lane then accumulates 16 row dots at once, with no horizontal adds. Packed group layout, per Q8_0
+   block b: 8 steps s x [32 rows x 4 bytes] (k = 4s..4s+3), unsigned (q8: w + 128, q4: nibble 0..15,
+   unpacked once here and reused by every activation row), followed by the 32 row scales as f32.
+   Micro-tile: 32 weight rows x MR = 6 activation rows: 12 int32 accumulators for the current block,
+   12 f32 accumulators; per block and (row, col) one subtract of the zero-point correction, one convert
+   and one FMA with scale d_w * d_x (the same products as the scalar twin, in the same order). */
+#include "internal.h"
+#include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define GR 32                         /* weight rows per packed group */
+#define MRX 6                         /* activation rows per micro-tile */
+#define GBLK (8 * GR * 4 + GR * 4)    /* packed bytes per block: 1024 weight bytes + 32 scales */
+
+static _Thread_local uint8_t *tl_pack;
+static _Thread_local size_t tl_pack_cap;
+
+/* Packs rows [r, r + h) (h <= 32; missing rows zero with zero scale) of nb blocks. For each half of 16
+   rows, one dword gather per step collects the 4 bytes of step s from every row (a 16 x 8 dword transpose);
+   q8 bytes get w ^ 0x80 = w + 128, q4 steps 0-3 take the low nibbles of bytes 4s.., steps 4-7 the high
+   nibbles of bytes 4(s-4)... Masked-off rows read nothing and pack as zero weights with scale 0. */
+__attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl")))
+void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out) {
+    const long bs = wtype == SENTIO_Q8 ? 34 : 18;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)rowBytes));
+    const __m512i flip = _mm512_set1_epi32((int)0x80808080), low = _mm512_set1_epi32(0x0F0F0F0F);
+    for (int half = 0; half < 2; half++) {
+        int hv = h - 16 * half;
+        __mmask16 m = hv >= 16 ? 0xFFFF : hv <= 0 ? 0 : (__mmask16)((1u << hv) - 1);
+        const uint8_t *base = w + (size_t)(r + 16 * half) * rowBytes;
+        for (long b = 0; b < nb; b++) {
+            const uint8_t *bb = base + b * bs;
+            uint8_t *dst = out + b * GBLK + 64 * half;
+            __m512i hs = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb, 1) : _mm512_setzero_si512();
+            __m512 sc = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hs));
+            _mm512_store_ps((float *)(out + b * GBLK + 8 * GR * 4) + 16 * half, sc);
+            if (wtype == SENTIO_Q8) {
+                for (int st = 0; st < 8; st++) {
+                    __m512i v = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + 2 + 4 * st, 1)
+                                  : _mm512_setzero_si512();
+                    _mm512_store_si512((void *)(dst + st * GR * 4), _mm512_xor_si512(v, flip));
+                }
+            } else {
+                for (int st = 0; st < 4; st++) {
+                    __m512i v = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + 2 + 4 * st, 1)
+                                  : _mm512_setzero_si512();
+                    _mm512_store_si512((void *)(dst + st * GR * 4), _mm512_and_si512(v, low));
+                    _mm512_store_si512((void *)(dst + (st + 4) * GR * 4), _mm512_and_si512(_mm512_srli_epi32(v, 4), low));
+                }
+            }
+        }
+    }
+}
+
+#define VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+VNNI512 static inline void tile(const uint8_t *pk, long nb, const sentio_xq *xq, long i0, int mr,
+                                float *y, long ldy, long r, int h, const float *bias) {
+    const long cols = xq->cols;
+    __m512 f0[MRX], f1[MRX];
+    for (int i = 0; i < MRX; i++) { f0[i] = _mm512_setzero_ps(); f1[i] = _mm512_setzero_ps(); }
+    const int8_t *xr[MRX];
+    for (int i = 0; i < MRX; i++) xr[i] = xq->qs + (i0 + (i < mr ? i : 0)) * cols;
+    for (long b = 0; b < nb; b++) {
+        const uint8_t *blk = pk + b * GBLK;
+        __m512i a0[MRX], a1[MRX];
+        for (int i = 0; i < mr; i++) { a0[i] = _mm512_setzero_si512(); a1[i] = _mm512_setzero_si512(); }
+        for (int s = 0; s < 8; s++) {
+            __m512i W0 = _mm512_load_si512((const void *)(blk + s * GR * 4));
+            __m512i W1 = _mm512_load_si512((const void *)(blk + s * GR * 4 + 64));
+            for (int i = 0; i < mr; i++) {
+                int32_t xv; memcpy(&xv, xr[i] + b * 32 + 4 * s, 4);
+                __m512i X = _mm512_set1_epi32(xv);
+                a0[i] = _mm512_dpbusd_epi32(a0[i], W0, X);
+                a1[i] = _mm512_dpbusd_epi32(a1[i], W1, X);
+            }
+        }
+        const float *sc = (const float *)(blk + 8 * GR * 4);
+        __m512 d0 = _mm512_load_ps(sc), d1 = _mm512_load_ps(sc + 16);
+        for (int i = 0; i < mr; i++) {
+            long xi = (i0 + i) * nb + b;
+            __m512i C = _mm512_set1_epi32(xq->corr[xi]);
+            __m512 dx = _mm512_set1_ps(xq->d[xi]);
+            f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a0[i], C)), _mm512_mul_ps(d0, dx), f0[i]);
+            f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a1[i], C)), _mm512_mul_ps(d1, dx), f1[i]);
+        }
+    }
+    __mmask16 m0 = h >= 16 ? 0xFFFF : (__mmask16)((1u << h) - 1);
+    __mmask16 m1 = h > 16 ? (h >= 32 ? 0xFFFF : (__mmask16)((1u << (h - 16)) - 1)) : 0;
+    __m512 bv0 = bias ? _mm512_maskz_loadu_ps(m0, bias + r) : _mm512_setzero_ps();
+    __m512 bv1 = bias ? _mm512_maskz_loadu_ps(m1, bias + r + 16) : _mm512_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        float *yo = y + (i0 + i) * ldy + r;
+        _mm512_mask_storeu_ps(yo, m0, _mm512_add_ps(f0[i], bv0));
+        _mm512_mask_storeu_ps(yo + 16, m1, _mm512_add_ps(f1[i], bv1));
+    }
+}
+
+/* Returns 0 when the packing buffer cannot be allocated (the caller then uses another kernel). */
+VNNI512 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                             const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    const long nb = xq->cols / 32, n = xq->n;
+    size_t need = (size_t)nb * GBLK;
+    if (tl_pack_cap < need) {
+        free(tl_pack);
+        tl_pack = aligned_alloc(64, (need + 63) / 64 * 64);
+        tl_pack_cap = tl_pack ? need : 0;
+        if (!tl_pack) return 0;
+    }
+    for (long r = r0; r < r1; r += GR) {
+        int h = r1 - r < GR ? (int)(r1 - r) : GR;
+        sk_pack_group(wtype, (const uint8_t *)w, rowBytes, r, h, nb, tl_pack);
+        long i = 0;
+        for (; i + MRX <= n; i += MRX) tile(tl_pack, nb, xq, i, MRX, y, ldy, r, h, bias);
+        switch (n - i) {
+        case 5: tile(tl_pack, nb, xq, i, 5, y, ldy, r, h, bias); break;
+        case 4: tile(tl_pack, nb, xq, i, 4, y, ldy, r, h, bias); break;
+        case 3: tile(tl_pack, nb, xq, i, 3, y, ldy, r, h, bias); break;
+        case 2: tile(tl_pack, nb, xq, i, 2, y, ldy, r, h, bias); break;
+        case 1: tile(tl_pack, nb, xq, i, 1, y, ldy, r, h, bias); break;
+        default: break;
+        }
+    }
+    return 1;
+}
+#else
+int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                     const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    (void)wtype; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)xq; (void)y; (void)ldy; (void)bias;
+    return 0;
+}
+#endif
