@@ -2,8 +2,9 @@
 //
 // Paths (measured with KernelBench; see the report in the commit log):
 //   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C
-//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n > 8 with VNNI: 32 repacked weight rows
-//             x 6 activation rows per 512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
+//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n > 8: with AMX-INT8 (ISA level 4) 32 x 32
+//             tiles per Q8_0 block (qgemm_amx.c); with VNNI 32 repacked weight rows x 6 activation rows per
+//             512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
 //   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
 //             to f32 while packing (once per call; cost / n is then small).
