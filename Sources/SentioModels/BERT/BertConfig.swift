@@ -59,26 +59,18 @@ public struct BertConfig: Codable, Sendable, Equatable {
 
     public var headDim: Int { hiddenSize / numAttentionHeads }
 
-    public static func parse(_ json: String, source: String) throws -> BertConfig {
-        let cfg: BertConfig
-        do { cfg = try JSONDecoder().decode(BertConfig.self, from: Data(json.utf8)) } catch {
-            throw SentioError(.model, file: source, "config.json is not a usable BERT config: \(error)")
-        }
-        try cfg.validate(source: source)
-        return cfg
-    }
-
     public func validate(source: String) throws {
-        func bad(_ m: String) -> SentioError { SentioError(.model, file: source, "BERT config: \(m)") }
-        let limits = 1...(1 << 20)
-        for (k, v) in [("hidden_size", hiddenSize), ("intermediate_size", intermediateSize), ("num_hidden_layers", numHiddenLayers),
+        func bad(_ m: String) -> SentioError { configError(source, m) }
+        try checkSizes([("hidden_size", hiddenSize), ("intermediate_size", intermediateSize), ("num_hidden_layers", numHiddenLayers),
                        ("num_attention_heads", numAttentionHeads), ("vocab_size", vocabSize),
-                       ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)] where !limits.contains(v) {
-            throw bad("\(k) = \(v) is out of range")
-        }
+                       ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)], in: 1...(1 << 20), source: source)
         if hiddenSize % numAttentionHeads != 0 { throw bad("hidden_size \(hiddenSize) is not divisible by \(numAttentionHeads) heads") }
         if hiddenAct != "gelu" { throw bad("hidden_act '\(hiddenAct)' is not supported (erf GELU only)") }
         if positionEmbeddingType != "absolute" { throw bad("position_embedding_type '\(positionEmbeddingType)' is not supported") }
         if !(layerNormEps > 0) { throw bad("layer_norm_eps must be positive") }
     }
+}
+
+extension BertConfig: ValidatedConfig {
+    public static var configName: String { "BERT" }
 }

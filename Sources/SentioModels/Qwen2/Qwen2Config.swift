@@ -78,27 +78,18 @@ public struct Qwen2Config: Codable, Sendable, Equatable {
     public var kvDim: Int { numKeyValueHeads * headDim }
     public var hasQKVBias: Bool { attentionBias ?? (modelType != "llama") }
 
-    /// Decodes and validates a config.json; errors name `source`.
-    public static func parse(_ json: String, source: String) throws -> Qwen2Config {
-        let cfg: Qwen2Config
-        do { cfg = try JSONDecoder().decode(Qwen2Config.self, from: Data(json.utf8)) } catch {
-            throw SentioError(.model, file: source, "config.json is not a usable Qwen2 config: \(error)")
-        }
-        try cfg.validate(source: source)
-        return cfg
-    }
-
     public func validate(source: String) throws {
-        func bad(_ m: String) -> SentioError { SentioError(.model, file: source, "config: \(m)") }
-        let limits = 1...(1 << 20)
-        for (k, v) in [("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+        func bad(_ m: String) -> SentioError { configError(source, m) }
+        try checkSizes([("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
                        ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
-                       ("num_key_value_heads", numKeyValueHeads), ("vocab_size", vocabSize)] where !limits.contains(v) {
-            throw bad("\(k) = \(v) is out of range")
-        }
+                       ("num_key_value_heads", numKeyValueHeads), ("vocab_size", vocabSize)], in: 1...(1 << 20), source: source)
         if hiddenSize % numAttentionHeads != 0 { throw bad("hidden_size \(hiddenSize) is not divisible by \(numAttentionHeads) heads") }
         if numAttentionHeads % numKeyValueHeads != 0 { throw bad("\(numAttentionHeads) heads are not a multiple of \(numKeyValueHeads) KV heads") }
         if headDim % 2 != 0 { throw bad("head_dim \(headDim) is odd") }
         if !(rmsNormEps > 0) || !(ropeTheta > 0) { throw bad("rms_norm_eps and rope_theta must be positive") }
     }
+}
+
+extension Qwen2Config: ValidatedConfig {
+    public static var configName: String { "Qwen2" }
 }

@@ -58,27 +58,18 @@ public struct SigLIPConfig: Codable, Sendable, Equatable {
     public var gridSize: Int { imageSize / patchSize }
     public var numPatches: Int { gridSize * gridSize }
 
-    /// Decodes and validates a config.json; errors name `source`.
-    public static func parse(_ json: String, source: String) throws -> SigLIPConfig {
-        let cfg: SigLIPConfig
-        do { cfg = try JSONDecoder().decode(SigLIPConfig.self, from: Data(json.utf8)) } catch {
-            throw SentioError(.model, file: source, "config.json is not a usable SigLIP vision config: \(error)")
-        }
-        try cfg.validate(source: source)
-        return cfg
-    }
-
     public func validate(source: String) throws {
-        func bad(_ m: String) -> SentioError { SentioError(.model, file: source, "SigLIP config: \(m)") }
-        let limits = 1...(1 << 16)
-        for (k, v) in [("hidden_size", hiddenSize), ("intermediate_size", intermediateSize), ("num_hidden_layers", numHiddenLayers),
+        func bad(_ m: String) -> SentioError { configError(source, m) }
+        try checkSizes([("hidden_size", hiddenSize), ("intermediate_size", intermediateSize), ("num_hidden_layers", numHiddenLayers),
                        ("num_attention_heads", numAttentionHeads), ("num_channels", numChannels), ("image_size", imageSize),
-                       ("patch_size", patchSize)] where !limits.contains(v) {
-            throw bad("\(k) = \(v) is out of range")
-        }
+                       ("patch_size", patchSize)], in: 1...(1 << 16), source: source)
         if hiddenSize % numAttentionHeads != 0 { throw bad("hidden_size \(hiddenSize) is not divisible by \(numAttentionHeads) heads") }
         if imageSize % patchSize != 0 { throw bad("image_size \(imageSize) is not a multiple of patch_size \(patchSize)") }
         if hiddenAct != "gelu_pytorch_tanh" && hiddenAct != "gelu_new" { throw bad("hidden_act '\(hiddenAct)' is not supported (tanh GELU only)") }
         if !(layerNormEps > 0) { throw bad("layer_norm_eps must be positive") }
     }
+}
+
+extension SigLIPConfig: ValidatedConfig {
+    public static var configName: String { "SigLIP vision" }
 }

@@ -41,22 +41,15 @@ public struct WhisperEncoderConfig: Codable, Sendable, Equatable {
     /// Mel frames the encoder takes (conv2 halves them).
     public var inputFrames: Int { 2 * maxSourcePositions }
 
-    public static func parse(_ json: String, source: String) throws -> WhisperEncoderConfig {
-        let cfg: WhisperEncoderConfig
-        do { cfg = try JSONDecoder().decode(WhisperEncoderConfig.self, from: Data(json.utf8)) } catch {
-            throw SentioError(.model, file: source, "config.json is not a usable Whisper config: \(error)")
-        }
-        try cfg.validate(source: source)
-        return cfg
-    }
-
     public func validate(source: String) throws {
-        func bad(_ m: String) -> SentioError { SentioError(.model, file: source, "Whisper config: \(m)") }
-        for (k, v) in [("d_model", dModel), ("encoder_layers", encoderLayers), ("encoder_attention_heads", encoderAttentionHeads),
+        func bad(_ m: String) -> SentioError { configError(source, m) }
+        try checkSizes([("d_model", dModel), ("encoder_layers", encoderLayers), ("encoder_attention_heads", encoderAttentionHeads),
                        ("encoder_ffn_dim", encoderFfnDim), ("num_mel_bins", numMelBins),
-                       ("max_source_positions", maxSourcePositions)] where !(1...(1 << 16)).contains(v) {
-            throw bad("\(k) = \(v) is out of range")
-        }
+                       ("max_source_positions", maxSourcePositions)], in: 1...(1 << 16), source: source)
         if dModel % encoderAttentionHeads != 0 { throw bad("d_model \(dModel) is not divisible by \(encoderAttentionHeads) heads") }
     }
+}
+
+extension WhisperEncoderConfig: ValidatedConfig {
+    public static var configName: String { "Whisper" }
 }
