@@ -9,27 +9,16 @@ import sys
 import numpy as np
 import gguf
 from gguf import quants
+from ggufcopy import copy_field
 
 src, dst = sys.argv[1], sys.argv[2]
 r = gguf.GGUFReader(src)
 arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
 w = gguf.GGUFWriter(dst, arch)
 for field in r.fields.values():
-    name = field.name
-    if name.startswith("GGUF.") or name == "general.architecture" or name == "general.file_type":
+    if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
         continue
-    vt = field.types[0]
-    if vt == gguf.GGUFValueType.ARRAY:
-        et = field.types[-1]
-        if et == gguf.GGUFValueType.STRING:
-            vals = [bytes(field.parts[i]).decode("utf-8", errors="surrogateescape") for i in field.data]
-        else:
-            vals = [field.parts[i].tolist()[0] for i in field.data]
-        w.add_array(name, vals)
-    elif vt == gguf.GGUFValueType.STRING:
-        w.add_string(name, bytes(field.parts[field.data[0]]).decode("utf-8"))
-    else:
-        w.add_key_value(name, field.parts[field.data[0]].tolist()[0], vt)
+    copy_field(field, w)
 w.add_file_type(0)
 for t in r.tensors:
     x = quants.dequantize(t.data, t.tensor_type).astype(np.float32)

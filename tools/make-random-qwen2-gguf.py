@@ -15,6 +15,7 @@ import argparse
 import numpy as np
 import gguf
 from gguf import quants
+from ggufcopy import copy_field
 
 p = argparse.ArgumentParser()
 p.add_argument("--type", default="Q8_0", choices=["F16", "Q8_0", "Q4_0", "F32"])
@@ -44,20 +45,8 @@ w.add_file_type({"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7}[a.type])
 
 # Copy the tokenizer keys verbatim.
 for field in src.fields.values():
-    if not field.name.startswith("tokenizer."):
-        continue
-    vt = field.types[0]
-    if vt == gguf.GGUFValueType.ARRAY:
-        et = field.types[-1]
-        if et == gguf.GGUFValueType.STRING:
-            vals = [bytes(field.parts[i]).decode("utf-8", errors="surrogateescape") for i in field.data]
-        else:
-            vals = [field.parts[i].tolist()[0] for i in field.data]
-        w.add_array(field.name, vals)
-    elif vt == gguf.GGUFValueType.STRING:
-        w.add_string(field.name, bytes(field.parts[field.data[0]]).decode("utf-8"))
-    else:
-        w.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], vt)
+    if field.name.startswith("tokenizer."):
+        copy_field(field, w)
 
 
 def mat(name, rows, cols):
