@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SentioCore
+import SentioFormat
 import SentioKernels
 import SentioMedia
 import SentioModels
@@ -72,8 +73,8 @@ struct Recognize: ParsableCommand {
     }
 }
 
-/// A short identity of a model file for reports: FNV-1a of its 64-byte header (which carries the
-/// xxHash64 of the whole index, so it changes with any tensor checksum) and the file size.
+/// A short identity of a model file for reports: xxHash64 (SentioFormat's) of its 64-byte header, which
+/// carries the xxHash64 of the whole index and so changes with any tensor checksum, plus the file size.
 enum SentioFileChecksum {
     static func of(_ url: URL) throws -> String {
         let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
@@ -81,10 +82,6 @@ enum SentioFileChecksum {
         let fh = try FileHandle(forReadingFrom: url)
         defer { try? fh.close() }
         let head = try fh.read(upToCount: 64) ?? Data()
-        return String(format: "%016llx-%d", head.withUnsafeBytes { raw -> UInt64 in
-            var h: UInt64 = 1469598103934665603
-            for b in raw { h = (h ^ UInt64(b)) &* 1099511628211 }
-            return h
-        }, size)
+        return String(format: "%016llx-%d", XXHash64.hash([UInt8](head)), size)
     }
 }
