@@ -37,7 +37,7 @@ struct Recognize: ParsableCommand {
             var failed: Int32 = 0
             for clip in clips {
                 do {
-                    if !json { print("== \(clip)") }
+                    if !json { print("== \(clip)"); fflush(nil) }
                     let (r, warnings) = try rec.recognize(clip: URL(fileURLWithPath: clip), instruction: instruction ?? OmniModel.defaultInstruction,
                                                           mode: mode, maxTokens: maxTokens,
                                                           onText: json ? nil : { FileHandle.standardOutput.write(Data($0.utf8)) })
