@@ -86,5 +86,13 @@ final class EvalCLITests: XCTestCase {
         XCTAssertEqual(try metrics(cut), ref)
         let bad = try eval([ds.path, "--shard", "2/2"])
         XCTAssertEqual(bad.status, 2)
+
+        // --limit 1: one clip, and the report says the others are missing.
+        let lim = dir.appendingPathComponent("limit")
+        let l = try eval([ds.path, "--out", lim.path, "--limit", "1"])
+        XCTAssertEqual(l.status, 0, l.stderr)
+        XCTAssertEqual(try metrics(lim)["total"] as? Int, 1)
+        let md = try String(contentsOf: lim.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("2 of 3 clips not in this run"), md)
     }
 }
