@@ -73,5 +73,6 @@ let package = Package(
                     swiftSettings: nativeSwift),
         .testTarget(name: "SentioRuntimeTests", dependencies: ["SentioRuntime", "SentioTestSupport"], swiftSettings: nativeSwift),
         .testTarget(name: "SentioCLITests", dependencies: ["SentioModels", "SentioTestSupport"], swiftSettings: nativeSwift),
+        .testTarget(name: "SentioTrainerTests", dependencies: ["SentioTrainer", "SentioTestSupport"], swiftSettings: nativeSwift),
     ]
 )
