@@ -5,7 +5,7 @@
 // infrastructure's self-check (`sentio train toy`) and the data-parallel and kill -9 tests use it.
 //
 //   data i: x_i ~ U(-1, 1)^d, y_i = w*.x_i + b*   (w*_j = (j+1)/d - 0.5, b* = 0.25)
-//   loss  = mean_i 0.5 (w.(x_i + 0.01 u_i) + b - y_i)^2,  u_i ~ U(-1, 1)^d from the rng
+//   loss  = mean_i 0.5 (w.(x_i + noise u_i) + b - y_i)^2,  u_i ~ U(-1, 1)^d from the rng (noise 0.01)
 import Foundation
 import SentioCore
 import SentioRuntime
@@ -17,14 +17,17 @@ public final class LinearToyStepper: TrainingStepper {
     public var parameters: NamedTensors
     /// Milliseconds to sleep per step (for kill tests that need a step to take a while).
     public var delayMs = 0
+    /// Amplitude of the input noise (0: a deterministic function of the data and parameters).
+    public let noise: Float
 
     public static func target(dimension d: Int) -> (w: [Float], b: Float) {
         ((0..<d).map { Float($0 + 1) / Float(d) - 0.5 }, 0.25)
     }
 
-    public init(dimension d: Int, count: Int, dataSeed: UInt64) throws {
+    public init(dimension d: Int, count: Int, dataSeed: UInt64, noise: Float = 0.01) throws {
         guard d > 0, count > 0 else { throw SentioError(.argument, "toy data: dimension and count must be positive") }
         dimension = d
+        self.noise = noise
         var rng = SentioRNG(seed: dataSeed)
         let (w, b) = Self.target(dimension: d)
         var xs: [[Float]] = [], ys: [Float] = []
@@ -46,7 +49,7 @@ public final class LinearToyStepper: TrainingStepper {
         var loss = 0.0
         var rewards: [[Double]] = []
         for i in batch {
-            let x = xs[i].map { $0 + Float(0.01 * (rng.nextUnit() * 2 - 1)) }
+            let x = noise == 0 ? xs[i] : xs[i].map { $0 + noise * Float(rng.nextUnit() * 2 - 1) }
             let err = zip(w, x).reduce(b) { $0 + $1.0 * $1.1 } - ys[i]
             loss += Double(0.5 * err * err)
             for j in 0..<d { gw[j] += err * x[j] }
