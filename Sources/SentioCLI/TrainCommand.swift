@@ -132,21 +132,20 @@ struct TrainSFT: ParsableCommand {
 /// Loads the data and the model's stepper and runs the loop. The GRPO/SFT steppers (LoRA forward and
 /// backward) are built in SentioTrainer beside Infra; `makeStepper` is where they plug in.
 func runLanguageModelTraining(_ o: TrainRunOptions, resume: Bool) throws {
-    let dataURL = URL(fileURLWithPath: o.data)
-    let dataset = try EmotionDataset(contentsOf: dataURL)
+    let dataset = try EmotionDataset(contentsOf: URL(fileURLWithPath: o.data))
     for w in dataset.warnings { stderr("sentio: warning: \(o.data): \(w)\n") }
-    guard !dataset.samples.isEmpty else { throw SentioError(.data, file: dataURL.path, "the dataset has no samples") }
+    let data = try TrainingData(dataset)
     let modelURL = URL(fileURLWithPath: o.model)
     guard FileManager.default.fileExists(atPath: modelURL.path) else { throw SentioError(.io, file: modelURL.path, "model file not found") }
     let collective = try Collectives.fromEnvironment()
     defer { (collective as? MPICollective)?.finalize() }
-    let config = try o.trainerConfig(datasetCount: dataset.samples.count, worldSize: collective.size)
-    let stepper = try makeStepper(o, dataset: dataset)
-    try runTrainer(stepper, count: dataset.samples.count, config: config, out: URL(fileURLWithPath: o.out),
+    let config = try o.trainerConfig(datasetCount: data.samples.count, worldSize: collective.size)
+    let stepper = try makeStepper(o, data: data)
+    try runTrainer(stepper, count: data.samples.count, config: config, out: URL(fileURLWithPath: o.out),
                    collective: collective, resume: resume, run: ["mode": o.mode.rawValue, "model": o.model, "data": o.data])
 }
 
-func makeStepper(_ o: TrainRunOptions, dataset: EmotionDataset) throws -> any TrainingStepper {
+func makeStepper(_ o: TrainRunOptions, data: TrainingData) throws -> any TrainingStepper {
     throw SentioError(.unsupported, "train \(o.mode.rawValue): the LoRA \(o.mode == .grpo ? "GRPO" : "SFT") step is not built into this binary yet; `sentio train toy` runs the same loop on a small regression")
 }
 
