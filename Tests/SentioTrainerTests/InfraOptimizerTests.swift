@@ -83,5 +83,8 @@ final class InfraOptimizerTests: XCTestCase {
         XCTAssertThrowsError(try NamedTensors([("a", [2], [1])]))
         XCTAssertThrowsError(try TensorLayout(names: ["a", "a"], shapes: [[1], [1]]))
         XCTAssertThrowsError(try TensorLayout(names: ["a"], shapes: [[Int.max, 3]]))
+        let split = try NamedTensors(names: t.layout.names, shapes: t.layout.shapes, values: t.perTensor)
+        XCTAssertEqual(split, t)
+        XCTAssertEqual(t.perTensor, [[0, 0, 0, 0, 0, 1], [7, 8]])
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import SentioTrainer
 import SentioCore
+import SentioRuntime
 import SentioTestSupport
 
 final class InfraTrainerTests: XCTestCase {
@@ -80,6 +81,48 @@ final class InfraTrainerTests: XCTestCase {
         // keepCheckpoints = 2: steps 8 and 12 remain.
         let kept = try FileManager.default.contentsOfDirectory(atPath: ta.checkpointRoot.path).filter { $0.hasPrefix("step-") }.sorted()
         XCTAssertEqual(kept, ["step-000008", "step-000012"])
+    }
+
+    /// With 2 updates per batch (GRPO's num_iterations) each batch is seen by two consecutive steps
+    /// (iteration 0 then 1), the data advances every second step, and a stop in the middle of a pair
+    /// resumes from the last batch boundary bit for bit.
+    func testIterationsReuseTheBatchAndResume() throws {
+        var c = config(); c.iterations = 2; c.sampleEvery = 1
+        let a = TestPaths.tempDir("train-iter-straight"), b = TestPaths.tempDir("train-iter-stopped")
+        let (ta, sa) = try makeTrainer(a, c)
+        var contexts: [StepContext] = []
+        final class Recorder: TrainingStepper {
+            let inner: LinearToyStepper
+            var seen: [(StepContext, [Int])] = []
+            init(_ s: LinearToyStepper) { inner = s }
+            var parameters: NamedTensors { get { inner.parameters } set { inner.parameters = newValue } }
+            func step(batch: [Int], context: StepContext, rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats) {
+                seen.append((context, batch))
+                return try inner.step(batch: batch, context: context, rng: &rng)
+            }
+        }
+        let rec = Recorder(try LinearToyStepper(dimension: 5, count: 40, dataSeed: 3))
+        let tr = try Trainer(stepper: rec, dataCount: 40, config: c, out: TestPaths.tempDir("train-iter-rec"))
+        tr.showProgress = false
+        try tr.train(resume: false)
+        contexts = rec.seen.map(\.0)
+        XCTAssertEqual(contexts.count, 12 * 2) // 12 steps x 2 micro-batches
+        for k in stride(from: 0, to: rec.seen.count, by: 4) {
+            XCTAssertEqual(rec.seen[k].0.iteration, 0); XCTAssertEqual(rec.seen[k + 2].0.iteration, 1)
+            XCTAssertEqual(rec.seen[k].1, rec.seen[k + 2].1)      // the same micro-batch twice
+            XCTAssertEqual(rec.seen[k + 1].1, rec.seen[k + 3].1)
+            if k + 4 < rec.seen.count { XCTAssertNotEqual(rec.seen[k].1, rec.seen[k + 4].1) }
+        }
+        try ta.train(resume: false)
+        let (tb1, _) = try makeTrainer(b, c)
+        try tb1.train(resume: false, stopAfter: 7)
+        let (tb2, sb) = try makeTrainer(b, c)
+        XCTAssertEqual(try tb2.train(resume: true).startStep, 4)
+        XCTAssertEqual(sb.parameters.values, sa.parameters.values)
+        XCTAssertEqual(try JSONLFile.read(ta.logURL, as: StepRecord.self).map(\.withoutTiming),
+                       try JSONLFile.read(tb2.logURL, as: StepRecord.self).map(\.withoutTiming))
+        c.saveEvery = 3
+        XCTAssertThrowsError(try makeTrainer(b, c)) { XCTAssertTrue("\($0)".contains("multiple of iterations")) }
     }
 
     /// A resume must not change the data order: a different seed or batch is refused.

@@ -41,7 +41,7 @@ public final class LinearToyStepper: TrainingStepper {
         parameters = try NamedTensors([("linear.weight", [1, d], [Float](repeating: 0, count: d)), ("linear.bias", [1], [0])])
     }
 
-    public func step(batch: [Int], rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats) {
+    public func step(batch: [Int], context: StepContext, rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats) {
         if delayMs > 0 { usleep(useconds_t(delayMs * 1000)) }
         let d = dimension
         let w = Array(parameters.values[0..<d]), b = parameters.values[d]

@@ -70,6 +70,16 @@ public struct NamedTensors: Equatable, Sendable {
         try self.init(layout: layout, values: flat)
     }
 
+    /// From parallel per-tensor arrays (e.g. a LoRA adapter's names, shapes and values).
+    public init(names: [String], shapes: [[Int]], values: [[Float]]) throws {
+        guard names.count == values.count else { throw SentioError(.shape, "tensors: \(names.count) names for \(values.count) value arrays") }
+        guard shapes.count == names.count else { throw SentioError(.shape, "tensors: \(names.count) names for \(shapes.count) shapes") }
+        try self.init((0..<names.count).map { (names[$0], shapes[$0], values[$0]) })
+    }
+
+    /// The values split per tensor, in layout order.
+    public var perTensor: [[Float]] { layout.names.indices.map { Array(values[layout.range($0)]) } }
+
     public subscript(name: String) -> [Float]? {
         guard let i = layout.index(of: name) else { return nil }
         return Array(values[layout.range(i)])

@@ -187,14 +187,17 @@ public struct TrainRunOptions: Codable, Equatable, Sendable {
         })
     }
 
-    /// The loop's settings for a dataset of `count` samples over `worldSize` ranks.
+    /// The loop's settings for a dataset of `count` samples over `worldSize` ranks. With --epochs and
+    /// --iterations N, each batch gets N optimizer steps.
     public func trainerConfig(datasetCount count: Int, worldSize: Int) throws -> TrainerConfig {
         let perStep = batchSize * gradientAccumulation * worldSize
         let batches = count / perStep
         guard batches > 0 else {
             throw SentioError(.argument, "the dataset has \(count) samples, fewer than one step's \(perStep) (batch \(batchSize) x accumulation \(gradientAccumulation) x \(worldSize) ranks)")
         }
-        var c = TrainerConfig(steps: steps ?? max(1, Int((epochs ?? 1) * Double(batches))))
+        let its = mode == .grpo ? iterations : 1
+        var c = TrainerConfig(steps: steps ?? max(1, Int((epochs ?? 1) * Double(batches))) * its)
+        c.iterations = its
         c.microBatch = batchSize
         c.gradientAccumulation = gradientAccumulation
         c.lr = lr
@@ -202,7 +205,7 @@ public struct TrainRunOptions: Codable, Equatable, Sendable {
         c.warmupSteps = warmupSteps
         c.adamw = AdamWConfig(weightDecay: weightDecay)
         c.maxGradNorm = maxGradNorm
-        c.saveEvery = saveEvery
+        c.saveEvery = (saveEvery + its - 1) / its * its   // checkpoints fall between batches
         c.keepCheckpoints = keepCheckpoints
         c.sampleEvery = sampleEvery
         c.seed = seed

@@ -90,13 +90,16 @@ public final class Trainer<S: TrainingStepper> {
 
         while step < config.steps {
             let t0 = Date()
+            let iteration = step % config.iterations
             let (global, pos) = order.globalBatch(at: position)
             var grads = NamedTensors(zeros: params.layout)
             var stats = StepStats()
             for a in 0..<config.gradientAccumulation {
                 let (indices, slot) = order.microBatch(global, accumulationStep: a, rank: collective.rank)
                 var rng = microBatchRNG(seed: config.seed, step: step, slot: slot)
-                let (g, s) = try stepper.step(batch: indices, rng: &rng)
+                let context = StepContext(step: step, iteration: iteration, iterations: config.iterations, slot: slot,
+                                          rank: collective.rank, worldSize: collective.size)
+                let (g, s) = try stepper.step(batch: indices, context: context, rng: &rng)
                 guard g.layout == params.layout else {
                     throw SentioError(.shape, "the stepper's gradients do not have the parameters' layout")
                 }
@@ -115,7 +118,7 @@ public final class Trainer<S: TrainingStepper> {
             try opt.update(&params.values, gradients: grads.values, lr: lr)
             stepper.parameters = params
             step += 1
-            position = order.advance(pos)
+            position = iteration == config.iterations - 1 ? order.advance(pos) : pos
 
             let record = StepRecord(step: step, epoch: pos.epoch, lr: lr, gradNorm: norm, stats: stats,
                                     stepTime: Date().timeIntervalSince(t0), peakRSS: MachineInfo.peakRSS)
@@ -164,6 +167,9 @@ public final class Trainer<S: TrainingStepper> {
         let was = s.config.microBatch * s.config.gradientAccumulation * s.worldSize
         guard was == order.globalBatch, s.config.microBatch == config.microBatch else {
             throw SentioError(.argument, file: where_, "the checkpoint's batch (micro \(s.config.microBatch) x accumulation \(s.config.gradientAccumulation) x \(s.worldSize) ranks) differs from this run's (\(config.microBatch) x \(config.gradientAccumulation) x \(collective.size)); the data order would change")
+        }
+        guard s.config.iterations == config.iterations else {
+            throw SentioError(.argument, file: where_, "the checkpoint was made with \(s.config.iterations) iterations per batch, this run has \(config.iterations)")
         }
         guard s.config.shuffle == config.shuffle else {
             throw SentioError(.argument, file: where_, "the checkpoint's shuffle setting differs from this run's")

@@ -7,6 +7,8 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     /// Samples (prompts) per micro-batch on each rank, and micro-batches summed per optimizer step.
     public var microBatch: Int = 1
     public var gradientAccumulation: Int = 1
+    /// Optimizer steps per global batch (GRPO's num_iterations; the data advances every `iterations` steps).
+    public var iterations: Int = 1
     public var lr: Double = 1e-5
     public var schedule: LRSchedule.Kind = .linear
     public var warmupSteps: Int = 0
@@ -29,6 +31,9 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         func check(_ ok: Bool, _ msg: String) throws { if !ok { throw SentioError(.argument, msg) } }
         try check(steps > 0, "steps must be positive (got \(steps))")
         try check(microBatch > 0, "micro-batch must be positive (got \(microBatch))")
+        try check(iterations > 0, "iterations must be positive (got \(iterations))")
+        try check(steps % iterations == 0, "steps (\(steps)) must be a multiple of iterations (\(iterations)): each batch gets all its updates")
+        try check(saveEvery % iterations == 0, "save-every (\(saveEvery)) must be a multiple of iterations (\(iterations)): checkpoints fall between batches")
         try check(gradientAccumulation > 0, "gradient accumulation must be positive (got \(gradientAccumulation))")
         try check(lr > 0 && lr.isFinite, "learning rate must be a positive number (got \(lr))")
         try check(warmupSteps >= 0 && warmupSteps <= steps, "warmup steps must be in 0...\(steps) (got \(warmupSteps))")

@@ -4,6 +4,22 @@
 import Foundation
 import SentioRuntime
 
+/// Where a micro-batch sits in the run.
+public struct StepContext: Sendable, Equatable {
+    /// The optimizer step being computed (0-based).
+    public var step: Int
+    /// With several updates per batch of rollouts (GRPO's num_iterations, TrainerConfig.iterations):
+    /// 0 on the step that sees a batch first (roll out here), then 1..<iterations on the steps that
+    /// reuse it (reuse the rollouts and their log-probs as the "old" policy). Checkpoints fall only on
+    /// batch boundaries, so a resumed run always starts at iteration 0.
+    public var iteration: Int
+    public var iterations: Int
+    /// The micro-batch's slot in the global batch (accumulation step x world size + rank).
+    public var slot: Int
+    public var rank: Int
+    public var worldSize: Int
+}
+
 public protocol TrainingStepper: AnyObject {
     /// The trainable tensors. Names and shapes are fixed for the run; the loop sets new values after
     /// every update and on resume.
@@ -12,8 +28,8 @@ public protocol TrainingStepper: AnyObject {
     /// Forward and backward for one micro-batch at the current parameters. `batch` holds dataset
     /// indices; `rng` is this micro-batch's generator (sampling, dropout). Returns the gradient of the
     /// micro-batch's loss (same layout as `parameters`) and its statistics. The loop averages the
-    /// gradients over micro-batches and ranks.
-    func step(batch: [Int], rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats)
+    /// gradients over micro-batches and ranks. `rng` depends only on (seed, step, slot).
+    func step(batch: [Int], context: StepContext, rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats)
 
     /// Extra files for a checkpoint folder (e.g. a PEFT adapter); the default writes nothing.
     func saveArtifacts(to directory: URL) throws
