@@ -65,6 +65,20 @@ final class InfraCLITests: XCTestCase {
         let ckpts = try FileManager.default.contentsOfDirectory(atPath: b.appendingPathComponent("checkpoints").path).sorted()
         XCTAssertEqual(ckpts, ["latest", "step-000004", "step-000008"]) // rank 0 alone writes; no temporary folders left
 
+        // Resume over MPI as after a kill between steps 4 and 8: rank 0 reads the checkpoint and sends it
+        // to rank 1; both end bit-identical to the uninterrupted run.
+        let root = b.appendingPathComponent("checkpoints")
+        try FileManager.default.removeItem(at: root.appendingPathComponent("step-000008"))
+        try Data("step-000004\n".utf8).write(to: root.appendingPathComponent("latest"))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent(".tmp-step-000008-999"), withIntermediateDirectories: true)
+        let resumed = try mpirun2(common + ["--out", b.path, "--batch-size", "2", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let lr = try rankLines(resumed)
+        XCTAssertEqual(lr.map(\.start_step), [4, 4])
+        XCTAssertEqual(lr.map(\.parameter_bits), [l1[0].parameter_bits, l1[0].parameter_bits])
+        XCTAssertEqual(try log(a), try log(b))
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: root.path).contains { $0.hasPrefix(".tmp") })
+
         let whole = try CLI.run(common + ["--out", c.path, "--batch-size", "4", "--noise", "0"])
         let quiet = try mpirun2(common + ["--out", d.path, "--batch-size", "2", "--noise", "0"])
         XCTAssertEqual(whole.status, 0, whole.stderr); XCTAssertEqual(quiet.status, 0, quiet.stderr)

@@ -72,6 +72,9 @@ final class InfraTrainerTests: XCTestCase {
         let ca = try XCTUnwrap(Checkpoint.latest(root: ta.checkpointRoot))
         let cb = try XCTUnwrap(Checkpoint.latest(root: tb2.checkpointRoot))
         XCTAssertEqual(ca.optimizer, cb.optimizer)
+        let sent = try Checkpoint(serialized: ca.serialized(), directory: ta.checkpointRoot) // what rank 0 sends to the others
+        XCTAssertEqual(sent.parameters, ca.parameters); XCTAssertEqual(sent.optimizer, ca.optimizer); XCTAssertEqual(sent.state, ca.state)
+        XCTAssertThrowsError(try Checkpoint(serialized: Array(ca.serialized().dropLast()), directory: ta.checkpointRoot))
         XCTAssertEqual(ca.state, cb.state)
         let la = try JSONLFile.read(ta.logURL, as: StepRecord.self).map(\.withoutTiming)
         let lb = try JSONLFile.read(tb2.logURL, as: StepRecord.self).map(\.withoutTiming)

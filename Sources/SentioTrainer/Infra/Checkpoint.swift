@@ -38,6 +38,10 @@ public struct Checkpoint {
     public let parameters: NamedTensors
     public let optimizer: AdamW
 
+    public init(directory: URL, state: TrainerState, parameters: NamedTensors, optimizer: AdamW) {
+        self.directory = directory; self.state = state; self.parameters = parameters; self.optimizer = optimizer
+    }
+
     static let parametersFile = "parameters.safetensors"
     static let optimizerFile = "optimizer.safetensors"
     static let stateFile = "state.json"
@@ -130,6 +134,41 @@ public struct Checkpoint {
         for old in steps.dropLast(keep) { try? FileManager.default.removeItem(at: root.appendingPathComponent(old)) }
     }
 
+    /// Deletes temporary folders a killed write left behind.
+    public static func removeTemporaries(root: URL) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return }
+        for n in names where n.hasPrefix(".tmp-") { try? FileManager.default.removeItem(at: root.appendingPathComponent(n)) }
+    }
+
+    /// The checkpoint as one byte string (for sending to other ranks): state JSON length (u64 LE), state
+    /// JSON, then parameters, m and v as little-endian f32.
+    public func serialized() -> [UInt8] {
+        let json = [UInt8]((try? encodeJSON(state)) ?? Data())
+        var out = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) }
+        out += json
+        out += floatBytes(parameters.values) + floatBytes(optimizer.m) + floatBytes(optimizer.v)
+        return out
+    }
+
+    public init(serialized b: [UInt8], directory: URL) throws {
+        func bad(_ m: String) -> SentioError { SentioError(.corrupt, file: directory.path, "received checkpoint: \(m)") }
+        guard b.count >= 8 else { throw bad("too short") }
+        let n = Int(clamping: b.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+        guard n <= b.count - 8 else { throw bad("state length \(n) past the end") }
+        let state: TrainerState
+        do { state = try JSONDecoder().decode(TrainerState.self, from: Data(b[8 ..< 8 + n])) } catch { throw bad("state: \(error)") }
+        let layout = try TensorLayout(names: state.tensorNames, shapes: state.tensorShapes)
+        let total = layout.totalCount
+        guard b.count - 8 - n == 3 * 4 * total else { throw bad("\(b.count - 8 - n) tensor bytes for \(total) parameters") }
+        let body = Array(b[(8 + n)...])
+        var opt = AdamW(config: state.config.adamw, parameterCount: total)
+        opt.step = state.optimizerStep
+        opt.m = floats(Array(body[(4 * total) ..< (8 * total)]))
+        opt.v = floats(Array(body[(8 * total)...]))
+        self.init(directory: directory.appendingPathComponent(Self.folderName(step: state.step)), state: state,
+                  parameters: try NamedTensors(layout: layout, values: floats(Array(body[0 ..< 4 * total]))), optimizer: opt)
+    }
+
     static func syncDirectory(_ url: URL) {
         let fd = open(url.path, O_RDONLY)
         if fd >= 0 { fsync(fd); close(fd) }
@@ -141,4 +180,20 @@ func encodeJSON<T: Encodable>(_ value: T) throws -> Data {
     e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return try e.encode(value)
+}
+
+func floatBytes(_ v: [Float]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: v.count * 4)
+    for (i, x) in v.enumerated() {
+        let b = x.bitPattern.littleEndian
+        out[4 * i] = UInt8(truncatingIfNeeded: b); out[4 * i + 1] = UInt8(truncatingIfNeeded: b >> 8)
+        out[4 * i + 2] = UInt8(truncatingIfNeeded: b >> 16); out[4 * i + 3] = UInt8(truncatingIfNeeded: b >> 24)
+    }
+    return out
+}
+
+func floats(_ b: [UInt8]) -> [Float] {
+    (0 ..< b.count / 4).map { i in
+        Float(bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24)
+    }
 }

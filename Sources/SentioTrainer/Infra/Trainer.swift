@@ -61,10 +61,33 @@ public final class Trainer<S: TrainingStepper> {
         var position = DataPosition()
 
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        if let ck = try Checkpoint.latest(root: checkpointRoot) {
-            guard resume else {
+        // Rank 0 decides between a fresh start and a resume and sends the starting point (checkpoint, or
+        // the initial parameters) to every rank: ranks need no shared file system and start identical.
+        var found: Checkpoint? = nil
+        if isWriter {
+            found = try Checkpoint.latest(root: checkpointRoot)
+            if let ck = found, !resume {
                 throw SentioError(.argument, file: out.path, "already holds a run (checkpoint \(ck.directory.lastPathComponent)); pass --resume to continue it or choose another output folder")
             }
+            Checkpoint.removeTemporaries(root: checkpointRoot)
+        }
+        if collective.size > 1 {
+            var payload: [UInt8] = []
+            if isWriter { payload = found.map { [1] + $0.serialized() } ?? [0] + floatBytes(params.values) }
+            try broadcastSized(&payload)
+            if !isWriter {
+                if payload.first == 1 {
+                    found = try Checkpoint(serialized: Array(payload.dropFirst()), directory: checkpointRoot)
+                } else {
+                    guard payload.count == 1 + params.values.count * 4 else {
+                        throw SentioError(.shape, "rank \(collective.rank): rank 0 has \((payload.count - 1) / 4) parameters, this rank \(params.values.count)")
+                    }
+                    params.values = floats(Array(payload.dropFirst()))
+                    stepper.parameters = params
+                }
+            }
+        }
+        if let ck = found {
             try checkCompatible(ck.state, layout: params.layout)
             params = ck.parameters
             opt = ck.optimizer
@@ -149,6 +172,16 @@ public final class Trainer<S: TrainingStepper> {
         bar?.finish()
         try collective.barrier()
         return TrainSummary(step: step, startStep: startStep, lastRecord: last, out: out)
+    }
+
+    /// Broadcasts rank 0's bytes (any length) to every rank.
+    private func broadcastSized(_ payload: inout [UInt8]) throws {
+        var n = withUnsafeBytes(of: UInt64(payload.count).littleEndian) { Array($0) }
+        try collective.broadcast(&n, root: 0)
+        let count = Int(n.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+        guard count <= 1 << 40 else { throw SentioError(.corrupt, "broadcast: implausible payload size \(count)") }
+        if !isWriter { payload = [UInt8](repeating: 0, count: count) }
+        try collective.broadcast(&payload, root: 0)
     }
 
     private func plotsFolder() throws -> URL {
