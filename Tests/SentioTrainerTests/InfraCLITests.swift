@@ -174,6 +174,16 @@ final class InfraCLITests: XCTestCase {
         let both = try CLI.run(["train", "sft", "--model", "m", "--data", "d", "--out", "o", "--steps", "3", "--epochs", "1", "--dry-run"])
         XCTAssertEqual(both.status, 2); XCTAssertTrue(both.stderr.contains("not both"), both.stderr)
         try "beta = 0.1\nsteps = 3\n".write(to: toml, atomically: true, encoding: .utf8)
+        // Past option resolution: the data and the model are checked before any training.
+        let ds = dir.appendingPathComponent("train.json")
+        try #"[{"video": "a.mp4", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "sad"}]}]"#
+            .write(to: ds, atomically: true, encoding: .utf8)
+        let noModel = try CLI.run(["train", "grpo", "--model", dir.appendingPathComponent("none.sentio").path, "--data", ds.path,
+                                   "--out", dir.appendingPathComponent("o").path, "--steps", "1"])
+        XCTAssertEqual(noModel.status, 3); XCTAssertTrue(noModel.stderr.contains("model file not found"), noModel.stderr)
+        try "[{\"video\": 1}]".write(to: ds, atomically: true, encoding: .utf8)
+        let badData = try CLI.run(["train", "grpo", "--model", "m", "--data", ds.path, "--out", dir.appendingPathComponent("o").path, "--steps", "1"])
+        XCTAssertEqual(badData.status, 4, badData.stderr); XCTAssertTrue(badData.stderr.contains("train.json"), badData.stderr)
         let sft = try CLI.run(["train", "sft", "--model", "m", "--data", "d", "--out", "o", "--config", toml.path, "--dry-run"])
         XCTAssertEqual(sft.status, 2); XCTAssertTrue(sft.stderr.contains("GRPO option"), sft.stderr)
     }

@@ -44,5 +44,8 @@ final class InfraRewardTests: XCTestCase {
         XCTAssertEqual(v, [1, 1, 1])
         XCTAssertEqual(set.total(v), 2.5)
         XCTAssertEqual(set.names, ["accuracy", "format", "short"])
+        let g = RewardSet.r1omni.score(completions: ["<think>a</think><answer>sad</answer>", "sad", "<answer>happy</answer>"], label: "sad")
+        XCTAssertEqual(g.values, [[1, 1], [1, 0], [0, 0]])
+        XCTAssertEqual(g.totals, [2, 1, 0])
     }
 }

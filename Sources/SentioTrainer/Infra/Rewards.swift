@@ -54,6 +54,12 @@ public struct RewardSet: Sendable {
         rewards.map { $0.function(completion, label) }
     }
 
+    /// One group's completions of one prompt: each reward's values (completion-major) and the totals.
+    public func score(completions: [String], label: String) -> (values: [[Double]], totals: [Double]) {
+        let v = completions.map { values(completion: $0, label: label) }
+        return (v, v.map(total))
+    }
+
     /// The weighted sum the advantages are computed from.
     public func total(_ values: [Double]) -> Double {
         zip(rewards, values).reduce(0) { $0 + $1.0.weight * $1.1 }
