@@ -139,6 +139,26 @@ final class InfraTrainerTests: XCTestCase {
         XCTAssertThrowsError(try makeTrainer(out, c).0.train(resume: true)) { XCTAssertTrue("\($0)".contains("batch")) }
     }
 
+    /// A NaN gradient stops the run before the update, with the last checkpoint as the resume point.
+    func testNonFiniteGradientStopsTheRun() throws {
+        final class Poisoned: TrainingStepper {
+            let inner: LinearToyStepper
+            init(_ s: LinearToyStepper) { inner = s }
+            var parameters: NamedTensors { get { inner.parameters } set { inner.parameters = newValue } }
+            func step(batch: [Int], context: StepContext, rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats) {
+                var r = try inner.step(batch: batch, context: context, rng: &rng)
+                if context.step == 5 { r.gradients.values[0] = .nan }
+                return r
+            }
+        }
+        let s = Poisoned(try LinearToyStepper(dimension: 5, count: 40, dataSeed: 3))
+        let t = try Trainer(stepper: s, dataCount: 40, config: config(), out: TestPaths.tempDir("train-nan"))
+        t.showProgress = false
+        XCTAssertThrowsError(try t.train(resume: false)) { XCTAssertTrue("\($0)".contains("step 6"), "\($0)") }
+        XCTAssertTrue(s.parameters.values.allSatisfy(\.isFinite))
+        XCTAssertEqual(try Checkpoint.latest(root: t.checkpointRoot)?.state.step, 4)
+    }
+
     func testCorruptCheckpointIsASentioError() throws {
         let out = TestPaths.tempDir("train-corrupt")
         let (t, _) = try makeTrainer(out, config())

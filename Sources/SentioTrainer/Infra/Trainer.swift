@@ -137,6 +137,10 @@ public final class Trainer<S: TrainingStepper> {
             stats.unpack(packed)
 
             let norm = GradientClipping.clipGlobalNorm(&grads.values, maxNorm: config.maxGradNorm)
+            guard norm.isFinite else {
+                // Stop before the update poisons the parameters; the last checkpoint stays the resume point.
+                throw SentioError(.data, "step \(step + 1): the gradient norm is \(norm) (loss \(stats.loss / Double(max(1, stats.microBatches)))); nothing was updated, the last checkpoint is intact")
+            }
             let lr = config.lr * schedule.multiplier(step: step)
             try opt.update(&params.values, gradients: grads.values, lr: lr)
             stepper.parameters = params
