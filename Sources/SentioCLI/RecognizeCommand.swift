@@ -19,6 +19,9 @@ struct Recognize: ParsableCommand {
     @Option(help: "Prompt layout: inference (R1-Omni's inference.py) or training (the GRPO prompt, frames padded to square)")
     var promptMode: String = "inference"
     @Option(help: "Instruction (default: R1-Omni's)") var instruction: String?
+    @Flag(help: ArgumentHelp("Also run each clip with silent audio and with blanked (black) frames; report each variant's answer and the probability of the original answer",
+                             discussion: "Blanked frames: the sampled frames replaced by black (RGB 0) frames of the same size, through the same preprocessing. Silent audio: zeros of the clip's length. The probability is the teacher-forced probability of the original answer's tokens (label + </answer>) under each variant's inputs, without repetition penalty."))
+    var explain = false
 
     func run() throws {
         try runReportingErrors {
@@ -34,15 +37,17 @@ struct Recognize: ParsableCommand {
             var failed: Int32 = 0
             for clip in clips {
                 do {
-                    if !json { print("== \(clip)") }
+                    if !json { print("== \(clip)"); fflush(nil) }
                     let (r, warnings) = try rec.recognize(clip: URL(fileURLWithPath: clip), instruction: instruction ?? OmniModel.defaultInstruction,
                                                           mode: mode, maxTokens: maxTokens,
                                                           onText: json ? nil : { FileHandle.standardOutput.write(Data($0.utf8)) })
                     for w in warnings { stderr("sentio: warning: \(clip): \(w)\n") }
                     let label = EmotionLabels.label(for: r.answer)
+                    let ex = explain ? try rec.explain(clip: URL(fileURLWithPath: clip), instruction: instruction ?? OmniModel.defaultInstruction,
+                                                       mode: mode, maxTokens: maxTokens) : nil
                     if json {
                         let t = r.timings
-                        printJSON(["file": clip, "output": r.text, "think": r.think as Any, "answer": r.answer as Any,
+                        var obj: [String: Any] = ["file": clip, "output": r.text, "think": r.think as Any, "answer": r.answer as Any,
                                    "label": label as Any,
                                    "gate": ["video": r.gate[0], "body": r.gate[1], "face": r.gate[2]],
                                    "generated_token_ids": r.generatedTokens.map(Int.init),
@@ -54,7 +59,9 @@ struct Recognize: ParsableCommand {
                                                "assemble_s": t.assemble, "prefill_s": t.prefill, "decode_s": t.decode,
                                                "time_to_first_token_s": t.timeToFirstToken, "total_s": t.total],
                                    "model": url.path, "model_checksum": checksum, "prompt_mode": mode.rawValue,
-                                   "warnings": warnings])
+                                   "warnings": warnings]
+                        if let ex { obj["explain"] = explainJSON(ex) }
+                        printJSON(obj)
                     } else {
                         print("")
                         print("answer: \(r.answer ?? "(none)")\(label.map { "  [label: \($0)]" } ?? "")  gate video/body/face: " +
@@ -62,6 +69,7 @@ struct Recognize: ParsableCommand {
                         stderr(String(format: "[time to first token %.2f s: siglip %.2f, projector+bert+gate %.2f, whisper %.2f, prefill %.2f | decode %d tokens in %.2f s]\n",
                                       r.timings.timeToFirstToken, r.timings.siglip, r.timings.projectorBertGate, r.timings.whisper,
                                       r.timings.prefill, r.generatedTokens.count, r.timings.decode))
+                        if let ex { print(explainText(ex)) }
                     }
                 } catch let e as MediaError {
                     stderr("sentio: error: \(e.description)\n")
@@ -84,4 +92,33 @@ enum SentioFileChecksum {
         let head = try fh.read(upToCount: 64) ?? Data()
         return String(format: "%016llx-%d", XXHash64.hash([UInt8](head)), size)
     }
+}
+
+/// The `explain` JSON object: the scored span and one entry per variant.
+func explainJSON(_ ex: ModalityExplanation) -> [String: Any] {
+    ["span": ["text": ex.spanText, "start_token": ex.spanStart, "end_token": ex.spanEnd],
+     "blank_frames": "black RGB frames of the clip's size through the same preprocessing",
+     "silent_audio": "zeros of the clip's length",
+     "seconds": ex.seconds,
+     "variants": ex.variants.map { v -> [String: Any] in
+        ["name": v.name, "output": v.output, "answer": v.answer as Any, "label": v.label as Any,
+         "generated_token_ids": v.generatedTokenIDs.map(Int.init), "answer_logprob": v.answerLogProb,
+         "answer_probability": v.answerProbability, "delta_logprob": v.deltaLogProb, "answer_changed": v.answerChanged]
+     }]
+}
+
+/// Plain-text summary of an explanation, one line per variant.
+func explainText(_ ex: ModalityExplanation) -> String {
+    let span = ex.spanText.replacingOccurrences(of: "\n", with: " ")
+    var s = "explain: probability of the original answer span \"\(span.count > 40 ? String(span.prefix(37)) + "..." : span)\" (\(ex.spanEnd - ex.spanStart) tokens)\n"
+    let names = ["original": "as is", "silent_audio": "silent audio", "blank_frames": "blank frames"]
+    for v in ex.variants {
+        var line = "  \(pad(names[v.name] ?? v.name, 13)) answer \(pad(v.label ?? v.answer ?? "(none)", 12)) "
+        line += String(format: "p %.4g  log p %.3f", v.answerProbability, v.answerLogProb)
+        if v.name != "original" {
+            line += String(format: "  change %+.3f", v.deltaLogProb) + (v.answerChanged ? "  (answer changed)" : "")
+        }
+        s += line + "\n"
+    }
+    return s
 }

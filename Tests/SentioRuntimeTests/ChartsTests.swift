@@ -63,6 +63,18 @@ final class ChartsTests: XCTestCase {
         }
     }
 
+    func testUnlabeledTupleSeriesAndFixedRange() throws {
+        var c = SVGLineChart(title: "acc", xLabel: "epoch", yLabel: "WAR", series: [("train", [(1, 0.5), (2, 0.7)]), ("val", [(1, 0.4), (2, 1.5)])])
+        c.yRange = 0...1
+        c.markers = true
+        let x = try XMLCollector.parse(c.render())
+        XCTAssertEqual(x.count("polyline"), 2)
+        XCTAssertEqual(x.count("circle"), 4)
+        // The out-of-range point is clamped to the top of the plot (y = 40), not drawn outside.
+        let ys = x.elements.filter { $0.name == "circle" }.map { Double($0.attrs["cy"]!)! }
+        XCTAssertEqual(ys.min(), 40)
+    }
+
     func testEmptyAndDegenerateLineChartsStayWellFormed() throws {
         XCTAssertNoThrow(try XMLCollector.parse(SVGLineChart(title: "empty", xLabel: "x", yLabel: "y", series: [ChartSeries]()).render()))
         let one = try XMLCollector.parse(SVGLineChart(title: "flat", xLabel: "x", yLabel: "y",
