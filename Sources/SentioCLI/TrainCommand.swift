@@ -137,12 +137,12 @@ func runLanguageModelTraining(_ o: TrainRunOptions, resume: Bool) throws {
     let data = try TrainingData(dataset)
     let modelURL = URL(fileURLWithPath: o.model)
     guard FileManager.default.fileExists(atPath: modelURL.path) else { throw SentioError(.io, file: modelURL.path, "model file not found") }
-    let collective = try Collectives.fromEnvironment()
-    defer { (collective as? MPICollective)?.finalize() }
-    let config = try o.trainerConfig(datasetCount: data.samples.count, worldSize: collective.size)
-    let stepper = try makeStepper(o, data: data)
-    try runTrainer(stepper, count: data.samples.count, config: config, out: URL(fileURLWithPath: o.out),
-                   collective: collective, resume: resume, run: ["mode": o.mode.rawValue, "model": o.model, "data": o.data])
+    try Collectives.run { collective in
+        let config = try o.trainerConfig(datasetCount: data.samples.count, worldSize: collective.size)
+        let stepper = try makeStepper(o, data: data)
+        try runTrainer(stepper, count: data.samples.count, config: config, out: URL(fileURLWithPath: o.out),
+                       collective: collective, resume: resume, run: ["mode": o.mode.rawValue, "model": o.model, "data": o.data])
+    }
 }
 
 func makeStepper(_ o: TrainRunOptions, data: TrainingData) throws -> any TrainingStepper {
@@ -179,8 +179,7 @@ struct TrainToy: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let collective = try Collectives.fromEnvironment()
-            defer { (collective as? MPICollective)?.finalize() }
+            try Collectives.run { collective in
             if checkCollective { try collectiveCheck(collective); return }
             let stepper = try LinearToyStepper(dimension: dim, count: count, dataSeed: seed, noise: Float(noise))
             stepper.delayMs = delayMs
@@ -203,6 +202,7 @@ struct TrainToy: ParsableCommand {
                                        "distance_to_target": stepper.distanceToTarget]
             let d = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
             FileHandle.standardOutput.write(d + Data("\n".utf8))
+            }
         }
     }
 

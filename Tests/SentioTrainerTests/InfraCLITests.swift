@@ -40,6 +40,10 @@ final class InfraCLITests: XCTestCase {
         let o = Pipe(), e = Pipe()
         p.standardOutput = o; p.standardError = e
         try p.run()
+        // A hung job (ranks waiting in a collective) fails the test instead of hanging it.
+        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
+        defer { watchdog.cancel() }
         let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return Ran(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
@@ -78,6 +82,14 @@ final class InfraCLITests: XCTestCase {
         XCTAssertEqual(lr.map(\.parameter_bits), [l1[0].parameter_bits, l1[0].parameter_bits])
         XCTAssertEqual(try log(a), try log(b))
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: root.path).contains { $0.hasPrefix(".tmp") })
+
+        // An error on rank 0 (an existing run without --resume) ends both ranks (MPI_Abort) instead of
+        // leaving rank 1 waiting in the broadcast.
+        let t0 = Date()
+        let refused = try mpirun2(common + ["--out", b.path, "--batch-size", "2"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--resume"), refused.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 100)
 
         let whole = try CLI.run(common + ["--out", c.path, "--batch-size", "4", "--noise", "0"])
         let quiet = try mpirun2(common + ["--out", d.path, "--batch-size", "2", "--noise", "0"])

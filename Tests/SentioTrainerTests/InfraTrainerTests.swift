@@ -159,6 +159,16 @@ final class InfraTrainerTests: XCTestCase {
         XCTAssertEqual(try Checkpoint.latest(root: t.checkpointRoot)?.state.step, 4)
     }
 
+    /// A state.json from before a setting existed still loads (the setting takes its default).
+    func testOlderConfigDecodes() throws {
+        let c = try JSONDecoder().decode(TrainerConfig.self, from: Data(#"{"steps": 10, "lr": 0.5, "microBatch": 2}"#.utf8))
+        XCTAssertEqual(c.steps, 10); XCTAssertEqual(c.lr, 0.5); XCTAssertEqual(c.microBatch, 2)
+        XCTAssertEqual(c.iterations, 1); XCTAssertEqual(c.seed, TrainerConfig(steps: 1).seed)
+        XCTAssertThrowsError(try JSONDecoder().decode(TrainerConfig.self, from: Data(#"{"lr": 0.5}"#.utf8)))
+        var full = TrainerConfig(steps: 9); full.iterations = 3; full.adamw.weightDecay = 0.1
+        XCTAssertEqual(try JSONDecoder().decode(TrainerConfig.self, from: encodeJSON(full)), full)
+    }
+
     func testCorruptCheckpointIsASentioError() throws {
         let out = TestPaths.tempDir("train-corrupt")
         let (t, _) = try makeTrainer(out, config())

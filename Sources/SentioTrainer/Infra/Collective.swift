@@ -29,6 +29,21 @@ public final class SingleProcess: Collective {
 }
 
 public enum Collectives {
+    /// Runs `body` with the environment's collective; MPI is finalized after success. On an error with
+    /// more than one rank the error is printed and every rank is ended with MPI_Abort (exit code 1),
+    /// since the other ranks may be blocked in a collective that this rank will never join.
+    public static func run(_ body: (Collective) throws -> Void) throws {
+        let c = try fromEnvironment()
+        do { try body(c) } catch {
+            if let m = c as? MPICollective, m.size > 1 {
+                FileHandle.standardError.write(Data("sentio: error (rank \(m.rank) of \(m.size)): \(error)\n".utf8))
+                m.abort(code: 1)
+            }
+            throw error
+        }
+        (c as? MPICollective)?.finalize()
+    }
+
     /// MPI when the process was started by Open MPI's mpirun (OMPI_COMM_WORLD_SIZE is set), else one process.
     public static func fromEnvironment() throws -> Collective {
         if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil { return try MPICollective.shared() }

@@ -15,6 +15,7 @@ public final class MPICollective: Collective, @unchecked Sendable {
     typealias BcastFn = @convention(c) (UnsafeMutableRawPointer?, Int32, Handle?, Int32, Handle?) -> Int32
     typealias CommFn = @convention(c) (Handle?) -> Int32
     typealias VoidFn = @convention(c) () -> Int32
+    typealias CommIntValueFn = @convention(c) (Handle?, Int32) -> Int32
 
     public let rank: Int
     public let size: Int
@@ -22,6 +23,7 @@ public final class MPICollective: Collective, @unchecked Sendable {
     private let bcast: BcastFn
     private let barrierFn: CommFn
     private let finalizeFn: VoidFn
+    private let abortFn: CommIntValueFn
     private let comm: Handle, float: Handle, double: Handle, byte: Handle, sum: Handle
     private var finalized = false
 
@@ -61,6 +63,7 @@ public final class MPICollective: Collective, @unchecked Sendable {
         bcast = unsafeBitCast(try sym("MPI_Bcast"), to: BcastFn.self)
         barrierFn = unsafeBitCast(try sym("MPI_Barrier"), to: CommFn.self)
         finalizeFn = unsafeBitCast(try sym("MPI_Finalize"), to: VoidFn.self)
+        abortFn = unsafeBitCast(try sym("MPI_Abort"), to: CommIntValueFn.self)
         comm = try sym("ompi_mpi_comm_world")
         float = try sym("ompi_mpi_float")
         double = try sym("ompi_mpi_double")
@@ -128,6 +131,13 @@ public final class MPICollective: Collective, @unchecked Sendable {
     public func barrier() throws {
         let rc = barrierFn(comm)
         guard rc == 0 else { throw SentioError(.io, "MPI_Barrier failed with code \(rc)") }
+    }
+
+    /// MPI_Abort: ends every rank. For errors: other ranks may be waiting in a collective, where
+    /// MPI_Finalize would wait for them forever.
+    public func abort(code: Int32) -> Never {
+        _ = abortFn(comm, code)
+        exit(code)
     }
 
     /// MPI_Finalize (once; call before the process exits, or mpirun reports an abnormal exit).

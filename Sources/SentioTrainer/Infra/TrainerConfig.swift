@@ -27,6 +27,32 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
 
     public init(steps: Int) { self.steps = steps }
 
+    enum CodingKeys: String, CodingKey {
+        case steps, microBatch, gradientAccumulation, iterations, lr, schedule, warmupSteps, adamw, maxGradNorm
+        case saveEvery, keepCheckpoints, sampleEvery, plotEvery, seed, shuffle
+    }
+
+    /// Settings missing from a checkpoint written by an older version take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        steps = try c.decode(Int.self, forKey: .steps)
+        let d = TrainerConfig(steps: steps)
+        microBatch = try c.decodeIfPresent(Int.self, forKey: .microBatch) ?? d.microBatch
+        gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? d.gradientAccumulation
+        iterations = try c.decodeIfPresent(Int.self, forKey: .iterations) ?? d.iterations
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
+        schedule = try c.decodeIfPresent(LRSchedule.Kind.self, forKey: .schedule) ?? d.schedule
+        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
+        adamw = try c.decodeIfPresent(AdamWConfig.self, forKey: .adamw) ?? d.adamw
+        maxGradNorm = try c.decodeIfPresent(Double.self, forKey: .maxGradNorm) ?? d.maxGradNorm
+        saveEvery = try c.decodeIfPresent(Int.self, forKey: .saveEvery) ?? d.saveEvery
+        keepCheckpoints = try c.decodeIfPresent(Int.self, forKey: .keepCheckpoints) ?? d.keepCheckpoints
+        sampleEvery = try c.decodeIfPresent(Int.self, forKey: .sampleEvery) ?? d.sampleEvery
+        plotEvery = try c.decodeIfPresent(Int.self, forKey: .plotEvery) ?? d.plotEvery
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        shuffle = try c.decodeIfPresent(Bool.self, forKey: .shuffle) ?? d.shuffle
+    }
+
     public func validate() throws {
         func check(_ ok: Bool, _ msg: String) throws { if !ok { throw SentioError(.argument, msg) } }
         try check(steps > 0, "steps must be positive (got \(steps))")
