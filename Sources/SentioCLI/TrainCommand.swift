@@ -78,8 +78,16 @@ struct TrainGRPO: ParsableCommand {
         commandName: "grpo",
         abstract: "GRPO with LoRA on an R1-Omni dataset (spec section 7 preset by default).",
         discussion: """
-        Precedence: built-in defaults < --config file < command-line flags. Under `mpirun -n N` each rank
-        rolls out its own prompts; gradients and statistics are all-reduced and rank 0 writes OUT.
+        Precedence: built-in defaults < --config file < command-line flags. The config file is a JSON object \
+        or `key = value` lines with the flags' names as keys (`num-generations = 8` or `"num_generations": 8`).
+
+        Writes OUT/log.jsonl (one line per step: loss, reward mean/std per reward, KL, completion length, clip \
+        ratio, share of zero-std groups, tokens/s, step time, peak RSS), OUT/samples.jsonl, OUT/plots/*.svg and \
+        OUT/checkpoints/step-N/ (adapter, optimizer state, data position; atomic). After a crash or kill -9, \
+        the same command with --resume continues from the latest checkpoint with the same data order and RNG.
+
+        Under `mpirun -n N sentio train grpo ...` each rank rolls out its own prompts; gradients and \
+        statistics are all-reduced and rank 0 writes OUT.
         """)
     @OptionGroup var common: CommonTrainOptions
     @Option(help: "Completions per prompt, G (default 8)") var numGenerations: Int?
