@@ -148,6 +148,8 @@ public struct Qwen2Weights: @unchecked Sendable {
     /// Keeps the source (and the f32 copies of small tensors) alive.
     let owner: WeightSource
     let floatStore: FloatStore
+    /// The weight source the matrices view (e.g. for merging an adapter into a copy).
+    public var source: WeightSource { owner }
 
     final class FloatStore: @unchecked Sendable {
         var buffers: [UnsafeMutablePointer<Float>] = []
