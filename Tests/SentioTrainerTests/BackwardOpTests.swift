@@ -9,7 +9,7 @@ import XCTest
 import SentioCore
 import SentioKernels
 import SentioTestSupport
-@testable import SentioTrainer
+import SentioTrainer
 
 /// Central-difference gradient of `loss` w.r.t. x[i] for the given indices.
 func finiteDifference(_ x: inout [Float], indices: [Int], h: Float = 1e-2, _ loss: ([Float]) -> Double) -> [Float] {

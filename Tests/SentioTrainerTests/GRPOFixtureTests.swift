@@ -14,7 +14,7 @@ import SentioCore
 import SentioFormat
 import SentioModels
 import SentioTestSupport
-@testable import SentioTrainer
+import SentioTrainer
 
 final class GRPOFixtureTests: XCTestCase {
     func testGRPOMatchesOracle() throws {

@@ -5,7 +5,7 @@
 import XCTest
 import SentioCore
 import SentioTestSupport
-@testable import SentioTrainer
+import SentioTrainer
 
 final class GRPOVariantTests: XCTestCase {
     func testAdvantageScalings() throws {

@@ -13,7 +13,7 @@ import SentioKernels
 import SentioModels
 import SentioRuntime
 import SentioTestSupport
-@testable import SentioTrainer
+import SentioTrainer
 
 final class LoRATests: XCTestCase {
     func testTargetsMatchLikePEFT() throws {

@@ -14,7 +14,7 @@ import SentioKernels
 import SentioModels
 import SentioRuntime
 import SentioTestSupport
-@testable import SentioTrainer
+import SentioTrainer
 
 final class ModelGradientTests: XCTestCase {
     /// A tree batch on a random model: prefix 5 rows, branches of 3, 0 and 2 rows, targets in all parts.

@@ -13,7 +13,7 @@ import SentioCore
 import SentioFormat
 import SentioModels
 import SentioTestSupport
-@testable import SentioTrainer
+import SentioTrainer
 
 final class PEFTInteropTests: XCTestCase {
     static var dataDir: URL { TestPaths.testData.appendingPathComponent("lora") }

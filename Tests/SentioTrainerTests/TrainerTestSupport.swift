@@ -5,7 +5,7 @@ import SentioCore
 import SentioFormat
 import SentioModels
 import SentioTestSupport
-@testable import SentioTrainer
+import SentioTrainer
 
 enum TrainerFixtures {
     /// The r1omni-tiny-a language model (bf16 weights upcast to f32, or re-encoded as `dtype`).
