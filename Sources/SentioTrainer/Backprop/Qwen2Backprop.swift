@@ -54,7 +54,7 @@ public final class Qwen2Backprop: @unchecked Sendable {
     public var headChunk: Int
     public let pool: ThreadPool
 
-    public init(model: Qwen2Model, recompute: Bool = false, headChunk: Int = 32, pool: ThreadPool = .shared) {
+    public init(model: Qwen2Model, recompute: Bool = false, headChunk: Int = 128, pool: ThreadPool = .shared) {
         self.model = model; self.recompute = recompute; self.headChunk = max(1, headChunk); self.pool = pool
     }
 
@@ -302,6 +302,17 @@ public final class Qwen2Backprop: @unchecked Sendable {
             }
         }
 
+        /// Row-parallel RMSNorm backward (accumulating into dx).
+        func rmsNormBackward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                             dx: UnsafeMutablePointer<Float>) {
+            let h = c.hiddenSize, eps = c.rmsNormEps
+            nonisolated(unsafe) let (x, weight, dy, dx) = (x, weight, dy, dx)
+            pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
+                TrainOps.rmsNormBackward(x: x + r.lowerBound * h, weight: weight, eps: eps, dy: dy + r.lowerBound * h,
+                                         dx: dx + r.lowerBound * h, rows: r.count, dim: h, accumulate: true)
+            }
+        }
+
         /// dX: gradient w.r.t. the layer output on entry, w.r.t. the layer input on return.
         func backwardLayer(_ l: Int, xIn: UnsafePointer<Float>, acts: LayerActs, dX: UnsafeMutablePointer<Float>, g: LoRATensors) {
             let L = w.layers[l], h = c.hiddenSize, f = c.intermediateSize, kvd = c.kvDim
@@ -311,12 +322,15 @@ public final class Qwen2Backprop: @unchecked Sendable {
             let dAct = FloatBuffer(n * f, zeroed: false)
             linearBackward(l, .down, L.down, x: act.p, dy: dX, dx: dAct.p, accumulate: false, acts: acts, g: g)
             let dGate = FloatBuffer(n * f, zeroed: false)
-            TrainOps.swigluBackward(gate: acts.gate.p, up: acts.up.p, dOut: dAct.p, dGate: dGate.p, dUp: dAct.p, count: n * f)
+            nonisolated(unsafe) let (gp, upp, dap, dgp) = (acts.gate.p, acts.up.p, dAct.p, dGate.p)
+            pool.parallelChunks(n * f, align: 64, maxChunks: pool.threadCount * 2) { r in
+                let o = r.lowerBound
+                TrainOps.swigluBackward(gate: gp + o, up: upp + o, dOut: dap + o, dGate: dgp + o, dUp: dap + o, count: r.count)
+            }
             let dXn = FloatBuffer(n * h, zeroed: false)
             linearBackward(l, .gate, L.gate, x: acts.xn2.p, dy: dGate.p, dx: dXn.p, accumulate: false, acts: acts, g: g)
             linearBackward(l, .up, L.up, x: acts.xn2.p, dy: dAct.p, dx: dXn.p, accumulate: true, acts: acts, g: g)
-            TrainOps.rmsNormBackward(x: acts.x2.p, weight: L.postNorm, eps: c.rmsNormEps, dy: dXn.p, dx: dX,
-                                     rows: n, dim: h, accumulate: true)   // dX is now d x2
+            rmsNormBackward(acts.x2.p, L.postNorm, dy: dXn.p, dx: dX)   // dX is now d x2
             // Attention: x2 = xIn + o(att)
             let dAtt = FloatBuffer(n * h, zeroed: false)
             linearBackward(l, .o, L.o, x: acts.att.p, dy: dX, dx: dAtt.p, accumulate: false, acts: acts, g: g)
@@ -329,8 +343,7 @@ public final class Qwen2Backprop: @unchecked Sendable {
             linearBackward(l, .q, L.q, x: acts.xn1.p, dy: dq.p, dx: dXn.p, accumulate: false, acts: acts, g: g)
             linearBackward(l, .k, L.k, x: acts.xn1.p, dy: dk.p, dx: dXn.p, accumulate: true, acts: acts, g: g)
             linearBackward(l, .v, L.v, x: acts.xn1.p, dy: dv.p, dx: dXn.p, accumulate: true, acts: acts, g: g)
-            TrainOps.rmsNormBackward(x: xIn, weight: L.inputNorm, eps: c.rmsNormEps, dy: dXn.p, dx: dX,
-                                     rows: n, dim: h, accumulate: true)
+            rmsNormBackward(xIn, L.inputNorm, dy: dXn.p, dx: dX)
         }
 
         /// Runs every layer; returns the last layer's output (before the final norm).
