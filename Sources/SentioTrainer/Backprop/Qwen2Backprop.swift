@@ -53,6 +53,14 @@ public final class Qwen2Backprop: @unchecked Sendable {
     /// Target rows per output-head chunk (logits held: headChunk × vocab floats).
     public var headChunk: Int
     public let pool: ThreadPool
+    /// Seconds spent in the parts of the last backward() call (forward layers, output head + log-softmax
+    /// forward and backward, backward layers including recomputation).
+    public private(set) var lastTimings = Timings()
+
+    public struct Timings: Sendable {
+        public var forward = 0.0, head = 0.0, backward = 0.0
+        public var total: Double { forward + head + backward }
+    }
 
     public init(model: Qwen2Model, recompute: Bool = false, headChunk: Int = 128, pool: ThreadPool = .shared) {
         self.model = model; self.recompute = recompute; self.headChunk = max(1, headChunk); self.pool = pool
@@ -73,6 +81,7 @@ public final class Qwen2Backprop: @unchecked Sendable {
 
     /// Log-probabilities of the targets (forward only; `adapter` nil or disabled: the base model).
     public func logProbs(_ batch: TrainBatch, adapter: LoRAAdapter?) throws -> [Float] {
+        if batch.targets.isEmpty { return [] }
         let run = try Run(self, batch, adapter: adapter, dropoutSeed: nil)
         let x = run.forwardAll(save: false)
         var out = [Float](repeating: 0, count: batch.targets.count)
@@ -92,11 +101,15 @@ public final class Qwen2Backprop: @unchecked Sendable {
             throw SentioError(.argument, "gradient buffer does not match the adapter's tensors")
         }
         let run = try Run(self, batch, adapter: adapter, dropoutSeed: dropoutSeed)
+        let t0 = Date()
         let x = run.forwardAll(save: true)
+        let t1 = Date()
         let dX = FloatBuffer(run.n * config.hiddenSize)
         var logps = [Float](repeating: 0, count: batch.targets.count)
         run.head(x, dX: dX) { t, logp in logps[t] = logp; return tokenGradient(t, logp) }
+        let t2 = Date()
         run.backwardAll(dX: dX, gradients: gradients)
+        lastTimings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2))
         if let inputGradient { inputGradient.update(from: dX.p, count: dX.count) }
         return logps
     }
