@@ -42,6 +42,11 @@ public struct Qwen2Config: Codable, Sendable, Equatable {
         case modelType = "model_type"
     }
 
+    private enum RopeParametersKey: String, CodingKey {
+        case ropeParameters = "rope_parameters"
+        case ropeTheta = "rope_theta"
+    }
+
     public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 numKeyValueHeads: Int, vocabSize: Int, rmsNormEps: Float = 1e-6, ropeTheta: Float = 1e6,
                 maxPositionEmbeddings: Int = 32768, tieWordEmbeddings: Bool = true, bosTokenId: Int? = nil,
@@ -62,7 +67,11 @@ public struct Qwen2Config: Codable, Sendable, Equatable {
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6
-        ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? 10000
+        // transformers 5 writes rope_theta inside "rope_parameters"; older configs keep it at the top level.
+        let nested = try decoder.container(keyedBy: RopeParametersKey.self)
+        let ropeParameters = try? nested.nestedContainer(keyedBy: RopeParametersKey.self, forKey: .ropeParameters)
+        ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta)
+            ?? ropeParameters?.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? 10000
         maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 32768
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         // eos may be a list in some configs: take the first.
