@@ -87,6 +87,39 @@ final class LinearTests: XCTestCase {
         }
     }
 
+    /// The 512-bit VNNI GEMM's cache blocking (qgemm_512.c): k slices of 16 Q8_0 blocks (cols 32 * 37:
+    /// two full slices and a tail of 5 blocks; the f32 outputs pass through y between slices) and blocks
+    /// of 192 activation rows (n = 200: one full block, then 8 rows = one 6-row tile + a 2-row tail), with
+    /// a partial last 32-row weight group (rows 45) and a bias added only after the last slice. Against
+    /// the scalar quantized-activation twin at the VNNI level (and at every other level the CPU has).
+    func testQuantizedGemmCacheBlockingTails() {
+        var rng = TestRNG(seed: 21)
+        let shapes: [(rows: Int, cols: Int, n: Int)] = [(45, 32 * 37, 200), (32, 32 * 16, 193), (7, 32 * 17, 12)]
+        let top = KernelISA.maxSupported
+        defer { KernelISA.limit(top) }
+        for level in Set([min(3, top), top]) {
+            KernelISA.limit(level)
+            for dtype in [DType.q8, .q4] {
+                for (rows, cols, n) in shapes {
+                    let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
+                    let x = rng.floats(n * cols, scale: 3)
+                    let bias = rng.floats(rows)
+                    var ref = [Float](repeating: 0, count: n * rows)
+                    Linear.forwardRefQuantizedActivations(w.matrix, x: x, n: n, y: &ref, bias: bias)
+                    for pool in pools.prefix(2) {
+                        var y = [Float](repeating: .nan, count: n * rows)
+                        Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
+                        // Same integer dots and scale products as the twin; only the f32 order of the
+                        // per-block sums differs: 1e-6 * sqrt(cols) relative (as the other quantized tests).
+                        let d = compare(y, ref)
+                        XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(),
+                                                 "\(KernelISA.name) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Per-output bound of the activation-quantization error (see the call site).
     func quantizationBound(_ w: WeightMatrix, x: [Float], n: Int) -> [Float] {
         var bound = [Float](repeating: 0, count: n * w.rows)
