@@ -176,9 +176,12 @@ if what == "attn" || what == "all" {
         let (n, heads, hd) = (1500, 20, 64)
         let q = (0..<(n * heads * hd)).map { Float(sin(Double($0) * 0.01)) }
         var out = [Float](repeating: 0, count: n * heads * hd)
-        let sec = timeIt(minTime: 0.5) { Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, pool: pool) }
-        print(String(format: "full n=1500 h=20 d=64        %dT  %8.2f ms  (%.1f GFLOP/s)", t, sec * 1e3,
-                     4.0 * Double(n * n * heads * hd) / sec / 1e9))
+        for blocked in [false, true] {
+            Attention.useBlockedFull = blocked
+            let sec = timeIt(minTime: 0.5) { Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, pool: pool) }
+            print(String(format: "full n=1500 h=20 d=64 %@ %dT  %8.2f ms  (%.1f GFLOP/s)", blocked ? "blocked" : "sgemm  ", t, sec * 1e3,
+                         4.0 * Double(n * n * heads * hd) / sec / 1e9))
+        }
         // SigLIP (one frame: n=196, 12 heads x 64) and BERT (n=50, 12 heads x 64) encoder layers
         for (n2, h2, label) in [(196, 12, "full n=196 h=12 d=64 (SigLIP)"), (50, 12, "full n=50 h=12 d=64 (BERT)  ")] {
             let q2 = (0..<(n2 * h2 * 64)).map { Float(sin(Double($0) * 0.013)) }

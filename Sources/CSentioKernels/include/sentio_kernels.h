@@ -79,6 +79,19 @@ void sentio_attn_decode_group(int kvtype, const void *const *kblocks, const void
                               long headDim, long g, long keys, const float *q, long qstride, long G, float scale,
                               float *scores, float *out, long ostride);
 
+/* ---- full (bidirectional) encoder attention, blocked f32 (attn_full.c) ----
+   sentio_attn_full_available(hd): 1 when the kernel runs here (AVX-512, hd % 16 == 0, hd <= 64).
+   K of one head packed with sentio_attn_pack_k (k rows at k + t*ldk, hd floats each) into
+   sentio_attn_kpack_floats(n, hd) floats (64-byte aligned); v: the head's V contiguous [n][hd].
+   sentio_attn_full_rows: for query rows [i0, i1) (q + i*ldq), out + i*ldo = softmax(scale * q.K^T + mask) . V,
+   mask: additive [n] or NULL; scratch: sentio_attn_scratch_floats(n, hd) floats. */
+long sentio_attn_scratch_floats(long n, long hd);
+long sentio_attn_kpack_floats(long n, long hd);
+void sentio_attn_pack_k(const float *k, long ldk, long n, long hd, float *kp);
+int sentio_attn_full_available(long hd);
+void sentio_attn_full_rows(const float *q, long ldq, const float *kp, const float *v, long n, long hd,
+                           long i0, long i1, float scale, const float *mask, float *scratch, float *out, long ldo);
+
 /* OpenBLAS through dlopen (blas_loader.c): corrects OpenBLAS's CPU detection before it loads. */
 int sentio_blas_available(void);
 const char *sentio_blas_corename(void);
