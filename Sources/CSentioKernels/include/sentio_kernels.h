@@ -92,6 +92,11 @@ int sentio_attn_full_available(long hd);
 void sentio_attn_full_rows(const float *q, long ldq, const float *kp, const float *v, long n, long hd,
                            long i0, long i1, float scale, const float *mask, float *scratch, float *out, long ldo);
 
+/* Drops the resident pages wholly inside [p, p+n) when they belong to a read-only file mapping (checked
+   in /proc/self/maps); the next read faults them back from the page cache unchanged. Returns the bytes
+   released (0: not file-backed, nothing whole to release, or not Linux). Never touches anonymous memory. */
+long sentio_release_file_pages(const void *p, size_t n);
+
 /* OpenBLAS through dlopen (blas_loader.c): corrects OpenBLAS's CPU detection before it loads. */
 int sentio_blas_available(void);
 const char *sentio_blas_corename(void);
