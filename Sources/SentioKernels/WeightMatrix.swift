@@ -1,5 +1,4 @@
 // WeightMatrix: a borrowed view of a weight in PyTorch nn.Linear layout (rows = outputs, cols = inputs).
-import CSentioKernels
 import SentioCore
 
 /// A weight matrix in PyTorch nn.Linear layout: `rows` outputs x `cols` inputs, row-major; quantized
@@ -25,12 +24,6 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Bytes of the whole matrix.
     public var byteCount: Int { rows * rowBytes }
-
-    /// Drops this matrix's resident pages when its bytes are mapped read-only from a file (the next use
-    /// faults them back from the page cache, unchanged); a no-op for heap or decompressed memory.
-    /// Returns the bytes released. See sentio_release_file_pages.
-    @discardableResult
-    public func releaseFilePages() -> Int { Int(sentio_release_file_pages(data, byteCount)) }
 
     /// Row r dequantized to f32 with the scalar reference dequantizers of SentioCore.
     public func dequantizeRowRef(_ r: Int, into out: UnsafeMutablePointer<Float>) {
