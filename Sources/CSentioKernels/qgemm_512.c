@@ -64,13 +64,16 @@ void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, 
 #define VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /* Cache blocking (measured on the Whisper / Qwen2 prefill shapes, KernelBench omni): the weight rows of a
-   call are packed once; then for each block of MCX activation rows (their int8 rows stay in L2), each
+   call are packed once (in passes of at most pack_max bytes); then for each block of MCX activation rows (their int8 rows stay in L2), each
    32-row group and each KCB-block slice of k (9 KB of packed weights: stays in L1 while all the block's
    6-row tiles pass over it), the tile adds its slice's per-block terms to the f32 outputs, which live in
    y between slices (first slice: start from 0; last: add the bias). */
 #ifndef KCB
 #define KCB 16                        /* Q8_0 blocks per k slice */
 #endif
+/* Bytes of packed weights per pass (the thread-local buffer, kept between calls); settable for tests. */
+static size_t pack_max = (size_t)4 << 20;
+void sentio_qgemm_set_pack_limit(size_t bytes) { pack_max = bytes ? bytes : (size_t)4 << 20; }
 #ifndef MCX
 #define MCX 192                       /* activation rows per L2 block (multiple of MRX) */
 #endif
@@ -137,36 +140,45 @@ VNNI512 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0,
                              const sentio_xq *xq, float *y, long ldy, const float *bias) {
     const long nb = xq->cols / 32, n = xq->n;
     const long groups = (r1 - r0 + GR - 1) / GR;
-    size_t need = (size_t)groups * (size_t)nb * GBLK;
+    /* Groups packed at a time: the whole range, up to pack_max bytes (the buffer is thread-local and
+       kept between calls: an lm_head-sized range must not leave 100+ MB behind per thread). */
+    const size_t groupBytes = (size_t)nb * GBLK;
+    long span = (long)(pack_max / groupBytes);
+    if (span < 1) span = 1;
+    if (span > groups) span = groups;
+    size_t need = (size_t)span * groupBytes;
     if (tl_pack_cap < need) {
         free(tl_pack);
         tl_pack = aligned_alloc(64, (need + 63) / 64 * 64);
         tl_pack_cap = tl_pack ? need : 0;
         if (!tl_pack) return 0;
     }
-    for (long g = 0; g < groups; g++) {
-        long r = r0 + g * GR;
-        int h = r1 - r < GR ? (int)(r1 - r) : GR;
-        sk_pack_group(wtype, (const uint8_t *)w, rowBytes, r, h, nb, tl_pack + (size_t)g * nb * GBLK);
-    }
-    for (long ic = 0; ic < n; ic += MCX) {
-        long ie = ic + MCX < n ? ic + MCX : n;
-        for (long g = 0; g < groups; g++) {
+    for (long gs = 0; gs < groups; gs += span) {
+        long ge = gs + span < groups ? gs + span : groups;
+        for (long g = gs; g < ge; g++) {
             long r = r0 + g * GR;
             int h = r1 - r < GR ? (int)(r1 - r) : GR;
-            const uint8_t *pk = tl_pack + (size_t)g * nb * GBLK;
-            for (long b0 = 0; b0 < nb; b0 += KCB) {
-                long b1 = b0 + KCB < nb ? b0 + KCB : nb;
-                int first = b0 == 0, last = b1 == nb;
-                long i = ic;
-                for (; i + MRX <= ie; i += MRX) tile6(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last);
-                switch (ie - i) {
-                case 5: tile5(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
-                case 4: tile4(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
-                case 3: tile3(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
-                case 2: tile2(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
-                case 1: tile1(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
-                default: break;
+            sk_pack_group(wtype, (const uint8_t *)w, rowBytes, r, h, nb, tl_pack + (size_t)(g - gs) * groupBytes);
+        }
+        for (long ic = 0; ic < n; ic += MCX) {
+            long ie = ic + MCX < n ? ic + MCX : n;
+            for (long g = gs; g < ge; g++) {
+                long r = r0 + g * GR;
+                int h = r1 - r < GR ? (int)(r1 - r) : GR;
+                const uint8_t *pk = tl_pack + (size_t)(g - gs) * groupBytes;
+                for (long b0 = 0; b0 < nb; b0 += KCB) {
+                    long b1 = b0 + KCB < nb ? b0 + KCB : nb;
+                    int first = b0 == 0, last = b1 == nb;
+                    long i = ic;
+                    for (; i + MRX <= ie; i += MRX) tile6(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last);
+                    switch (ie - i) {
+                    case 5: tile5(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 4: tile4(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 3: tile3(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 2: tile2(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 1: tile1(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    default: break;
+                    }
                 }
             }
         }
@@ -174,6 +186,7 @@ VNNI512 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0,
     return 1;
 }
 #else
+void sentio_qgemm_set_pack_limit(size_t bytes) { (void)bytes; }
 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                      const sentio_xq *xq, float *y, long ldy, const float *bias) {
     (void)wtype; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)xq; (void)y; (void)ldy; (void)bias;

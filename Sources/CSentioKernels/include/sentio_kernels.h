@@ -38,6 +38,9 @@ void sentio_quantize_q8_0(const float *x, long count, void *out);
    w: q8/q4 rows of rowBytes each. */
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* The 512-bit VNNI GEMM packs at most this many bytes of weights per pass (default 4 MB, 0 restores it);
+   for tests of the multi-pass path. */
+void sentio_qgemm_set_pack_limit(size_t bytes);
 
 /* Float-weight (f32/f16/bf16) products, rows [r0,r1) of w (row stride cols elements):
    y[i*ldy + r] = sum_k x[i*ldx + k] * w[r][k] (+bias[r]) for i in [0,n). */
