@@ -1,6 +1,6 @@
 // KernelBench: throughput of the layer-1 kernels on the Qwen2-0.5B / Whisper shapes.
 //
-//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|gemm|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
+//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|gemm|omni|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
 // attn: Whisper-large encoder (n=1500, 20 heads), SigLIP frame (196, 12), BERT (50, 12), Qwen2 causal prefill/decode.
 //
 // stream: pure read bandwidth (sum of 64-bit words over a 512 MB buffer per thread): the ceiling for GEMV.
@@ -135,6 +135,38 @@ if what == "gemm" || what == "all" {
     }
 }
 
+if what == "omni" {
+    // R1-Omni encoder / prefill shapes: Whisper-large-v3 (n=1500 frames, 1280 wide, MLP 5120) and the
+    // Qwen2-0.5B prefill of the R1-Omni prompt (n=974). % of peak against the per-core peaks that
+    // Benchmarks/peak/peak.c measures (override with PEAK_INT8 / PEAK_F32, GOPS per core).
+    let env = ProcessInfo.processInfo.environment
+    let peakInt8 = Double(env["PEAK_INT8"] ?? "") ?? 649, peakF32 = Double(env["PEAK_F32"] ?? "") ?? 167
+    let only = env["BENCH_DTYPES"]?.split(separator: ",").map(String.init) ?? ["q8", "q4", "f32"]
+    print("\nGEMM, R1-Omni shapes: GOPS (2*n*rows*cols / s), % of peak (int8 \(peakInt8), f32 \(peakF32) per core), ms")
+    print("n x rows x cols           dtype  " + threadList.map { "  \($0)T  GOPS   %peak      ms" }.joined())
+    let shapes = [(1500, 1280, 1280), (1500, 5120, 1280), (1500, 1280, 5120),
+                  (974, 896, 896), (974, 128, 896), (974, 4864, 896), (974, 896, 4864)]
+    for (n, rows, cols) in shapes {
+        for name in only {
+            guard let dtype = DType.allCases.first(where: { $0.name == name }) else { continue }
+            let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
+            let x = (0..<(n * cols)).map { Float(sin(Double($0) * 0.37)) }
+            var y = [Float](repeating: 0, count: n * rows)
+            var line = String(format: "%-25@ %-5@ ", "\(n)x\(rows)x\(cols)" as NSString, dtype.name as NSString)
+            let peak = dtype == .q8 || dtype == .q4 ? peakInt8 : peakF32
+            for t in threadList {
+                let pool = ThreadPool(threads: t)
+                timingThreads = t
+                let sec = timeIt(minTime: 0.6) { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
+                let gops = 2.0 * Double(n * rows * cols) / sec / 1e9
+                line += String(format: "  %7.1f %6.1f%% %7.2f", gops, 100 * gops / (peak * Double(t)), sec * 1e3)
+            }
+            print(line)
+            p.deallocate()
+        }
+    }
+}
+
 if what == "attn" || what == "all" {
     print("\nAttention: ms per call")
     for t in threadList {
@@ -144,9 +176,12 @@ if what == "attn" || what == "all" {
         let (n, heads, hd) = (1500, 20, 64)
         let q = (0..<(n * heads * hd)).map { Float(sin(Double($0) * 0.01)) }
         var out = [Float](repeating: 0, count: n * heads * hd)
-        let sec = timeIt(minTime: 0.5) { Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, pool: pool) }
-        print(String(format: "full n=1500 h=20 d=64        %dT  %8.2f ms  (%.1f GFLOP/s)", t, sec * 1e3,
-                     4.0 * Double(n * n * heads * hd) / sec / 1e9))
+        for blocked in [false, true] {
+            Attention.useBlockedFull = blocked
+            let sec = timeIt(minTime: 0.5) { Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, pool: pool) }
+            print(String(format: "full n=1500 h=20 d=64 %@ %dT  %8.2f ms  (%.1f GFLOP/s)", blocked ? "blocked" : "sgemm  ", t, sec * 1e3,
+                         4.0 * Double(n * n * heads * hd) / sec / 1e9))
+        }
         // SigLIP (one frame: n=196, 12 heads x 64) and BERT (n=50, 12 heads x 64) encoder layers
         for (n2, h2, label) in [(196, 12, "full n=196 h=12 d=64 (SigLIP)"), (50, 12, "full n=50 h=12 d=64 (BERT)  ")] {
             let q2 = (0..<(n2 * h2 * 64)).map { Float(sin(Double($0) * 0.013)) }

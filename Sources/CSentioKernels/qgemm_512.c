@@ -1,13 +1,16 @@
 /* q8 / q4 weight x Q8_0 activation GEMM for n > 8 activation rows, 512-bit AVX-512 VNNI.
 
-   Weights are repacked per call, 32 rows at a time, so that one zmm holds 4 consecutive k-bytes of
-   16 weight rows (one 32-bit lane per row): vpdpbusd with the 4 activation bytes broadcast to every
-   lane then accumulates 16 row dots at once, with no horizontal adds. Packed group layout, per Q8_0
-   block b: 8 steps s x [32 rows x 4 bytes] (k = 4s..4s+3), unsigned (q8: w + 128, q4: nibble 0..15,
+   Weights are repacked once per call (all rows of the call's range), 32 rows at a time, so that one zmm
+   holds 4 consecutive k-bytes of 16 weight rows (one 32-bit lane per row): vpdpbusd with the 4 activation
+   bytes broadcast to every lane then accumulates 16 row dots at once, with no horizontal adds.
+   Packed group layout (shared with qgemm_amx.c; the contract of sk_pack_group), per Q8_0 block b, GBLK =
+   1152 bytes: 8 steps s x [32 rows x 4 bytes] (k = 4s..4s+3), unsigned (q8: w + 128, q4: nibble 0..15,
    unpacked once here and reused by every activation row), followed by the 32 row scales as f32.
-   Micro-tile: 32 weight rows x MR = 6 activation rows: 12 int32 accumulators for the current block,
-   12 f32 accumulators; per block and (row, col) one subtract of the zero-point correction, one convert
-   and one FMA with scale d_w * d_x (the same products as the scalar twin, in the same order). */
+   Micro-tile: 32 weight rows x MR = 6 activation rows: 12 int32 accumulators for the current block
+   (started at -corr, the zero-point correction), 12 f32 accumulators; per block and (row, col) one convert
+   and one FMA with scale d_w * d_x (the same products as the scalar twin, in the same order).
+   Blocking: see KCB / MCX below. Measured (KernelBench omni, 1 thread, CPU time; docs/BENCHMARKS.md):
+   1500x1280x1280 150 -> 330-370 GOPS, 1500x5120x1280 150 -> 290-340 (of ~650 peak vpdpbusd per core). */
 #include "internal.h"
 #include <stdlib.h>
 #if defined(__x86_64__)
@@ -60,22 +63,50 @@ void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, 
 
 #define VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-VNNI512 static inline void tile(const uint8_t *pk, long nb, const sentio_xq *xq, long i0, int mr,
-                                float *y, long ldy, long r, int h, const float *bias) {
-    const long cols = xq->cols;
+/* Cache blocking (measured on the Whisper / Qwen2 prefill shapes, KernelBench omni): the weight rows of a
+   call are packed once (in passes of at most pack_max bytes); then for each block of MCX activation rows (their int8 rows stay in L2), each
+   32-row group and each KCB-block slice of k (9 KB of packed weights: stays in L1 while all the block's
+   6-row tiles pass over it), the tile adds its slice's per-block terms to the f32 outputs, which live in
+   y between slices (first slice: start from 0; last: add the bias). */
+#ifndef KCB
+#define KCB 16                        /* Q8_0 blocks per k slice */
+#endif
+/* Bytes of packed weights per pass (the thread-local buffer, kept between calls); settable for tests. */
+static size_t pack_max = (size_t)4 << 20;
+void sentio_qgemm_set_pack_limit(size_t bytes) { pack_max = bytes ? bytes : (size_t)4 << 20; }
+#ifndef MCX
+#define MCX 192                       /* activation rows per L2 block (multiple of MRX) */
+#endif
+
+/* One 32-row x mr-row tile over blocks [b0, b1). The int32 dot of each block starts at -corr (the
+   zero-point correction folded into the accumulator's initial value: a broadcast load, no vector op),
+   then one convert and one FMA with d_w * d_x per block and 16 outputs. */
+VNNI512 __attribute__((always_inline)) static inline void tile(const uint8_t *pk, long b0, long b1, const sentio_xq *xq, long i0, int mr,
+                                float *y, long ldy, long r, int h, const float *bias, int first, int last) {
+    const long cols = xq->cols, nb = cols / 32;
+    __mmask16 m0 = h >= 16 ? 0xFFFF : (__mmask16)((1u << h) - 1);
+    __mmask16 m1 = h > 16 ? (h >= 32 ? 0xFFFF : (__mmask16)((1u << (h - 16)) - 1)) : 0;
     __m512 f0[MRX], f1[MRX];
-    for (int i = 0; i < MRX; i++) { f0[i] = _mm512_setzero_ps(); f1[i] = _mm512_setzero_ps(); }
-    const int8_t *xr[MRX];
-    for (int i = 0; i < MRX; i++) xr[i] = xq->qs + (i0 + (i < mr ? i : 0)) * cols;
-    for (long b = 0; b < nb; b++) {
+    for (int i = 0; i < mr; i++) {
+        if (first) { f0[i] = _mm512_setzero_ps(); f1[i] = _mm512_setzero_ps(); }
+        else {
+            const float *yo = y + (i0 + i) * ldy + r;
+            f0[i] = _mm512_maskz_loadu_ps(m0, yo);
+            f1[i] = _mm512_maskz_loadu_ps(m1, yo + 16);
+        }
+    }
+    const int8_t *x0 = xq->qs + i0 * cols;
+    const int32_t *corr = xq->corr + i0 * nb;
+    const float *dxs = xq->d + i0 * nb;
+    for (long b = b0; b < b1; b++) {
         const uint8_t *blk = pk + b * GBLK;
         __m512i a0[MRX], a1[MRX];
-        for (int i = 0; i < mr; i++) { a0[i] = _mm512_setzero_si512(); a1[i] = _mm512_setzero_si512(); }
+        for (int i = 0; i < mr; i++) { a0[i] = _mm512_set1_epi32(-corr[i * nb + b]); a1[i] = a0[i]; }
         for (int s = 0; s < 8; s++) {
             __m512i W0 = _mm512_load_si512((const void *)(blk + s * GR * 4));
             __m512i W1 = _mm512_load_si512((const void *)(blk + s * GR * 4 + 64));
             for (int i = 0; i < mr; i++) {
-                int32_t xv; memcpy(&xv, xr[i] + b * 32 + 4 * s, 4);
+                int32_t xv; memcpy(&xv, x0 + i * cols + b * 32 + 4 * s, 4);
                 __m512i X = _mm512_set1_epi32(xv);
                 a0[i] = _mm512_dpbusd_epi32(a0[i], W0, X);
                 a1[i] = _mm512_dpbusd_epi32(a1[i], W1, X);
@@ -84,17 +115,13 @@ VNNI512 static inline void tile(const uint8_t *pk, long nb, const sentio_xq *xq,
         const float *sc = (const float *)(blk + 8 * GR * 4);
         __m512 d0 = _mm512_load_ps(sc), d1 = _mm512_load_ps(sc + 16);
         for (int i = 0; i < mr; i++) {
-            long xi = (i0 + i) * nb + b;
-            __m512i C = _mm512_set1_epi32(xq->corr[xi]);
-            __m512 dx = _mm512_set1_ps(xq->d[xi]);
-            f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a0[i], C)), _mm512_mul_ps(d0, dx), f0[i]);
-            f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a1[i], C)), _mm512_mul_ps(d1, dx), f1[i]);
+            __m512 dx = _mm512_set1_ps(dxs[i * nb + b]);
+            f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[i]), _mm512_mul_ps(d0, dx), f0[i]);
+            f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[i]), _mm512_mul_ps(d1, dx), f1[i]);
         }
     }
-    __mmask16 m0 = h >= 16 ? 0xFFFF : (__mmask16)((1u << h) - 1);
-    __mmask16 m1 = h > 16 ? (h >= 32 ? 0xFFFF : (__mmask16)((1u << (h - 16)) - 1)) : 0;
-    __m512 bv0 = bias ? _mm512_maskz_loadu_ps(m0, bias + r) : _mm512_setzero_ps();
-    __m512 bv1 = bias ? _mm512_maskz_loadu_ps(m1, bias + r + 16) : _mm512_setzero_ps();
+    __m512 bv0 = _mm512_setzero_ps(), bv1 = _mm512_setzero_ps();
+    if (last && bias) { bv0 = _mm512_maskz_loadu_ps(m0, bias + r); bv1 = _mm512_maskz_loadu_ps(m1, bias + r + 16); }
     for (int i = 0; i < mr; i++) {
         float *yo = y + (i0 + i) * ldy + r;
         _mm512_mask_storeu_ps(yo, m0, _mm512_add_ps(f0[i], bv0));
@@ -102,34 +129,64 @@ VNNI512 static inline void tile(const uint8_t *pk, long nb, const sentio_xq *xq,
     }
 }
 
+/* One specialized copy per tile height (constant mr: accumulators stay in registers, no branches). */
+#define TILE_MR(M) VNNI512 __attribute__((noinline)) static void tile##M(const uint8_t *pk, long b0, long b1,    \
+        const sentio_xq *xq, long i0, float *y, long ldy, long r, int h, const float *bias, int first, int last) { \
+    tile(pk, b0, b1, xq, i0, M, y, ldy, r, h, bias, first, last); }
+TILE_MR(1) TILE_MR(2) TILE_MR(3) TILE_MR(4) TILE_MR(5) TILE_MR(6)
+
 /* Returns 0 when the packing buffer cannot be allocated (the caller then uses another kernel). */
 VNNI512 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                              const sentio_xq *xq, float *y, long ldy, const float *bias) {
     const long nb = xq->cols / 32, n = xq->n;
-    size_t need = (size_t)nb * GBLK;
+    const long groups = (r1 - r0 + GR - 1) / GR;
+    /* Groups packed at a time: the whole range, up to pack_max bytes (the buffer is thread-local and
+       kept between calls: an lm_head-sized range must not leave 100+ MB behind per thread). */
+    const size_t groupBytes = (size_t)nb * GBLK;
+    long span = (long)(pack_max / groupBytes);
+    if (span < 1) span = 1;
+    if (span > groups) span = groups;
+    size_t need = (size_t)span * groupBytes;
     if (tl_pack_cap < need) {
         free(tl_pack);
         tl_pack = aligned_alloc(64, (need + 63) / 64 * 64);
         tl_pack_cap = tl_pack ? need : 0;
         if (!tl_pack) return 0;
     }
-    for (long r = r0; r < r1; r += GR) {
-        int h = r1 - r < GR ? (int)(r1 - r) : GR;
-        sk_pack_group(wtype, (const uint8_t *)w, rowBytes, r, h, nb, tl_pack);
-        long i = 0;
-        for (; i + MRX <= n; i += MRX) tile(tl_pack, nb, xq, i, MRX, y, ldy, r, h, bias);
-        switch (n - i) {
-        case 5: tile(tl_pack, nb, xq, i, 5, y, ldy, r, h, bias); break;
-        case 4: tile(tl_pack, nb, xq, i, 4, y, ldy, r, h, bias); break;
-        case 3: tile(tl_pack, nb, xq, i, 3, y, ldy, r, h, bias); break;
-        case 2: tile(tl_pack, nb, xq, i, 2, y, ldy, r, h, bias); break;
-        case 1: tile(tl_pack, nb, xq, i, 1, y, ldy, r, h, bias); break;
-        default: break;
+    for (long gs = 0; gs < groups; gs += span) {
+        long ge = gs + span < groups ? gs + span : groups;
+        for (long g = gs; g < ge; g++) {
+            long r = r0 + g * GR;
+            int h = r1 - r < GR ? (int)(r1 - r) : GR;
+            sk_pack_group(wtype, (const uint8_t *)w, rowBytes, r, h, nb, tl_pack + (size_t)(g - gs) * groupBytes);
+        }
+        for (long ic = 0; ic < n; ic += MCX) {
+            long ie = ic + MCX < n ? ic + MCX : n;
+            for (long g = gs; g < ge; g++) {
+                long r = r0 + g * GR;
+                int h = r1 - r < GR ? (int)(r1 - r) : GR;
+                const uint8_t *pk = tl_pack + (size_t)(g - gs) * groupBytes;
+                for (long b0 = 0; b0 < nb; b0 += KCB) {
+                    long b1 = b0 + KCB < nb ? b0 + KCB : nb;
+                    int first = b0 == 0, last = b1 == nb;
+                    long i = ic;
+                    for (; i + MRX <= ie; i += MRX) tile6(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last);
+                    switch (ie - i) {
+                    case 5: tile5(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 4: tile4(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 3: tile3(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 2: tile2(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    case 1: tile1(pk, b0, b1, xq, i, y, ldy, r, h, bias, first, last); break;
+                    default: break;
+                    }
+                }
+            }
         }
     }
     return 1;
 }
 #else
+void sentio_qgemm_set_pack_limit(size_t bytes) { (void)bytes; }
 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                      const sentio_xq *xq, float *y, long ldy, const float *bias) {
     (void)wtype; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)xq; (void)y; (void)ldy; (void)bias;

@@ -54,6 +54,9 @@ final class PackedKV: @unchecked Sendable {
 
 public enum Attention {
     static let queryTile = 128
+    /// `full` uses the blocked kernel (attn_full.c) where it runs; false selects the sgemm-tile path (for
+    /// KernelBench's same-run comparison).
+    nonisolated(unsafe) public static var useBlockedFull = true
 
     /// Causal grouped-query attention for nQ query rows at positions start..<start+nQ; q: [nQ, heads*headDim] (RoPE already applied),
     /// keys/values 0..<start+nQ already stored in kv; out: [nQ, heads*headDim]. Query head h uses KV head h / (heads / kvHeads).
@@ -191,6 +194,10 @@ public enum Attention {
         let tiles = (n + queryTile - 1) / queryTile
         let scale = 1 / Float(hd).squareRoot()
         nonisolated(unsafe) let (q, k, v, out, mask) = (q, k, v, out, mask)
+        if useBlockedFull && sentio_attn_full_available(hd) != 0 {
+            fullBlocked(q: q, k: k, v: v, n: n, heads: heads, headDim: hd, out: out, mask: mask, pool: pool)
+            return
+        }
         if let packed = PackedKV(heads: heads, keys: n, headDim: hd, k: { k + $0 * hd }, v: { v + $0 * hd }, ld: ld, pool: pool) {
             defer { packed.deallocate() }
             pool.parallelFor(heads * tiles) { task in
@@ -222,6 +229,38 @@ public enum Attention {
             }
             BLAS.sgemm(transA: false, transB: false, m: m, n: hd, k: n, alpha: 1, a: s, lda: n,
                        b: v + h * hd, ldb: ld, beta: 0, c: out + q0 * ld + h * hd, ldc: ld)
+        }
+    }
+
+    /// `full` on the blocked AVX-512 kernel (attn_full.c): K of every head packed in 32-key chunks and V
+    /// copied contiguous once, then tasks of (head, query-row range) run blocks of 8 query rows whose
+    /// scores stay in L1/L2. Measured (KernelBench attn, 1 thread): Whisper n=1500 h=20: 154 -> see
+    /// docs/BENCHMARKS.md.
+    static func fullBlocked(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
+                            headDim hd: Int, out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, pool: ThreadPool) {
+        let ld = heads * hd
+        let kFloats = sentio_attn_kpack_floats(n, hd), vFloats = n * hd
+        let kp = UnsafeMutableRawPointer.allocate(byteCount: heads * kFloats * 4, alignment: 64).bindMemory(to: Float.self, capacity: heads * kFloats)
+        let vp = UnsafeMutablePointer<Float>.allocate(capacity: heads * vFloats)
+        defer { UnsafeMutableRawPointer(kp).deallocate(); vp.deallocate() }
+        nonisolated(unsafe) let (q, k, v, out, mask, kpp, vpp) = (q, k, v, out, mask, kp, vp)
+        pool.parallelFor(heads * 2) { t in
+            let h = t / 2
+            if t % 2 == 0 { sentio_attn_pack_k(k + h * hd, ld, n, hd, kpp + h * kFloats) }
+            else { for r in 0..<n { (vpp + h * vFloats + r * hd).update(from: v + r * ld + h * hd, count: hd) } }
+        }
+        // Row ranges per head: enough tasks for ~4 per thread, multiples of the 8-row block.
+        let splits = max(1, min((n + 7) / 8, (pool.threadCount * 4 + heads - 1) / heads))
+        let rowsPer = ((n + splits - 1) / splits + 7) / 8 * 8
+        let scale = 1 / Float(hd).squareRoot()
+        pool.parallelFor(heads * splits) { task in
+            let h = task / splits, part = task % splits
+            let i0 = part * rowsPer, i1 = min(n, i0 + rowsPer)
+            if i0 >= i1 { return }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: sentio_attn_scratch_floats(n, hd))
+            defer { scratch.deallocate() }
+            sentio_attn_full_rows(q + h * hd, ld, kpp + h * kFloats, vpp + h * vFloats, n, hd, i0, i1, scale, mask,
+                                  scratch, out + h * hd, ld)
         }
     }
 

@@ -172,3 +172,11 @@ final class QuantizedActivations {
         corr.deallocate()
     }
 }
+
+extension WeightMatrix {
+    /// Drops this matrix's resident pages when its bytes are mapped read-only from a file (the next use
+    /// faults them back from the page cache, unchanged); a no-op for heap or decompressed memory.
+    /// Returns the bytes released. See sentio_release_file_pages.
+    @discardableResult
+    public func releaseFilePages() -> Int { Int(sentio_release_file_pages(data, byteCount)) }
+}

@@ -96,17 +96,25 @@ final class AttentionTests: XCTestCase {
     func testFullMatchesReference() {
         var rng = TestRNG(seed: 33)
         // (300, 2, 16): keys beyond one 256-deep block of the packed V, 3 query tiles of 128.
-        for (n, heads, hd, masked) in [(1, 1, 8, false), (37, 3, 16, false), (70, 2, 64, true), (129, 1, 8, false), (300, 2, 16, true)] {
+        // Blocked kernel (hd 16..64, multiple of 16): (300, 2, 64): row blocks of 24 with a tail of 12, key
+        // chunks of 32 with a tail of 12, V chunks of 128 with a tail of 44; (61, 5, 48): 3 x 16 lanes,
+        // 8-row groups with tail 5 (61 = 2*24 + 13); (33, 1, 32, masked) 1-key chunk tail.
+        for (n, heads, hd, masked) in [(1, 1, 8, false), (37, 3, 16, false), (70, 2, 64, true), (129, 1, 8, false), (300, 2, 16, true),
+                                       (300, 2, 64, false), (61, 5, 48, true), (33, 1, 32, true)] {
             let q = rng.floats(n * heads * hd, scale: 2), k = rng.floats(n * heads * hd), v = rng.floats(n * heads * hd)
             var mask: [Float]? = nil
             if masked { mask = (0..<n).map { $0 % 5 == 4 ? -Float.infinity : 0 } }
             var ref = [Float](repeating: 0, count: n * heads * hd)
             Attention.fullRef(q: q, k: k, v: v, n: n, heads: heads, headDim: hd, out: &ref, mask: mask)
-            for pool in pools {
-                var out = [Float](repeating: .nan, count: n * heads * hd)
-                Attention.full(q: q, k: k, v: v, n: n, heads: heads, headDim: hd, out: &out, mask: mask, pool: pool)
-                let d = compare(out, ref)
-                XCTAssertLessThanOrEqual(d.maxAbs, 2e-5, "n=\(n) heads=\(heads) hd=\(hd) masked=\(masked): \(d)")   // as causal
+            defer { Attention.useBlockedFull = true }
+            for blocked in [true, false] {
+                Attention.useBlockedFull = blocked
+                for pool in pools {
+                    var out = [Float](repeating: .nan, count: n * heads * hd)
+                    Attention.full(q: q, k: k, v: v, n: n, heads: heads, headDim: hd, out: &out, mask: mask, pool: pool)
+                    let d = compare(out, ref)
+                    XCTAssertLessThanOrEqual(d.maxAbs, 2e-5, "n=\(n) heads=\(heads) hd=\(hd) masked=\(masked) blocked=\(blocked): \(d)")   // as causal
+                }
             }
         }
     }

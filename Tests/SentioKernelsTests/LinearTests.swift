@@ -1,5 +1,6 @@
 // Linear fast paths vs their scalar twins, every dtype, ISA level and thread count.
 import XCTest
+import CSentioKernels
 import SentioCore
 @testable import SentioKernels
 import SentioTestSupport
@@ -81,6 +82,42 @@ final class LinearTests: XCTestCase {
                             XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(),
                                                      "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 512-bit VNNI GEMM's cache blocking (qgemm_512.c): k slices of 16 Q8_0 blocks (cols 32 * 37:
+    /// two full slices and a tail of 5 blocks; the f32 outputs pass through y between slices) and blocks
+    /// of 192 activation rows (n = 200: one full block, then 8 rows = one 6-row tile + a 2-row tail), with
+    /// a partial last 32-row weight group (rows 45; for q4 packed one group per pass) and a bias added only
+    /// after the last slice. Against
+    /// the scalar quantized-activation twin at the VNNI level (and at every other level the CPU has).
+    func testQuantizedGemmCacheBlockingTails() {
+        var rng = TestRNG(seed: 21)
+        let shapes: [(rows: Int, cols: Int, n: Int)] = [(45, 32 * 37, 200), (32, 32 * 16, 193), (7, 32 * 17, 12)]
+        let top = KernelISA.maxSupported
+        defer { KernelISA.limit(top); sentio_qgemm_set_pack_limit(0) }
+        for level in Set([min(3, top), top]) {
+            KernelISA.limit(level)
+            for dtype in [DType.q8, .q4] {
+                for (rows, cols, n) in shapes {
+                    // Packing passes: the whole range at once, or one 32-row group per pass (2 groups: 45 rows).
+                    sentio_qgemm_set_pack_limit(rows == 45 && dtype == .q4 ? 1 : 0)
+                    let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
+                    let x = rng.floats(n * cols, scale: 3)
+                    let bias = rng.floats(rows)
+                    var ref = [Float](repeating: 0, count: n * rows)
+                    Linear.forwardRefQuantizedActivations(w.matrix, x: x, n: n, y: &ref, bias: bias)
+                    for pool in pools.prefix(2) {
+                        var y = [Float](repeating: .nan, count: n * rows)
+                        Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
+                        // Same integer dots and scale products as the twin; only the f32 order of the
+                        // per-block sums differs: 1e-6 * sqrt(cols) relative (as the other quantized tests).
+                        let d = compare(y, ref)
+                        XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(),
+                                                 "\(KernelISA.name) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
                     }
                 }
             }

@@ -38,6 +38,9 @@ void sentio_quantize_q8_0(const float *x, long count, void *out);
    w: q8/q4 rows of rowBytes each. */
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* The 512-bit VNNI GEMM packs at most this many bytes of weights per pass (default 4 MB, 0 restores it);
+   for tests of the multi-pass path. */
+void sentio_qgemm_set_pack_limit(size_t bytes);
 
 /* Float-weight (f32/f16/bf16) products, rows [r0,r1) of w (row stride cols elements):
    y[i*ldy + r] = sum_k x[i*ldx + k] * w[r][k] (+bias[r]) for i in [0,n). */
@@ -78,6 +81,24 @@ void sentio_f32_to_f16(const float *src, uint16_t *dst, long count);
 void sentio_attn_decode_group(int kvtype, const void *const *kblocks, const void *const *vblocks, long blockTokens,
                               long headDim, long g, long keys, const float *q, long qstride, long G, float scale,
                               float *scores, float *out, long ostride);
+
+/* ---- full (bidirectional) encoder attention, blocked f32 (attn_full.c) ----
+   sentio_attn_full_available(hd): 1 when the kernel runs here (AVX-512, hd % 16 == 0, hd <= 64).
+   K of one head packed with sentio_attn_pack_k (k rows at k + t*ldk, hd floats each) into
+   sentio_attn_kpack_floats(n, hd) floats (64-byte aligned); v: the head's V contiguous [n][hd].
+   sentio_attn_full_rows: for query rows [i0, i1) (q + i*ldq), out + i*ldo = softmax(scale * q.K^T + mask) . V,
+   mask: additive [n] or NULL; scratch: sentio_attn_scratch_floats(n, hd) floats. */
+long sentio_attn_scratch_floats(long n, long hd);
+long sentio_attn_kpack_floats(long n, long hd);
+void sentio_attn_pack_k(const float *k, long ldk, long n, long hd, float *kp);
+int sentio_attn_full_available(long hd);
+void sentio_attn_full_rows(const float *q, long ldq, const float *kp, const float *v, long n, long hd,
+                           long i0, long i1, float scale, const float *mask, float *scratch, float *out, long ldo);
+
+/* Drops the resident pages wholly inside [p, p+n) when they belong to a read-only file mapping (checked
+   in /proc/self/maps); the next read faults them back from the page cache unchanged. Returns the bytes
+   released (0: not file-backed, nothing whole to release, or not Linux). Never touches anonymous memory. */
+long sentio_release_file_pages(const void *p, size_t n);
 
 /* OpenBLAS through dlopen (blas_loader.c): corrects OpenBLAS's CPU detection before it loads. */
 int sentio_blas_available(void);

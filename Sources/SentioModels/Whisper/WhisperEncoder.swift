@@ -24,6 +24,11 @@ public enum WhisperStage: Sendable, Equatable {
 public final class WhisperEncoder: @unchecked Sendable {
     public let config: WhisperEncoderConfig
     public let weights: WhisperWeights
+    /// After each layer, drop the resident pages of its matrices when they are mapped from the weight file
+    /// (WeightMatrix.releaseFilePages): the encoder's weights (0.67 GB at q8 for large-v3) then never sit
+    /// in RSS all at once, nor while the language model runs. Costs one page-cache refault of each layer
+    /// per encode (measured in docs/BENCHMARKS.md). No effect on heap / decompressed weights.
+    public var releasesWeightPages = true
 
     public init(config: WhisperEncoderConfig, source: WeightSource, prefix: String) throws {
         try config.validate(source: source.sourceName)
@@ -67,6 +72,7 @@ public final class WhisperEncoder: @unchecked Sendable {
         report(.conv2, x, T * d)
         Ops.gelu(x, count: T * d)
         Ops.add(x, w.positions, out: x, count: T * d)
+        if releasesWeightPages { w.conv1.releaseFilePages(); w.conv2.releaseFilePages() }
 
         // Pre-LN transformer layers.
         let xn = s.xn, q = s.q, k = s.k, v = s.v, att = s.att, h = s.h
@@ -86,6 +92,7 @@ public final class WhisperEncoder: @unchecked Sendable {
             Linear.forward(L.fc2, x: h, n: T, y: xn, bias: L.fc2Bias, pool: pool)
             Ops.add(x, xn, out: x, count: T * d)
             report(.layer(i), x, T * d)
+            if releasesWeightPages { for m in [L.q, L.k, L.v, L.out, L.fc1, L.fc2] { m.releaseFilePages() } }
         }
         Ops.layerNorm(x, weight: w.finalNorm, bias: w.finalNormBias, eps: c.layerNormEps, out: out, rows: T, dim: d)
         report(.output, out, T * d)
