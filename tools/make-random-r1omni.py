@@ -185,7 +185,9 @@ def main():
     w = dict(wh)
     w.update(d_model=WHISPER["d"], encoder_ffn_dim=WHISPER["ffn"], encoder_layers=WHISPER["layers"],
              encoder_attention_heads=WHISPER["heads"], decoder_ffn_dim=WHISPER["ffn"], decoder_layers=WHISPER["layers"],
-             decoder_attention_heads=WHISPER["heads"], num_mel_bins=WHISPER["mels"], max_source_positions=WHISPER["positions"])
+             decoder_attention_heads=WHISPER["heads"], num_mel_bins=WHISPER["mels"], max_source_positions=WHISPER["positions"],
+             # transformers maps num_hidden_layers onto encoder_layers: keep them equal (the tiny fixture's 2 would win).
+             num_hidden_layers=WHISPER["layers"])
     b = dict(be)
     b.update(hidden_size=BERT["hidden"], intermediate_size=BERT["inter"], num_hidden_layers=BERT["layers"],
              num_attention_heads=BERT["heads"])
