@@ -61,7 +61,7 @@ final class LinearTests: XCTestCase {
         var rng = TestRNG(seed: 11)
         let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7)]
         forEachISA { isa in
-            for dtype in [DType.q8, .q4] {
+            for dtype in [DType.q8, .q4, .q4_1] {
                 for (rows, k) in shapes {
                     let cols = 32 * k
                     let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)

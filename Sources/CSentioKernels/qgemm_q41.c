@@ -1,0 +1,246 @@
+/* q4_1 (affine 4-bit) weights x Q8_0 activations: decode GEMV and prefill GEMM, scalar / AVX2 / AVX-512 VNNI.
+
+   Block (20 bytes, BlockQ4_1 in SentioCore): f16 step d, f16 offset m, 16 bytes of nibbles (byte j: weight
+   j low, weight j+16 high); w = d*q + m with q in 0..15. Activations: Q8_0 blocks x ~= dx*qx, and the
+   activation side carries corr = sum(qx) per block (sk_qgemm_corr gives c = 1 for q4_1). Per block
+
+       sum_j w_j x_j ~= d*dx * sum_j q_j qx_j  +  m*dx * sum_j qx_j
+
+   The integer dot takes the nibbles as they are (unsigned, straight into vpdpbusd's u8 operand or
+   maddubs' unsigned operand; no zero point), the offset term needs only the activation block sums.
+
+   VNNI: two weight blocks per zmm (lanes 0-7 block b, 8-15 block b+1), as qgemv_x86.c does for q4:
+   per pair of blocks and activation row one vpdpbusd, then acc += cvt(dot) * (D*DX) and
+   acc += M * SX, where D / M are the pair's steps / offsets and DX / SX the activation scales and
+   dx*sum/8 spread over the 8 lanes of each block (exact in binary: /8). One horizontal sum per output.
+   Tiles: 4 weight rows x up to 4 activation rows; larger n (prefill) loops the same tiles over panels
+   of activation rows so each weight row chunk is read from L1/L2 for every activation row. */
+#include "internal.h"
+#include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define Q41_BS 20
+
+void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
+                   const float *bias) {
+    const long cols = xq->cols, nb = cols / 32;
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * rowBytes;
+        for (long i = 0; i < xq->n; i++) {
+            const int8_t *xr = xq->qs + i * cols;
+            float acc = 0;
+            for (long b = 0; b < nb; b++) {
+                const uint8_t *blk = wr + b * Q41_BS;
+                uint16_t hd, hm; memcpy(&hd, blk, 2); memcpy(&hm, blk + 2, 2);
+                const int8_t *xb = xr + b * 32;
+                int32_t dot = 0;
+                for (int j = 0; j < 16; j++) dot += (int32_t)(blk[4 + j] & 15) * xb[j] + (int32_t)(blk[4 + j] >> 4) * xb[j + 16];
+                const float dx = xq->d[i * nb + b];
+                acc += (sk_f16_to_f32(hd) * dx) * (float)dot + sk_f16_to_f32(hm) * (dx * (float)xq->corr[i * nb + b]);
+            }
+            y[i * ldy + r] = acc + (bias ? bias[r] : 0.0f);
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define INLINE __attribute__((always_inline)) static inline
+#define Q41_PF 2048     /* prefetch distance in bytes ahead of each weight row stream */
+#define Q41_PANEL 64    /* activation rows per panel for n > 4 */
+
+/* ---------------- AVX-512 VNNI ---------------- */
+
+/* Activation side for pair p of row i, 16 lanes each: dx (block 2p in lanes 0-7, 2p+1 in 8-15) and
+   dx*sum/8; a missing last block (odd nb) gets 0. */
+static void q41_prep(const sentio_xq *xq, long np, float *dx, float *sx) {
+    const long nb = xq->cols / 32;
+    for (long i = 0; i < xq->n; i++)
+        for (long p = 0; p < np; p++)
+            for (int h = 0; h < 2; h++) {
+                const long b = 2 * p + h;
+                const float d = b < nb ? xq->d[i * nb + b] : 0.0f;
+                const float s = b < nb ? d * (float)xq->corr[i * nb + b] * 0.125f : 0.0f;
+                for (int l = 0; l < 8; l++) { dx[(i * np + p) * 16 + h * 8 + l] = d; sx[(i * np + p) * 16 + h * 8 + l] = s; }
+            }
+}
+
+/* Pair of blocks at blk (b and b+1, 40 bytes) -> W: lanes of block b = [q0..15 | q16..31], then b+1;
+   D, M: the steps and offsets, 8 lanes per block. */
+INLINE VNNI_TARGET void q41_load_pair(const uint8_t *blk, __m512i *W, __m512 *D, __m512 *M) {
+    __m512i z = _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 4))),
+                                        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 24))));
+    z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
+    *W = _mm512_and_si512(z, _mm512_set1_epi8(15));
+    /* words 0 (d_b), 10 (d_b+1), 1 (m_b), 11 (m_b+1) of the 40 bytes */
+    __m512i hdr = _mm512_maskz_loadu_epi16(0x00000C03u, blk);
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0x000A000A, 0x000A000A, 0x000A000A, 0x000A000A,
+                                          0x00010001, 0x00010001, 0x00010001, 0x00010001,
+                                          0x000B000B, 0x000B000B, 0x000B000B, 0x000B000B);
+    __m512i s = _mm512_permutexvar_epi16(idx, hdr);
+    *D = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
+    *M = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(s, 1));
+}
+/* The single last block (odd nb): upper lanes zero. */
+INLINE VNNI_TARGET void q41_load_tail(const uint8_t *blk, __m512i *W, __m512 *D, __m512 *M) {
+    uint16_t hd, hm; memcpy(&hd, blk, 2); memcpy(&hm, blk + 2, 2);
+    *D = _mm512_cvtph_ps(_mm256_zextsi128_si256(_mm_set1_epi16((short)hd)));
+    *M = _mm512_cvtph_ps(_mm256_zextsi128_si256(_mm_set1_epi16((short)hm)));
+    __m128i v = _mm_loadu_si128((const __m128i *)(blk + 4));
+    *W = _mm512_zextsi256_si512(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15)));
+}
+
+INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long np, const sentio_xq *xq,
+                                      const float *dx, const float *sx, long i0, const int MR, float out[4][4]) {
+    const long cols = xq->cols, full = nb / 2;
+    __m512 acc[4][4];
+    for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) acc[k][i] = _mm512_setzero_ps();
+    for (long p = 0; p <= full; p++) {
+        __m512i W[4]; __m512 D[4], M[4];
+        if (p < full) {
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *blk = wr[k] + p * 2 * Q41_BS;
+                _mm_prefetch((const char *)blk + Q41_PF, _MM_HINT_T0);
+                q41_load_pair(blk, &W[k], &D[k], &M[k]);
+            }
+        } else {
+            if (!(nb & 1)) break;
+            for (int k = 0; k < 4; k++) q41_load_tail(wr[k] + p * 2 * Q41_BS, &W[k], &D[k], &M[k]);
+        }
+        for (int i = 0; i < MR; i++) {
+            const long xi = i0 + i;
+            __m512i X = p < full ? _mm512_loadu_si512((const void *)(xq->qs + xi * cols + p * 64))
+                                 : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq->qs + xi * cols + p * 64);
+            __m512 DX = _mm512_loadu_ps(dx + (xi * np + p) * 16), SX = _mm512_loadu_ps(sx + (xi * np + p) * 16);
+            for (int k = 0; k < 4; k++) {
+                __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[k], X);
+                acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
+                acc[k][i] = _mm512_fmadd_ps(M[k], SX, acc[k][i]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
+}
+
+VNNI_TARGET static void q41_vnni(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                                 long ldy, const float *bias) {
+    const long nb = xq->cols / 32, np = (nb + 1) / 2, n = xq->n;
+    float stack_dx[4 * 64 * 16], stack_sx[4 * 64 * 16];
+    float *dx = stack_dx, *sx = stack_sx;
+    const int heap = n * np > 4 * 64;
+    if (heap) {
+        dx = aligned_alloc(64, (size_t)(n * np * 16) * 4);
+        sx = aligned_alloc(64, (size_t)(n * np * 16) * 4);
+        if (!dx || !sx) { free(dx); free(sx); sk_q41_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+    }
+    q41_prep(xq, np, dx, sx);
+    for (long ip = 0; ip < n; ip += Q41_PANEL) {
+        const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
+        for (long r = r0; r < r1; r += 4) {
+            const uint8_t *wr[4];
+            for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+            for (long i = ip; i < ie; i += 4) {
+                float out[4][4];
+                const int mr = ie - i < 4 ? (int)(ie - i) : 4;
+                switch (mr) {
+                case 1: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 1, out); break;
+                case 2: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 2, out); break;
+                case 3: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 3, out); break;
+                default: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 4, out); break;
+                }
+                for (int a = 0; a < mr; a++)
+                    for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
+            }
+        }
+    }
+    if (heap) { free(dx); free(sx); }
+}
+
+/* ---------------- AVX2 ---------------- */
+
+INLINE AVX2_TARGET void q41_avx2_tile(const uint8_t *const wr[4], long nb, const sentio_xq *xq, long i0,
+                                      const int MR, float out[4][2]) {
+    const long cols = xq->cols;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4][2];
+    for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) acc[k][i] = _mm256_setzero_ps();
+    for (long b = 0; b < nb; b++) {
+        __m256i W[4]; __m256 D[4], M[4];
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *blk = wr[k] + b * Q41_BS;
+            _mm_prefetch((const char *)blk + Q41_PF, _MM_HINT_T0);
+            uint16_t hd, hm; memcpy(&hd, blk, 2); memcpy(&hm, blk + 2, 2);
+            D[k] = _mm256_cvtph_ps(_mm_set1_epi16((short)hd));
+            M[k] = _mm256_cvtph_ps(_mm_set1_epi16((short)hm));
+            __m128i v = _mm_loadu_si128((const __m128i *)(blk + 4));
+            W[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+        }
+        for (int i = 0; i < MR; i++) {
+            const long xi = i0 + i;
+            __m256i X = _mm256_loadu_si256((const __m256i *)(xq->qs + xi * cols + b * 32));
+            const float dxs = xq->d[xi * nb + b];
+            __m256 DX = _mm256_set1_ps(dxs), SX = _mm256_set1_ps(dxs * (float)xq->corr[xi * nb + b] * 0.125f);
+            for (int k = 0; k < 4; k++) {
+                /* nibble*x pairs: |15*127*2| < 32767, no int16 saturation */
+                __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(W[k], X), ones);
+                acc[k][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(D[k], DX), acc[k][i]);
+                acc[k][i] = _mm256_fmadd_ps(M[k], SX, acc[k][i]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < MR; i++) {
+            __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[k][i]), _mm256_extractf128_ps(acc[k][i], 1));
+            s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            s = _mm_add_ss(s, _mm_movehdup_ps(s));
+            out[k][i] = _mm_cvtss_f32(s);
+        }
+}
+
+AVX2_TARGET static void q41_avx2(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                                 long ldy, const float *bias) {
+    const long nb = xq->cols / 32, n = xq->n;
+    for (long ip = 0; ip < n; ip += Q41_PANEL) {
+        const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
+        for (long r = r0; r < r1; r += 4) {
+            const uint8_t *wr[4];
+            for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+            for (long i = ip; i < ie; i += 2) {
+                float out[4][2];
+                const int mr = ie - i < 2 ? 1 : 2;
+                if (mr == 1) q41_avx2_tile(wr, nb, xq, i, 1, out); else q41_avx2_tile(wr, nb, xq, i, 2, out);
+                for (int a = 0; a < mr; a++)
+                    for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
+            }
+        }
+    }
+}
+#endif
+
+void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
+                  const float *bias) {
+#if defined(__x86_64__)
+    const int isa = sentio_isa_level();
+    if (isa >= 3) { q41_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+    if (isa >= 1) { q41_avx2(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+#endif
+    sk_q41_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias);
+}
+
+void sk_dequant_q41_row(const uint8_t *src, long cols, float *o) {
+#pragma STDC FP_CONTRACT OFF   /* d*q + m rounded twice, as BlockQ4_1.dequantizeRef */
+    for (long b = 0; b < cols / 32; b++) {
+        const uint8_t *blk = src + b * Q41_BS;
+        uint16_t hd, hm; memcpy(&hd, blk, 2); memcpy(&hm, blk + 2, 2);
+        const float d = sk_f16_to_f32(hd), m = sk_f16_to_f32(hm);
+        for (int j = 0; j < 16; j++) {
+            o[b * 32 + j] = d * (float)(blk[4 + j] & 15) + m;
+            o[b * 32 + j + 16] = d * (float)(blk[4 + j] >> 4) + m;
+        }
+    }
+}
