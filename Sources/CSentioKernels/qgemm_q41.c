@@ -13,8 +13,8 @@
    per pair of blocks and activation row one vpdpbusd, then acc += cvt(dot) * (D*DX) and
    acc += M * SX, where D / M are the pair's steps / offsets and DX / SX the activation scales and
    dx*sum/8 spread over the 8 lanes of each block (exact in binary: /8). One horizontal sum per output.
-   Tiles: 4 weight rows x up to 4 activation rows; larger n (prefill) loops the same tiles over panels
-   of activation rows so each weight row chunk is read from L1/L2 for every activation row. */
+   Tiles: 4 weight rows x up to 4 activation rows (n <= 8, and any n on AVX2, looping the tiles over
+   panels of activation rows); n > 8 on VNNI: a packed 32-row x 6-activation GEMM (below). */
 #include "internal.h"
 #include <stdlib.h>
 #if defined(__x86_64__)
@@ -160,6 +160,119 @@ VNNI_TARGET static void q41_vnni(const void *w, size_t rowBytes, long r0, long r
     if (heap) { free(dx); free(sx); }
 }
 
+/* ---------------- AVX-512 VNNI GEMM for n > 8 (prefill) ----------------
+   As qgemm_512.c does for q8/q4: weights repacked per call, 32 rows per group, so that one zmm holds 4
+   consecutive k-bytes of 16 rows (one dword lane per row) and vpdpbusd with 4 activation bytes
+   broadcast accumulates 16 row dots at once. Packed group, per block: 8 steps x [32 rows x 4 nibble
+   bytes], then the 32 steps d and the 32 offsets m as f32. Micro-tile 32 rows x 6 activation rows;
+   per block and (row vector, activation row): convert, FMA with d*dx, FMA of m with dx*sum(qx). */
+#define G41 32
+#define MR41 6
+#define GB41 (8 * G41 * 4 + 2 * G41 * 4)
+
+static _Thread_local uint8_t *tl_pack41;
+static _Thread_local size_t tl_pack41_cap;
+
+__attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl")))
+static void q41_pack_group(const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)rowBytes));
+    const __m512i low = _mm512_set1_epi32(0x0F0F0F0F);
+    for (int half = 0; half < 2; half++) {
+        const int hv = h - 16 * half;
+        const __mmask16 m = hv >= 16 ? 0xFFFF : hv <= 0 ? 0 : (__mmask16)((1u << hv) - 1);
+        const uint8_t *base = w + (size_t)(r + 16 * half) * rowBytes;
+        for (long b = 0; b < nb; b++) {
+            const uint8_t *bb = base + b * Q41_BS;
+            uint8_t *dst = out + b * GB41 + 64 * half;
+            /* dword 0 of each block = [d | m] */
+            __m512i hs = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb, 1) : _mm512_setzero_si512();
+            float *sc = (float *)(out + b * GB41 + 8 * G41 * 4);
+            _mm512_store_ps(sc + 16 * half, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hs)));
+            _mm512_store_ps(sc + G41 + 16 * half, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(hs, 16))));
+            for (int st = 0; st < 4; st++) {
+                __m512i v = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + 4 + 4 * st, 1)
+                              : _mm512_setzero_si512();
+                _mm512_store_si512((void *)(dst + st * G41 * 4), _mm512_and_si512(v, low));
+                _mm512_store_si512((void *)(dst + (st + 4) * G41 * 4), _mm512_and_si512(_mm512_srli_epi32(v, 4), low));
+            }
+        }
+    }
+}
+
+VNNI_TARGET static inline void q41_tile512(const uint8_t *pk, long nb, const sentio_xq *xq, long i0, int mr,
+                                           float *y, long ldy, long r, int h, const float *bias) {
+    const long cols = xq->cols;
+    __m512 f0[MR41], f1[MR41];
+    for (int i = 0; i < MR41; i++) { f0[i] = _mm512_setzero_ps(); f1[i] = _mm512_setzero_ps(); }
+    const int8_t *xr[MR41];
+    for (int i = 0; i < MR41; i++) xr[i] = xq->qs + (i0 + (i < mr ? i : 0)) * cols;
+    for (long b = 0; b < nb; b++) {
+        const uint8_t *blk = pk + b * GB41;
+        __m512i a0[MR41], a1[MR41];
+        for (int i = 0; i < mr; i++) { a0[i] = _mm512_setzero_si512(); a1[i] = _mm512_setzero_si512(); }
+        for (int s = 0; s < 8; s++) {
+            __m512i W0 = _mm512_load_si512((const void *)(blk + s * G41 * 4));
+            __m512i W1 = _mm512_load_si512((const void *)(blk + s * G41 * 4 + 64));
+            for (int i = 0; i < mr; i++) {
+                int32_t xv; memcpy(&xv, xr[i] + b * 32 + 4 * s, 4);
+                __m512i X = _mm512_set1_epi32(xv);
+                a0[i] = _mm512_dpbusd_epi32(a0[i], W0, X);
+                a1[i] = _mm512_dpbusd_epi32(a1[i], W1, X);
+            }
+        }
+        const float *sc = (const float *)(blk + 8 * G41 * 4);
+        __m512 d0 = _mm512_load_ps(sc), d1 = _mm512_load_ps(sc + 16);
+        __m512 m0 = _mm512_load_ps(sc + G41), m1 = _mm512_load_ps(sc + G41 + 16);
+        for (int i = 0; i < mr; i++) {
+            const long xi = (i0 + i) * nb + b;
+            const float dxs = xq->d[xi];
+            __m512 dx = _mm512_set1_ps(dxs), sx = _mm512_set1_ps(dxs * (float)xq->corr[xi]);
+            f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[i]), _mm512_mul_ps(d0, dx), f0[i]);
+            f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[i]), _mm512_mul_ps(d1, dx), f1[i]);
+            f0[i] = _mm512_fmadd_ps(m0, sx, f0[i]);
+            f1[i] = _mm512_fmadd_ps(m1, sx, f1[i]);
+        }
+    }
+    const __mmask16 k0 = h >= 16 ? 0xFFFF : (__mmask16)((1u << h) - 1);
+    const __mmask16 k1 = h > 16 ? (h >= 32 ? 0xFFFF : (__mmask16)((1u << (h - 16)) - 1)) : 0;
+    __m512 bv0 = bias ? _mm512_maskz_loadu_ps(k0, bias + r) : _mm512_setzero_ps();
+    __m512 bv1 = bias ? _mm512_maskz_loadu_ps(k1, bias + r + 16) : _mm512_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        float *yo = y + (i0 + i) * ldy + r;
+        _mm512_mask_storeu_ps(yo, k0, _mm512_add_ps(f0[i], bv0));
+        _mm512_mask_storeu_ps(yo + 16, k1, _mm512_add_ps(f1[i], bv1));
+    }
+}
+
+/* Returns 0 when the packing buffer cannot be allocated (the caller then uses the tile kernel). */
+VNNI_TARGET static int q41_vnni512(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                                   long ldy, const float *bias) {
+    const long nb = xq->cols / 32, n = xq->n;
+    const size_t need = (size_t)nb * GB41;
+    if (tl_pack41_cap < need) {
+        free(tl_pack41);
+        tl_pack41 = aligned_alloc(64, (need + 63) / 64 * 64);
+        tl_pack41_cap = tl_pack41 ? need : 0;
+        if (!tl_pack41) return 0;
+    }
+    for (long r = r0; r < r1; r += G41) {
+        const int h = r1 - r < G41 ? (int)(r1 - r) : G41;
+        q41_pack_group((const uint8_t *)w, rowBytes, r, h, nb, tl_pack41);
+        long i = 0;
+        for (; i + MR41 <= n; i += MR41) q41_tile512(tl_pack41, nb, xq, i, MR41, y, ldy, r, h, bias);
+        switch (n - i) {
+        case 5: q41_tile512(tl_pack41, nb, xq, i, 5, y, ldy, r, h, bias); break;
+        case 4: q41_tile512(tl_pack41, nb, xq, i, 4, y, ldy, r, h, bias); break;
+        case 3: q41_tile512(tl_pack41, nb, xq, i, 3, y, ldy, r, h, bias); break;
+        case 2: q41_tile512(tl_pack41, nb, xq, i, 2, y, ldy, r, h, bias); break;
+        case 1: q41_tile512(tl_pack41, nb, xq, i, 1, y, ldy, r, h, bias); break;
+        default: break;
+        }
+    }
+    return 1;
+}
+
 /* ---------------- AVX2 ---------------- */
 
 INLINE AVX2_TARGET void q41_avx2_tile(const uint8_t *const wr[4], long nb, const sentio_xq *xq, long i0,
@@ -226,7 +339,11 @@ void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio
                   const float *bias) {
 #if defined(__x86_64__)
     const int isa = sentio_isa_level();
-    if (isa >= 3) { q41_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+    if (isa >= 3) {
+        if (xq->n > SK_QGEMV_MAX_N && q41_vnni512(w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
+        q41_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias);
+        return;
+    }
     if (isa >= 1) { q41_avx2(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
 #endif
     sk_q41_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias);
