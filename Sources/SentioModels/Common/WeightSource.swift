@@ -114,7 +114,8 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
     }
 }
 
-/// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for blocks).
+/// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for q4 / q4_1
+/// blocks, the least-squares weight quantizer BlockQ8_0.quantizeWeights for q8).
 public func encodeFloats(_ x: [Float], as dtype: DType) -> [UInt8] {
     let n = x.count
     var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: n) ?? 0)
@@ -124,7 +125,7 @@ public func encodeFloats(_ x: [Float], as dtype: DType) -> [UInt8] {
             case .f32: for i in 0..<n { dst.storeBytes(of: src[i], toByteOffset: 4 * i, as: Float.self) }
             case .f16: for i in 0..<n { dst.storeBytes(of: floatToF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
             case .bf16: for i in 0..<n { dst.storeBytes(of: floatToBF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
-            case .q8: BlockQ8_0.quantizeRef(src, into: dst)
+            case .q8: BlockQ8_0.quantizeWeights(src, into: dst)
             case .q4: BlockQ4_0.quantizeRef(src, into: dst)
             case .q4_1: BlockQ4_1.quantizeRef(src, into: dst)
             case .i32: for i in 0..<n { dst.storeBytes(of: Int32(src[i]), toByteOffset: 4 * i, as: Int32.self) }
