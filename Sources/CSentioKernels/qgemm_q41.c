@@ -10,9 +10,10 @@
    maddubs' unsigned operand; no zero point), the offset term needs only the activation block sums.
 
    VNNI: two weight blocks per zmm (lanes 0-7 block b, 8-15 block b+1), as qgemv_x86.c does for q4:
-   per pair of blocks and activation row one vpdpbusd, then acc += cvt(dot) * (D*DX) and
-   acc += M * SX, where D / M are the pair's steps / offsets and DX / SX the activation scales and
-   dx*sum/8 spread over the 8 lanes of each block (exact in binary: /8). One horizontal sum per output.
+   per pair of blocks and activation row one vpdpbusd, then acc += cvt(dot) * (D*DX), D / DX the
+   pair's weight / activation scales, 8 lanes per block. The offset term runs outside that loop, 16
+   blocks per step: the 16 offsets of a row gathered at once, one FMA with dx*sum(qx) per activation
+   row (Q4_0's op count in the pair loop). One horizontal sum per output.
    Tiles: 4 weight rows x up to 4 activation rows (n <= 8, and any n on AVX2, looping the tiles over
    panels of activation rows); n > 8 on VNNI: a packed 32-row x 6-activation GEMM (below). */
 #include "internal.h"
@@ -54,71 +55,78 @@ void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const senti
 
 /* ---------------- AVX-512 VNNI ---------------- */
 
-/* Activation side for pair p of row i, 16 lanes each: dx (block 2p in lanes 0-7, 2p+1 in 8-15) and
-   dx*sum/8; a missing last block (odd nb) gets 0. */
-static void q41_prep(const sentio_xq *xq, long np, float *dx, float *sx) {
+/* Activation side: dx for pair p of row i in 16 lanes (block 2p in lanes 0-7, 2p+1 in 8-15; a missing last
+   block of odd nb gets 0), and sx[i*nb16 + b] = dx_b * sum(qx_b) per block, zero-padded to nb16 (a multiple
+   of 16) for the offset term. */
+static void q41_prep(const sentio_xq *xq, long np, long nb16, float *dx, float *sx) {
     const long nb = xq->cols / 32;
-    for (long i = 0; i < xq->n; i++)
+    for (long i = 0; i < xq->n; i++) {
         for (long p = 0; p < np; p++)
             for (int h = 0; h < 2; h++) {
                 const long b = 2 * p + h;
                 const float d = b < nb ? xq->d[i * nb + b] : 0.0f;
-                const float s = b < nb ? d * (float)xq->corr[i * nb + b] * 0.125f : 0.0f;
-                for (int l = 0; l < 8; l++) { dx[(i * np + p) * 16 + h * 8 + l] = d; sx[(i * np + p) * 16 + h * 8 + l] = s; }
+                for (int l = 0; l < 8; l++) dx[(i * np + p) * 16 + h * 8 + l] = d;
             }
+        for (long b = 0; b < nb16; b++) sx[i * nb16 + b] = b < nb ? xq->d[i * nb + b] * (float)xq->corr[i * nb + b] : 0.0f;
+    }
 }
 
 /* Pair of blocks at blk (b and b+1, 40 bytes) -> W: lanes of block b = [q0..15 | q16..31], then b+1;
-   D, M: the steps and offsets, 8 lanes per block. */
-INLINE VNNI_TARGET void q41_load_pair(const uint8_t *blk, __m512i *W, __m512 *D, __m512 *M) {
+   D: the steps, 8 lanes per block. */
+INLINE VNNI_TARGET void q41_load_pair(const uint8_t *blk, __m512i *W, __m512 *D) {
     __m512i z = _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 4))),
                                         _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 24))));
     z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
     *W = _mm512_and_si512(z, _mm512_set1_epi8(15));
-    /* words 0 (d_b), 10 (d_b+1), 1 (m_b), 11 (m_b+1) of the 40 bytes */
-    __m512i hdr = _mm512_maskz_loadu_epi16(0x00000C03u, blk);
-    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0x000A000A, 0x000A000A, 0x000A000A, 0x000A000A,
-                                          0x00010001, 0x00010001, 0x00010001, 0x00010001,
-                                          0x000B000B, 0x000B000B, 0x000B000B, 0x000B000B);
-    __m512i s = _mm512_permutexvar_epi16(idx, hdr);
-    *D = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
-    *M = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(s, 1));
+    /* words 0 (d_b) and 10 (d_b+1) of the 40 bytes */
+    const __m256i sidx = _mm256_setr_epi32(0, 0, 0, 0, 0x000A000A, 0x000A000A, 0x000A000A, 0x000A000A);
+    *D = _mm512_cvtph_ps(_mm256_permutexvar_epi16(sidx, _mm256_loadu_si256((const __m256i *)blk)));
 }
 /* The single last block (odd nb): upper lanes zero. */
-INLINE VNNI_TARGET void q41_load_tail(const uint8_t *blk, __m512i *W, __m512 *D, __m512 *M) {
-    uint16_t hd, hm; memcpy(&hd, blk, 2); memcpy(&hm, blk + 2, 2);
+INLINE VNNI_TARGET void q41_load_tail(const uint8_t *blk, __m512i *W, __m512 *D) {
+    uint16_t hd; memcpy(&hd, blk, 2);
     *D = _mm512_cvtph_ps(_mm256_zextsi128_si256(_mm_set1_epi16((short)hd)));
-    *M = _mm512_cvtph_ps(_mm256_zextsi128_si256(_mm_set1_epi16((short)hm)));
     __m128i v = _mm_loadu_si128((const __m128i *)(blk + 4));
     *W = _mm512_zextsi256_si512(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15)));
 }
 
-INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long np, const sentio_xq *xq,
+INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long np, long nb16, const sentio_xq *xq,
                                       const float *dx, const float *sx, long i0, const int MR, float out[4][4]) {
     const long cols = xq->cols, full = nb / 2;
     __m512 acc[4][4];
     for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) acc[k][i] = _mm512_setzero_ps();
+    /* Offset term, 16 blocks at a time: the offsets m_b of each row gathered (dword at block start + 2,
+       low half = m), times dx_b * sum(qx_b). */
+    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(Q41_BS));
+    for (long c = 0; c < nb; c += 16) {
+        const __mmask16 gm = nb - c >= 16 ? 0xFFFF : (__mmask16)((1u << (nb - c)) - 1);
+        for (int k = 0; k < 4; k++) {
+            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[k] + c * Q41_BS + 2, 1);
+            __m512 Mv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+            for (int i = 0; i < MR; i++) acc[k][i] = _mm512_fmadd_ps(Mv, _mm512_loadu_ps(sx + (i0 + i) * nb16 + c), acc[k][i]);
+        }
+    }
     for (long p = 0; p <= full; p++) {
-        __m512i W[4]; __m512 D[4], M[4];
+        __m512i W[4]; __m512 D[4];
         if (p < full) {
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wr[k] + p * 2 * Q41_BS;
                 _mm_prefetch((const char *)blk + Q41_PF, _MM_HINT_T0);
-                q41_load_pair(blk, &W[k], &D[k], &M[k]);
+                q41_load_pair(blk, &W[k], &D[k]);
             }
         } else {
             if (!(nb & 1)) break;
-            for (int k = 0; k < 4; k++) q41_load_tail(wr[k] + p * 2 * Q41_BS, &W[k], &D[k], &M[k]);
+            for (int k = 0; k < 4; k++) q41_load_tail(wr[k] + p * 2 * Q41_BS, &W[k], &D[k]);
         }
         for (int i = 0; i < MR; i++) {
             const long xi = i0 + i;
             __m512i X = p < full ? _mm512_loadu_si512((const void *)(xq->qs + xi * cols + p * 64))
                                  : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq->qs + xi * cols + p * 64);
-            __m512 DX = _mm512_loadu_ps(dx + (xi * np + p) * 16), SX = _mm512_loadu_ps(sx + (xi * np + p) * 16);
+            __m512 DX = _mm512_loadu_ps(dx + (xi * np + p) * 16);
             for (int k = 0; k < 4; k++) {
                 __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[k], X);
                 acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
-                acc[k][i] = _mm512_fmadd_ps(M[k], SX, acc[k][i]);
             }
         }
     }
@@ -127,16 +135,16 @@ INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long 
 
 VNNI_TARGET static void q41_vnni(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
                                  long ldy, const float *bias) {
-    const long nb = xq->cols / 32, np = (nb + 1) / 2, n = xq->n;
-    float stack_dx[4 * 64 * 16], stack_sx[4 * 64 * 16];
+    const long nb = xq->cols / 32, np = (nb + 1) / 2, nb16 = (nb + 15) / 16 * 16, n = xq->n;
+    float stack_dx[4 * 64 * 16], stack_sx[4 * 256];
     float *dx = stack_dx, *sx = stack_sx;
-    const int heap = n * np > 4 * 64;
+    const int heap = n * np > 4 * 64 || n * nb16 > 4 * 256;
     if (heap) {
         dx = aligned_alloc(64, (size_t)(n * np * 16) * 4);
-        sx = aligned_alloc(64, (size_t)(n * np * 16) * 4);
+        sx = aligned_alloc(64, (size_t)(n * nb16) * 4 + 64);
         if (!dx || !sx) { free(dx); free(sx); sk_q41_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     }
-    q41_prep(xq, np, dx, sx);
+    q41_prep(xq, np, nb16, dx, sx);
     for (long ip = 0; ip < n; ip += Q41_PANEL) {
         const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
         for (long r = r0; r < r1; r += 4) {
@@ -147,10 +155,10 @@ VNNI_TARGET static void q41_vnni(const void *w, size_t rowBytes, long r0, long r
                 float out[4][4];
                 const int mr = ie - i < 4 ? (int)(ie - i) : 4;
                 switch (mr) {
-                case 1: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 1, out); break;
-                case 2: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 2, out); break;
-                case 3: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 3, out); break;
-                default: q41_vnni_tile(wr, nb, np, xq, dx, sx, i, 4, out); break;
+                case 1: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 1, out); break;
+                case 2: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 2, out); break;
+                case 3: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 3, out); break;
+                default: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 4, out); break;
                 }
                 for (int a = 0; a < mr; a++)
                     for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
