@@ -78,6 +78,7 @@ func makeWeight(_ dtype: DType, rows: Int, cols: Int) -> (UnsafeMutableRawPointe
         let scale = floatToF16(0.001)
         for r in 0..<rows { for blk in 0..<(cols / 32) {
             (p + r * rowBytes + blk * dtype.bytesPerBlock).storeBytes(of: scale, as: UInt16.self)
+            if dtype == .q4_1 { (p + r * rowBytes + blk * dtype.bytesPerBlock + 2).storeBytes(of: scale, as: UInt16.self) }
         } }
     }
     return (p, WeightMatrix(dtype: dtype, rows: rows, cols: cols, data: p))
@@ -96,7 +97,7 @@ if what == "gemv" || what == "all" {
     print("shape (rows x cols)   dtype  " + threadList.map { "  \($0)T GB/s     ms" }.joined())
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
     for (rows, cols) in [(4864, 896), (896, 4864), (151936, 896)] {
-        for dtype in [DType.q4, .q8, .bf16, .f16, .f32] where only?.contains(dtype.name) ?? true {
+        for dtype in [DType.q4, .q4_1, .q8, .bf16, .f16, .f32] where only?.contains(dtype.name) ?? true {
             let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
             let x = (0..<cols).map { Float(sin(Double($0))) }
             var y = [Float](repeating: 0, count: rows)
@@ -116,8 +117,9 @@ if what == "gemv" || what == "all" {
 if what == "gemm" || what == "all" {
     print("\nGEMM (prefill n=512): GFLOP/s, ms per call")
     print("n x rows x cols        dtype  " + threadList.map { "  \($0)T GFLOP/s    ms" }.joined())
+    let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
     for (rows, cols) in [(4864, 896), (896, 4864)] {
-        for dtype in [DType.q4, .q8, .bf16, .f16, .f32] {
+        for dtype in [DType.q4, .q4_1, .q8, .bf16, .f16, .f32] where only?.contains(dtype.name) ?? true {
             let n = 512
             let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
             let x = (0..<(n * cols)).map { Float(sin(Double($0) * 0.37)) }

@@ -63,3 +63,7 @@ void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, 
    and the OS granted tile state to this process. */
 int sk_qgemm_amx(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 int sk_amx_request(void);
+/* q4_1 (affine 4-bit) weights, qgemm_q41.c: all n, dispatched by ISA; scalar twin; one row to f32. */
+void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+void sk_dequant_q41_row(const uint8_t *src, long cols, float *out);

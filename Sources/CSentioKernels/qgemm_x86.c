@@ -115,6 +115,7 @@ void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
 
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    if (wtype == SENTIO_Q4_1) { sk_qgemm_q41(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     int isa = sentio_isa_level();
     if (xq->n <= SK_QGEMV_MAX_N && isa >= 1) {
         if (isa >= 3) sk_qgemv_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);

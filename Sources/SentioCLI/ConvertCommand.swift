@@ -13,7 +13,7 @@ struct Convert: ParsableCommand {
     var source: String
     @Option(name: .shortAndLong, help: "Output .sentio file")
     var output: String
-    @Option(help: "Weight type for matrices: f32, f16, bf16, q8, q4")
+    @Option(help: "Weight type for matrices: f32, f16, bf16, q8, q4 (Q4_0), q4_1 (affine 4-bit)")
     var quant: String = "q8"
     @Option(name: .customLong("override"), help: "Per-tensor dtype override PATTERN=DTYPE (glob), repeatable, e.g. '*lm_head*=q8'")
     var overrides: [String] = []
@@ -27,7 +27,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             guard let target = DType(name: quant), target.isFloat else {
-                throw SentioError(.argument, "--quant must be one of f32, f16, bf16, q8, q4 (got '\(quant)')")
+                throw SentioError(.argument, "--quant must be one of f32, f16, bf16, q8, q4, q4_1 (got '\(quant)')")
             }
             let policy = QuantPolicy(target: target, overrides: try overrides.map(QuantPolicy.parseOverride))
             let src = try openCheckpoint(URL(fileURLWithPath: source))

@@ -1,7 +1,8 @@
 // DType: the element types a Sentio tensor can be stored in.
 //
 // Quantized types are stored in blocks of `blockSize` weights along the last (contiguous) dimension,
-// exactly as ggml lays out Q8_0 / Q4_0 (see BlockQ8_0.swift, BlockQ4_0.swift and docs/FORMAT.md).
+// exactly as ggml lays out Q8_0 / Q4_0 / Q4_1 (see BlockQ8_0.swift, BlockQ4_0.swift, BlockQ4_1.swift and
+// docs/FORMAT.md).
 
 public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case f32 = 0
@@ -9,6 +10,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case bf16 = 2
     case q8 = 8     // BlockQ8_0: f16 scale + 32 x int8           (34 bytes / 32 weights)
     case q4 = 9     // BlockQ4_0: f16 scale + 16 bytes of nibbles  (18 bytes / 32 weights)
+    case q4_1 = 10  // BlockQ4_1: f16 step + f16 offset + 16 bytes of nibbles (20 bytes / 32 weights)
     case i32 = 16   // integer tensors (e.g. token ids in fixtures); never quantized
     case i64 = 17
     case u8 = 18
@@ -16,7 +18,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     /// Weights per storage block (1 for plain types).
     public var blockSize: Int {
         switch self {
-        case .q8, .q4: return 32
+        case .q8, .q4, .q4_1: return 32
         default: return 1
         }
     }
@@ -28,6 +30,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .f16, .bf16: return 2
         case .q8: return BlockQ8_0.byteSize
         case .q4: return BlockQ4_0.byteSize
+        case .q4_1: return BlockQ4_1.byteSize
         case .i64: return 8
         case .u8: return 1
         }
@@ -56,6 +59,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .bf16: return "bf16"
         case .q8: return "q8"
         case .q4: return "q4"
+        case .q4_1: return "q4_1"
         case .i32: return "i32"
         case .i64: return "i64"
         case .u8: return "u8"

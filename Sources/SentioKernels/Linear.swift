@@ -23,7 +23,7 @@ public enum Linear {
             return
         }
         switch w.dtype {
-        case .q8, .q4: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case .q8, .q4, .q4_1: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f32 where n >= 4: forwardSgemm(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f16 where n >= 16, .bf16 where n >= 16: forwardPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
         default: forwardFloatDirect(w, x: x, n: n, y: y, bias: bias, pool: pool)

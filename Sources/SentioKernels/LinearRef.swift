@@ -17,13 +17,13 @@ extension Linear {
         }
     }
 
-    /// Scalar reference of the integer path for q8/q4 weights: each activation row quantized with
+    /// Scalar reference of the integer path for q8/q4/q4_1 weights: each activation row quantized with
     /// BlockQ8_0.quantizeRef, per block an exact integer dot, scaled by d_w * d_x and summed in f32
-    /// in block order. The fast path computes the same integers and the same scale products; only the
+    /// in block order (q4_1: dot of the unsigned levels, plus the offset term m_w * d_x * sum(q_x)). The fast path computes the same integers and the same scale products; only the
     /// f32 summation order differs.
     public static func forwardRefQuantizedActivations(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
                                                       y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
-        precondition(w.dtype == .q8 || w.dtype == .q4)
+        precondition(w.dtype == .q8 || w.dtype == .q4 || w.dtype == .q4_1)
         let nb = w.cols / 32
         let xq = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, nb * BlockQ8_0.byteSize), alignment: 16)
         defer { xq.deallocate() }
@@ -43,6 +43,17 @@ extension Linear {
                         dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))
                         let qw = (wb + 2).assumingMemoryBound(to: Int8.self)
                         for j in 0..<32 { dot &+= Int32(qw[j]) &* Int32(qx[j]) }
+                    } else if w.dtype == .q4_1 {
+                        let wb = wr + b * BlockQ4_1.byteSize
+                        dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))
+                        let mw = f16ToFloat(UInt16(littleEndian: (wb + 2).loadUnaligned(as: UInt16.self)))
+                        let qw = (wb + 4).assumingMemoryBound(to: UInt8.self)
+                        var sx: Int32 = 0
+                        for j in 0..<16 {
+                            dot &+= Int32(qw[j] & 15) &* Int32(qx[j]) &+ Int32(qw[j] >> 4) &* Int32(qx[j + 16])
+                            sx &+= Int32(qx[j]) &+ Int32(qx[j + 16])
+                        }
+                        acc += mw * (dx * Float(sx))
                     } else {
                         let wb = wr + b * BlockQ4_0.byteSize
                         dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))

@@ -2,7 +2,7 @@
 import SentioCore
 
 /// A weight matrix in PyTorch nn.Linear layout: `rows` outputs x `cols` inputs, row-major; quantized
-/// types store each row as cols/32 blocks (BlockQ8_0 / BlockQ4_0 from SentioCore). Not owned.
+/// types store each row as cols/32 blocks (BlockQ8_0 / BlockQ4_0 / BlockQ4_1 from SentioCore). Not owned.
 public struct WeightMatrix: @unchecked Sendable {
     public let dtype: DType
     public let rows: Int
@@ -10,7 +10,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
 
     public init(dtype: DType, rows: Int, cols: Int, data: UnsafeRawPointer) {
-        precondition([.f32, .f16, .bf16, .q8, .q4].contains(dtype), "WeightMatrix: unsupported dtype \(dtype)")
+        precondition([.f32, .f16, .bf16, .q8, .q4, .q4_1].contains(dtype), "WeightMatrix: unsupported dtype \(dtype)")
         precondition(rows >= 0 && cols >= 0 && cols % dtype.blockSize == 0,
                      "WeightMatrix: cols \(cols) must be a multiple of \(dtype.blockSize) for \(dtype)")
         self.dtype = dtype
@@ -41,6 +41,9 @@ public struct WeightMatrix: @unchecked Sendable {
                                     into: UnsafeMutableBufferPointer(start: out, count: cols))
         case .q4:
             BlockQ4_0.dequantizeRef(UnsafeRawBufferPointer(start: src, count: rowBytes),
+                                    into: UnsafeMutableBufferPointer(start: out, count: cols))
+        case .q4_1:
+            BlockQ4_1.dequantizeRef(UnsafeRawBufferPointer(start: src, count: rowBytes),
                                     into: UnsafeMutableBufferPointer(start: out, count: cols))
         default: preconditionFailure("unsupported dtype")
         }

@@ -23,6 +23,7 @@ final class OwnedWeight {
                 case .bf16: for k in 0..<cols { dst.storeBytes(of: floatToBF16(row[k]), toByteOffset: 2 * k, as: UInt16.self) }
                 case .q8: BlockQ8_0.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
                 case .q4: BlockQ4_0.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
+                case .q4_1: BlockQ4_1.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
                 default: fatalError()
                 }
             }
@@ -33,7 +34,7 @@ final class OwnedWeight {
     deinit { bytes.deallocate() }
 }
 
-let weightDTypes: [DType] = [.f32, .f16, .bf16, .q8, .q4]
+let weightDTypes: [DType] = [.f32, .f16, .bf16, .q8, .q4, .q4_1]
 
 /// Runs body at every ISA level this CPU has (scalar C, AVX2, AVX-512, VNNI), restoring the limit.
 func forEachISA(_ body: (String) throws -> Void) rethrows {

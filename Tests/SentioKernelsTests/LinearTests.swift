@@ -60,9 +60,10 @@ final class LinearTests: XCTestCase {
     /// and even (the single-block tail of the pair loop), every n in 1...9, threads 1...3, every ISA.
     func testQuantizedGemvSmallNMatchesTwin() {
         var rng = TestRNG(seed: 11)
-        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7)]
+        // (5, 160): 5120 columns, the activation-side scratch of the VNNI GEMVs moves to the heap (q8/q4 n >= 4, q4_1 n >= 7).
+        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (5, 160)]
         forEachISA { isa in
-            for dtype in [DType.q8, .q4] {
+            for dtype in [DType.q8, .q4, .q4_1] {
                 for (rows, k) in shapes {
                     let cols = 32 * k
                     let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)

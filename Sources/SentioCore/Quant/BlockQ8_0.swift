@@ -38,4 +38,47 @@ public struct BlockQ8_0 {
             for i in 0..<weights { dst[b * weights + i] = d * Float(q[i]) }
         }
     }
+
+    /// Weight quantizer (converter): the same blocks, with the scale chosen by least squares instead of
+    /// amax/127 only. Candidates d = amax / t for t = 127, 126, ..., 64 (f16-rounded, as decoded); the
+    /// block keeps quantizeRef's result unless a candidate has a strictly smaller squared error, and the
+    /// search stops at an exact fit. Why: weights that were already on a coarser grid (a dequantized
+    /// Q5_0 / Q6_K / Q4_0 checkpoint: x = d' * k with |k| <= 32) sit exactly on d = d' / c for an integer c
+    /// with amax / d in 64...127, so they are stored without loss where amax/127 would re-round every one;
+    /// on unstructured weights the search can only lower the error (amax/127 stays a candidate).
+    public static func quantizeWeights(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
+        quantizeRef(src, into: dst)
+        for b in 0..<(src.count / weights) {
+            let x = src.baseAddress! + b * weights
+            let out = dst.baseAddress! + b * byteSize
+            let q = (out + 2).assumingMemoryBound(to: Int8.self)
+            let d0 = f16ToFloat(UInt16(littleEndian: out.loadUnaligned(as: UInt16.self)))
+            var best: Float = 0, amax: Float = 0
+            for i in 0..<weights {
+                let e = x[i] - d0 * Float(q[i]); best += e * e
+                amax = max(amax, abs(x[i]))
+            }
+            if best == 0 || amax == 0 || !amax.isFinite { continue }
+            var bestH: UInt16? = nil
+            for t in stride(from: 127, through: 64, by: -1) {
+                let h = floatToF16(amax / Float(t))
+                let d = f16ToFloat(h)
+                guard d > 0, d.isFinite else { continue }
+                let id = 1 / d
+                var err: Float = 0
+                for i in 0..<weights {
+                    let l = max(-127, min(127, (x[i] * id).rounded(.toNearestOrAwayFromZero)))
+                    let e = x[i] - d * l; err += e * e
+                }
+                if err < best {
+                    best = err; bestH = h
+                    if err == 0 { break }
+                }
+            }
+            guard let h = bestH else { continue }
+            let d = f16ToFloat(h), id = 1 / d
+            out.storeBytes(of: h.littleEndian, as: UInt16.self)
+            for i in 0..<weights { q[i] = Int8(max(-127, min(127, (x[i] * id).rounded(.toNearestOrAwayFromZero)))) }
+        }
+    }
 }

@@ -47,7 +47,7 @@ public struct QuantPolicy: Sendable {
     public static func parseOverride(_ s: String) throws -> (pattern: String, dtype: DType) {
         let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, let t = DType(name: parts[1]), t.isFloat else {
-            throw SentioError(.argument, "bad override '\(s)': expected PATTERN=DTYPE with DTYPE one of f32,f16,bf16,q8,q4")
+            throw SentioError(.argument, "bad override '\(s)': expected PATTERN=DTYPE with DTYPE one of f32,f16,bf16,q8,q4,q4_1")
         }
         return (parts[0], t)
     }

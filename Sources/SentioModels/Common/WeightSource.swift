@@ -71,6 +71,7 @@ public func dequantizeRow(_ dtype: DType, _ src: UnsafeRawBufferPointer, into ds
     case .bf16: for i in 0..<n { dst[i] = bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
     case .q8: BlockQ8_0.dequantizeRef(src, into: dst)
     case .q4: BlockQ4_0.dequantizeRef(src, into: dst)
+    case .q4_1: BlockQ4_1.dequantizeRef(src, into: dst)
     case .i32: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
     case .i64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
     case .u8: for i in 0..<n { dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
@@ -113,7 +114,8 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
     }
 }
 
-/// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for blocks).
+/// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for q4 / q4_1
+/// blocks, the least-squares weight quantizer BlockQ8_0.quantizeWeights for q8).
 public func encodeFloats(_ x: [Float], as dtype: DType) -> [UInt8] {
     let n = x.count
     var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: n) ?? 0)
@@ -123,8 +125,9 @@ public func encodeFloats(_ x: [Float], as dtype: DType) -> [UInt8] {
             case .f32: for i in 0..<n { dst.storeBytes(of: src[i], toByteOffset: 4 * i, as: Float.self) }
             case .f16: for i in 0..<n { dst.storeBytes(of: floatToF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
             case .bf16: for i in 0..<n { dst.storeBytes(of: floatToBF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
-            case .q8: BlockQ8_0.quantizeRef(src, into: dst)
+            case .q8: BlockQ8_0.quantizeWeights(src, into: dst)
             case .q4: BlockQ4_0.quantizeRef(src, into: dst)
+            case .q4_1: BlockQ4_1.quantizeRef(src, into: dst)
             case .i32: for i in 0..<n { dst.storeBytes(of: Int32(src[i]), toByteOffset: 4 * i, as: Int32.self) }
             case .i64: for i in 0..<n { dst.storeBytes(of: Int64(src[i]), toByteOffset: 8 * i, as: Int64.self) }
             case .u8: for i in 0..<n { dst[i] = UInt8(src[i]) }

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Weight-only study of 4-bit block formats: fake-quantizes the tensors of an f32 GGUF (quantize, then
+dequantize back to f32) and writes a new f32 GGUF, so `sentio perplexity --gguf-quant f32 --kl-base` measures
+the weights' error alone (f32 activations, f32 matmuls). Prints the relative RMSE of every tensor.
+
+usage: /work/venv/bin/python tools/q4-format-study.py IN-f32.gguf OUT.gguf RULE [RULE ...]
+  RULE = GLOB=FORMAT, the last matching rule wins; tensors no rule matches (and 1-D tensors) stay f32.
+  FORMAT: f32 | q8_0 | q4_0 (max-based, as BlockQ4_0.quantizeRef) | q4_0s (scale searched for least squares)
+          | q4_1 (min/max) | q4_1s (least-squares search over d and m, as BlockQ4_1.quantizeRef)
+  --rmse-only: print the per-tensor RMSE table, write nothing.
+e.g. tools/q4-format-study.py coder-f32.gguf /tmp/x.gguf '*=q4_1s' 'output.weight=q8_0'
+"""
+import fnmatch
+import sys
+import numpy as np
+import gguf
+from ggufcopy import copy_field
+
+
+def f16(a):
+    return a.astype(np.float16).astype(np.float32)
+
+
+def q8_0(x):
+    amax = np.abs(x).max(1, keepdims=True)
+    d = amax / 127
+    idv = np.where(d != 0, 1 / np.where(d != 0, d, 1), 0)
+    q = np.clip(np.round(x * idv), -127, 127)
+    return q * f16(d)
+
+
+def q4_0(x):
+    i = np.abs(x).argmax(1)
+    m = x[np.arange(len(x)), i][:, None]
+    d = m / -8
+    idv = np.where(d != 0, 1 / np.where(d != 0, d, 1), 0)
+    q = np.clip(np.floor(x * idv + 8.5), 0, 15)
+    return (q - 8) * f16(d)
+
+
+def q4_0s(x):
+    """Symmetric grid d*(q-8); candidate scales m/(-8+k/4) and a least-squares refit of each, best kept."""
+    i = np.abs(x).argmax(1)
+    m = x[np.arange(len(x)), i][:, None]
+    best = q4_0(x)
+    berr = ((x - best) ** 2).sum(1)
+    for k in range(-4, 9):
+        d = m / (-8 + 0.25 * k)
+        for _ in range(2):
+            idv = np.where(d != 0, 1 / np.where(d != 0, d, 1), 0)
+            q = np.clip(np.round(x * idv), -8, 7)
+            qq = (q * q).sum(1, keepdims=True)
+            d = np.where(qq > 0, (q * x).sum(1, keepdims=True) / np.where(qq > 0, qq, 1), 0)
+        dh = f16(d)
+        idv = np.where(dh != 0, 1 / np.where(dh != 0, dh, 1), 0)
+        y = np.clip(np.round(x * idv), -8, 7) * dh
+        err = ((x - y) ** 2).sum(1)
+        better = err < berr
+        best[better] = y[better]
+        berr = np.minimum(err, berr)
+    return best
+
+
+def q41_eval(x, d, m):
+    dh, mh = f16(d), f16(m)
+    idv = np.where(dh != 0, 1 / np.where(dh != 0, dh, 1), 0)
+    q = np.clip(np.round((x - mh) * idv), 0, 15)
+    y = q * dh + mh
+    return y, ((x - y) ** 2).sum(1), q
+
+
+def q4_1(x):
+    lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
+    return q41_eval(x, (hi - lo) / 15, lo)[0]
+
+
+def q4_1s(x):
+    """Affine grid d*q + m, q in 0..15: start ranges [lo, hi] shrunk from either end, then alternate
+    assignment and the least-squares (d, m) for that assignment; the best after f16 rounding is kept."""
+    lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
+    best, berr, _ = q41_eval(x, (hi - lo) / 15, lo)
+    n = x.shape[1]
+    for a in (0.0, 0.5, 1.0):
+        for b in (0.0, 0.5, 1.0):
+            d = (hi - lo) / (15 + a + b)
+            m = lo + a * d
+            for _ in range(3):
+                _, _, q = q41_eval(x, d, m)
+                sq, sqq = q.sum(1, keepdims=True), (q * q).sum(1, keepdims=True)
+                sx, sqx = x.sum(1, keepdims=True), (q * x).sum(1, keepdims=True)
+                det = n * sqq - sq * sq
+                ok = det > 0
+                dn = np.where(ok, (n * sqx - sq * sx) / np.where(ok, det, 1), 0)
+                mn = np.where(ok, (sx - dn * sq) / n, sx / n)
+                d, m = dn, mn
+            y, err, _ = q41_eval(x, d, m)
+            better = err < berr
+            best[better] = y[better]
+            berr = np.minimum(err, berr)
+    return best
+
+
+FORMATS = {"f32": None, "q8_0": q8_0, "q4_0": q4_0, "q4_0s": q4_0s, "q4_1": q4_1, "q4_1s": q4_1s}
+
+
+def fake(x, fmt):
+    f = FORMATS[fmt]
+    if f is None:
+        return x
+    flat = x.reshape(-1, 32).astype(np.float64)
+    out = np.empty_like(flat)
+    step = 1 << 18
+    for s in range(0, len(flat), step):
+        out[s:s + step] = f(flat[s:s + step].copy())
+    return out.reshape(x.shape).astype(np.float32)
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rmse_only = "--rmse-only" in sys.argv
+    src, dst, rules = args[0], args[1], [r.split("=", 1) for r in args[2:]]
+    r = gguf.GGUFReader(src)
+    w = None
+    if not rmse_only:
+        arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+        w = gguf.GGUFWriter(dst, arch)
+        for field in r.fields.values():
+            if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
+                continue
+            copy_field(field, w)
+        w.add_file_type(0)
+    tot = {}
+    for t in r.tensors:
+        shape = [int(d) for d in reversed(t.shape)]
+        x = np.asarray(t.data, dtype=np.float32).reshape(shape)
+        fmt = "f32"
+        if len(shape) >= 2 and shape[-1] % 32 == 0:
+            for pat, f in rules:
+                if fnmatch.fnmatch(t.name, pat):
+                    fmt = f
+        y = fake(x, fmt)
+        if fmt != "f32":
+            rel = float(np.sqrt(((y - x).astype(np.float64) ** 2).mean() / (x.astype(np.float64) ** 2).mean()))
+            cls = t.name.split(".")[-2] if t.name.startswith("blk.") else t.name
+            tot.setdefault(cls, []).append(rel)
+            print(f"{t.name:32s} {fmt:6s} rel-rmse {rel:.5f}", flush=True)
+        if w is not None:
+            w.add_tensor(t.name, y)
+    for cls, v in tot.items():
+        print(f"class {cls:20s} mean rel-rmse {np.mean(v):.5f}")
+    if w is not None:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        print("wrote", dst)
+
+
+if __name__ == "__main__":
+    main()
