@@ -11,8 +11,9 @@
 // Without real-time mode the reader waits when it is full (backpressure: every window of a file is
 // processed). In real-time mode (`realtime`, or a live source: device or network stream) the reader never
 // waits: a newly closed window replaces a closed window still waiting in the queue, which is reported as
-// skipped ("behind real time"), and its frames leave the queue with it. With `realtime` a regular file is
-// also paced to the wall clock (like ffmpeg -re); pipes are assumed to arrive at their own pace.
+// skipped ("behind real time"), and its frames leave the queue with it. With `realtime` a regular file or a
+// lavfi graph (synthetic, made on demand) is also paced to the wall clock (like ffmpeg -re); pipes are
+// assumed to arrive at their own pace.
 //
 // A source that ends or breaks mid-stream ends the session cleanly: the windows closed so far are processed,
 // the last partial window follows WindowPlan's policy, and the summary says how the source ended.
@@ -114,6 +115,9 @@ public final class WatchSession<Analyzer: StreamAnalyzer>: @unchecked Sendable {
         queue = WorkQueue(maxWindows: options.maxPendingWindows, maxFrames: options.maxQueuedFrames)
     }
 
+    /// Closed windows waiting in the queue now (at most one in real-time mode).
+    public var queuedWindows: Int { queue.depth.windows }
+
     /// Asks a running session to stop at the next packet; the windows closed so far are still processed.
     public func stop() { stopFlag.set(); queue.wake() }
 
@@ -128,7 +132,7 @@ public final class WatchSession<Analyzer: StreamAnalyzer>: @unchecked Sendable {
         queue.realtime = realtime
         let t0 = Date()
         let feeder = Feeder(reader: reader, analyzer: analyzer, plan: options.plan, queue: queue, stop: stopFlag,
-                            pace: options.realtime && reader.isRegularFile, framesPerWindow: analyzer.framesPerWindow)
+                            pace: options.realtime && (reader.isRegularFile || source.format == "lavfi"), framesPerWindow: analyzer.framesPerWindow)
         let thread = Thread { feeder.run() }
         thread.stackSize = 8 << 20
         thread.start()
