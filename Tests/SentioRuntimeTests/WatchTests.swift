@@ -126,6 +126,19 @@ final class WatchTests: XCTestCase {
         XCTAssertEqual(ends, [4, 8, 12])
     }
 
+    /// The same session consumed as an AsyncSequence.
+    func testEventsAsAsyncSequence() async throws {
+        let src = try makeSource(seconds: 5, size: "32x24")
+        let s = WatchSession(analyzer: RecordingAnalyzer(), source: MediaSourceSpec(src.path),
+                             options: WatchOptions(plan: try WindowPlan(window: 2, hop: 1)))
+        var starts: [Double] = []
+        for try await e in s.events() { if case .window(let r) = e { starts.append(r.start) } }
+        XCTAssertEqual(starts, [0, 1, 2, 3])   // [3,5) is the last complete window; no tail is left
+        let bad = WatchSession(analyzer: RecordingAnalyzer(), source: MediaSourceSpec("/no/such.mkv"),
+                               options: WatchOptions(plan: try WindowPlan(window: 2, hop: 1)))
+        do { for try await _ in bad.events() {}; XCTFail("expected an error") } catch let e as MediaError { XCTAssertEqual(e.reason, .notFound) }
+    }
+
     /// Real-time mode: a file paced to the clock, an analyzer slower than the windows: windows are skipped and
     /// reported, never queued without bound, and results stay close to the live edge.
     func testRealtimeSkipsWindowsWhenBehind() throws {
