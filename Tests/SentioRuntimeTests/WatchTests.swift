@@ -38,16 +38,17 @@ func makeSource(seconds: Double, fps: Int = 10, size: String = "96x64", name: St
 
 /// Records what each window receives; optionally slow. Features are the frames' pixel sums.
 final class RecordingAnalyzer: StreamAnalyzer, @unchecked Sendable {
-    let delay: Double
+    let delay: Double, frameDelay: Double
     let lock = NSLock()
     var windows: [(frames: [Float], audio: Int)] = []
     var framesAnalysed = 0
-    init(delay: Double = 0) { self.delay = delay }
+    init(delay: Double = 0, frameDelay: Double = 0) { self.delay = delay; self.frameDelay = frameDelay }
     var framesPerWindow: Int { 8 }
     func pixels(_ frame: RGBFrame) throws -> [Float] { [Float(frame.pixels.reduce(0) { $0 &+ Int($1) })] }
     func frameFeatures(pixels: [Float]) throws -> (Float, [String: Double]) {
+        if frameDelay > 0 { Thread.sleep(forTimeInterval: frameDelay) }
         lock.withLock { framesAnalysed += 1 }
-        return (pixels[0], ["siglip": 0])
+        return (pixels[0], ["siglip": frameDelay])
     }
     func analyze(frames: [Float], audio16k: [Float]) throws -> WindowAnalysis {
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
@@ -165,6 +166,30 @@ final class WatchTests: XCTestCase {
         // At most one window waits while one runs: latency <= two analyses plus scheduling slack.
         XCTAssertLessThan(maxLatency, 2 * 0.9 + 0.6)
         XCTAssertEqual(done, done.sorted())
+    }
+
+    /// Real-time mode when even the per-frame work of a window takes longer than a hop (8 x 0.1 s against
+    /// 0.5 s windows): a window whose frames are being analysed is not replaced, so windows still finish
+    /// (replacing it would analyse frames forever and finish nothing), and the queue stays bounded.
+    func testRealtimeFinishesWindowsWhenFrameWorkIsSlowerThanTheHop() throws {
+        let src = try makeSource(seconds: 6, fps: 10, size: "32x24")
+        let a = RecordingAnalyzer(delay: 0.2, frameDelay: 0.1)
+        let s = WatchSession(analyzer: a, source: MediaSourceSpec(src.path),
+                             options: WatchOptions(plan: try WindowPlan(window: 0.5, hop: 0.5), realtime: true))
+        var done: [Int] = [], skipped: [Int] = [], maxQueued = 0
+        _ = try s.run { e in
+            maxQueued = max(maxQueued, s.queuedWindows)
+            switch e {
+            case .window(let r): done.append(r.index)
+            case .skipped(let k): skipped.append(k.index)
+            }
+        }
+        XCTAssertGreaterThanOrEqual(done.count, 3, "done \(done), skipped \(skipped)")
+        XCTAssertGreaterThan(skipped.count, 0)
+        XCTAssertEqual(Set(done).union(skipped), Set(0..<12))
+        XCTAssertLessThanOrEqual(maxQueued, 1)
+        // Frames of dropped windows leave the queue unanalysed: fewer than 8 per window are analysed.
+        XCTAssertLessThan(a.framesAnalysed, 8 * 12 * 2 / 3)
     }
 
     /// A file cut short (its header still declares the full length) ends cleanly with the windows so far.

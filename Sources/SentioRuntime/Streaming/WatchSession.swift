@@ -10,8 +10,10 @@
 // Bounded memory: the queue holds at most `maxPendingWindows` closed windows and `maxQueuedFrames` frames.
 // Without real-time mode the reader waits when it is full (backpressure: every window of a file is
 // processed). In real-time mode (`realtime`, or a live source: device or network stream) the reader never
-// waits: a newly closed window replaces a closed window still waiting in the queue, which is reported as
-// skipped ("behind real time"), and its frames leave the queue with it. With `realtime` a regular file or a
+// waits: one closed window may wait in the queue; a newly closed window replaces it, or, when the worker has
+// already begun analysing the waiting window's frames, is itself dropped (so that a worker slower than the
+// stream still finishes windows instead of analysing frames of windows that keep being replaced). A dropped
+// window is reported as skipped ("behind real time") and its frames leave the queue with it. With `realtime` a regular file or a
 // lavfi graph (synthetic, made on demand) is also paced to the wall clock (like ffmpeg -re); pipes are
 // assumed to arrive at their own pace.
 //
@@ -136,7 +138,15 @@ public final class WatchSession<Analyzer: StreamAnalyzer>: @unchecked Sendable {
         let thread = Thread { feeder.run() }
         thread.stackSize = 8 << 20
         thread.start()
-        var cache: [Int: (micros: Int64, features: Analyzer.Features, seconds: [String: Double], pixelSeconds: Double)] = [:]
+        // Per-frame features by frame id, with the windows still waiting for them; an entry leaves when the
+        // last of its windows is processed or skipped.
+        var cache: [Int: (waiting: Set<Int>, features: Analyzer.Features, seconds: [String: Double], pixelSeconds: Double)] = [:]
+        func done(_ k: Int) {
+            for (id, var e) in cache where e.waiting.contains(k) {
+                e.waiting.remove(k)
+                cache[id] = e.waiting.isEmpty ? nil : e
+            }
+        }
         var windows = 0, skippedSince = 0
         var failure: Error? = nil
         while let work = queue.pop() {
@@ -145,11 +155,12 @@ public final class WatchSession<Analyzer: StreamAnalyzer>: @unchecked Sendable {
                 switch work {
                 case .skipped(let sk):
                     skippedSince += 1
+                    done(sk.index)
                     try onEvent(.skipped(sk))
                 case .frame(let f):
                     if cache[f.id] == nil {
                         let (features, sec) = try analyzer.frameFeatures(pixels: f.pixels)
-                        cache[f.id] = (f.micros, features, sec, f.pixelSeconds)
+                        cache[f.id] = (Set(f.windows), features, sec, f.pixelSeconds)
                     }
                 case .window(let w):
                     var tm = WatchTimings()
@@ -175,9 +186,7 @@ public final class WatchSession<Analyzer: StreamAnalyzer>: @unchecked Sendable {
                     tm.prefill = a.seconds["prefill"] ?? 0
                     tm.decode = a.seconds["decode"] ?? 0
                     tm.latency = Date().timeIntervalSince(w.closedAt)
-                    // No later window starts before the next window's start: older frames are done with.
-                    let keepFrom = options.plan.start(w.index + 1)
-                    cache = cache.filter { $0.value.micros >= keepFrom }
+                    done(w.index)
                     let r = WatchWindowResult(index: w.index, start: Double(w.start) / 1e6, end: Double(w.end) / 1e6,
                                               partial: w.partial, frameCount: w.frameCount, frameIndices: w.frameIndices,
                                               frameSamplingExact: w.exact,
@@ -266,6 +275,9 @@ final class WorkQueue: @unchecked Sendable {
     private var finished = false
     private var aborted = false
     private var windowsQueued = 0, framesQueued = 0
+    /// Windows whose frames the worker has begun to analyse: never replaced, so work once begun is finished
+    /// (otherwise a worker slower than the windows could analyse frames forever and finish no window).
+    private var started: Set<Int> = []
     private(set) var skippedTotal = 0
     let maxWindows: Int, maxFrames: Int
     var realtime = false
@@ -280,6 +292,10 @@ final class WorkQueue: @unchecked Sendable {
         }
     }
 
+    static func behind(_ j: WindowJob) -> SkippedWindow {
+        SkippedWindow(index: j.index, start: Double(j.start) / 1e6, end: Double(j.end) / 1e6, reason: "processing fell behind real time")
+    }
+
     /// Queues work. Without real-time mode, waits while the queue is full (returns false when aborted).
     @discardableResult
     func push(_ w: Work) -> Bool {
@@ -287,18 +303,22 @@ final class WorkQueue: @unchecked Sendable {
         if aborted { return false }
         if case .skipped = w { skippedTotal += 1 }
         if realtime {
-            if case .window = w, windowsQueued > 0 {
-                // Keep one waiting window: the new one replaces those not yet started, and the frames only they
-                // wanted leave with them.
+            if case .window(let job) = w, windowsQueued > 0 {
+                // One window may wait. A waiting window whose frames the worker has begun stays and the new one is
+                // skipped; otherwise the new one replaces it. Frames only skipped windows wanted leave the queue.
                 var dropped: Set<Int> = []
+                var keepsWaiting = false
                 for i in head..<items.count {
-                    if case .window(let old) = items[i] {
-                        dropped.insert(old.index)
-                        items[i] = .skipped(SkippedWindow(index: old.index, start: Double(old.start) / 1e6, end: Double(old.end) / 1e6,
-                                                          reason: "processing fell behind real time"))
-                        windowsQueued -= 1
-                        skippedTotal += 1
-                    }
+                    guard case .window(let old) = items[i] else { continue }
+                    if started.contains(old.index) { keepsWaiting = true; continue }
+                    dropped.insert(old.index)
+                    items[i] = .skipped(Self.behind(old))
+                    windowsQueued -= 1
+                    skippedTotal += 1
+                }
+                if keepsWaiting {
+                    dropped.insert(job.index)
+                    skippedTotal += 1
                 }
                 let rest = items[head...].filter { x in
                     if case .frame(let f) = x, !f.windows.contains(where: { !dropped.contains($0) }) { return false }
@@ -306,6 +326,11 @@ final class WorkQueue: @unchecked Sendable {
                 }
                 framesQueued = rest.reduce(0) { if case .frame = $1 { return $0 + 1 }; return $0 }
                 items = Array(rest); head = 0
+                if keepsWaiting {
+                    items.append(.skipped(Self.behind(job)))
+                    cond.broadcast()
+                    return true
+                }
             }
         } else {
             func full() -> Bool {
@@ -332,6 +357,11 @@ final class WorkQueue: @unchecked Sendable {
         let w = items[head]
         head += 1
         count(w, -1)
+        switch w {
+        case .frame(let f): started.formUnion(f.windows)
+        case .window(let j): started = started.filter { $0 > j.index }
+        case .skipped(let k): started.remove(k.index)
+        }
         if head > 64 && head * 2 > items.count { items.removeFirst(head); head = 0 }
         cond.broadcast()
         return w
