@@ -76,7 +76,9 @@ struct Watch: ParsableCommand {
     }
 
     func writePlot(_ t: WatchTimeline, to path: String) throws {
-        do { try Data(t.svg(title: "Emotion over time: \(URL(fileURLWithPath: source).lastPathComponent)").utf8)
+        var name = format == nil ? URL(fileURLWithPath: source).lastPathComponent : source
+        if name.count > 60 { name = String(name.prefix(57)) + "..." }
+        do { try Data(t.svg(title: "Emotion over time: \(name)").utf8)
                 .write(to: URL(fileURLWithPath: path), options: .atomic) }
         catch { throw SentioError(.io, file: path, "cannot write the plot: \(error.localizedDescription)") }
     }
