@@ -5,7 +5,8 @@ import ArgumentParser
 struct Sentio: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sentio",
-        abstract: "R1-Omni emotion recognition on plain CPUs: convert, inspect, generate, perplexity, bench.",
-        subcommands: [Convert.self, Inspect.self, Recognize.self, Eval.self, Demo.self, Generate.self, Perplexity.self, Bench.self, Train.self]
+        abstract: "R1-Omni emotion recognition on plain CPUs: recognize, watch, eval, train, convert, inspect, generate, bench.",
+        subcommands: [Convert.self, Inspect.self, Recognize.self, Watch.self, Eval.self, Demo.self, Generate.self,
+                      Perplexity.self, Bench.self, Train.self]
     )
 }

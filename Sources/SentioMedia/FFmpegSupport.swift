@@ -133,29 +133,34 @@ final class FormatInput {
 final class CodecContext {
     let ctx: UnsafeMutablePointer<AVCodecContext>
 
-    init(input: FormatInput, stream index: Int32, threads: Int) throws {
-        let st = input.stream(index)
+    convenience init(input: FormatInput, stream index: Int32, threads: Int) throws {
+        try self.init(format: input.ctx, path: input.path, stream: index, threads: threads)
+    }
+
+    /// The decoder of stream `index` of an opened container; `path` names the source in errors.
+    init(format: UnsafeMutablePointer<AVFormatContext>, path: String, stream index: Int32, threads: Int) throws {
+        let st = format.pointee.streams[Int(index)]!
         guard let par = st.pointee.codecpar else {
-            throw MediaError(.decodeFailed, file: input.path, "stream \(index) has no codec parameters")
+            throw MediaError(.decodeFailed, file: path, "stream \(index) has no codec parameters")
         }
         guard let codec = avcodec_find_decoder(par.pointee.codec_id) else {
             let name = String(cString: avcodec_get_name(par.pointee.codec_id))
-            throw MediaError(.decodeFailed, file: input.path, "no decoder for codec '\(name)' (stream \(index))")
+            throw MediaError(.decodeFailed, file: path, "no decoder for codec '\(name)' (stream \(index))")
         }
         guard let c = avcodec_alloc_context3(codec) else {
-            throw MediaError(.decodeFailed, file: input.path, "out of memory allocating a decoder")
+            throw MediaError(.decodeFailed, file: path, "out of memory allocating a decoder")
         }
         var cp: UnsafeMutablePointer<AVCodecContext>? = c
         if avcodec_parameters_to_context(c, par) < 0 {
             avcodec_free_context(&cp)
-            throw MediaError(.decodeFailed, file: input.path, "bad codec parameters in stream \(index)")
+            throw MediaError(.decodeFailed, file: path, "bad codec parameters in stream \(index)")
         }
         c.pointee.thread_count = Int32(max(0, threads))
         c.pointee.pkt_timebase = st.pointee.time_base
         let r = avcodec_open2(c, codec, nil)
         if r < 0 {
             avcodec_free_context(&cp)
-            throw MediaError(.decodeFailed, file: input.path, "cannot open the decoder (\(FF.message(r)))")
+            throw MediaError(.decodeFailed, file: path, "cannot open the decoder (\(FF.message(r)))")
         }
         ctx = c
     }

@@ -96,9 +96,16 @@ public final class VisionProjector: @unchecked Sendable {
 
     func branch(_ w: BranchWeights, name: String, features: [Float], frames t: Int, grid g: Int, pool: ThreadPool,
                 observe: ((String, [Float]) -> Void)?) -> [Float] {
-        let h = config.hiddenSize
         let s1 = w.s1(features, images: t, height: g, width: g, pool: pool)
         observe?(name + ".s1_out", s1)
+        return branchAfterStage1(w, name: name, s1: s1, frames: t, grid: g, pool: pool, observe: observe)
+    }
+
+    /// The part of a video / body branch after its per-frame RegStage: the Conv3d sampler (which mixes frames
+    /// t-1 and t), s2 and the readout.
+    func branchAfterStage1(_ w: BranchWeights, name: String, s1: [Float], frames t: Int, grid g: Int, pool: ThreadPool,
+                           observe: ((String, [Float]) -> Void)?) -> [Float] {
+        let h = config.hiddenSize
         let k = (t: 2, h: 2, w: 2), st = (t: 1, h: 2, w: 2), pad = (t: 1, h: 0, w: 0)
         let og = Conv2D.outputSize(g, kernel: 2, stride: 2, padding: 0)
         let outT = observe == nil ? t : t + 1     // the reference drops slice T; compute it only for inspection
