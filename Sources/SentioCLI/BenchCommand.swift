@@ -7,6 +7,8 @@ import SentioRuntime
 
 /// llama-bench's measurements: pp<N> (one prompt of N tokens prefilled into an empty cache) and
 /// tg<N> (N tokens decoded one at a time from an empty cache), repeated, mean ± sd of tokens/s.
+/// With --batch B1,B2,..: tg<N>xB rows, B sequences (forks of one 32-token prompt) decoded together by
+/// BatchGenerator, aggregate tokens/s (B * N / wall time), as llama-batched-bench's S_TG.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure prompt processing and generation speed (llama-bench's tests).")
 
@@ -16,6 +18,8 @@ struct Bench: ParsableCommand {
     @Option(name: .customShort("t"), help: "Thread counts, comma separated") var threads: String = "\(ProcessInfo.processInfo.activeProcessorCount)"
     @Option(name: .customShort("r"), help: "Repetitions") var reps: Int = 3
     @Option(help: "For a .gguf: convert matrices in memory to this type") var ggufQuant: String?
+    @Option(help: "Batch sizes for batched decode (tg<N>xB rows, aggregate t/s), comma separated") var batch: String?
+    @Option(help: "KV cache type: f16, f32 or q8") var kv: String = "f16"
     @Flag(help: "JSON rows (llama-bench field names)") var json = false
     @Flag(help: "Markdown table (default)") var md = false
 
@@ -25,6 +29,12 @@ struct Bench: ParsableCommand {
             let ns = gen.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
             let ts = threads.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
             guard !ts.isEmpty, reps > 0 else { throw SentioError(.argument, "need at least one thread count and -r > 0") }
+            let bs = try batch.map { s -> [Int] in
+                let v = s.split(separator: ",").compactMap { Int($0) }
+                guard !v.isEmpty, v.allSatisfy({ $0 > 0 && $0 <= 512 }) else { throw SentioError(.argument, "--batch takes sizes 1...512") }
+                return v
+            } ?? []
+            guard let kvType = KVCacheLayout.KVDType(rawValue: kv) else { throw SentioError(.argument, "--kv must be f16, f32 or q8") }
             var rows: [[String: Any]] = []
             let machine = MachineInfo.summary
             if !json {
@@ -40,8 +50,9 @@ struct Bench: ParsableCommand {
                     let pool = ThreadPool(threads: t)
                     let g = Generator(lm, pool: pool)
                     var tests: [(String, () throws -> Double)] = []
-                    for p in ps { tests.append(("pp\(p)", { try Self.timePrefill(g, tokens: p) })) }
-                    for n in ns { tests.append(("tg\(n)", { try Self.timeDecode(g, tokens: n) })) }
+                    for p in ps { tests.append(("pp\(p)", { try Self.timePrefill(g, tokens: p, kv: kvType) })) }
+                    for n in ns where bs.isEmpty { tests.append(("tg\(n)", { try Self.timeDecode(g, tokens: n, kv: kvType) })) }
+                    for n in ns { for b in bs { tests.append(("tg\(n)x\(b)", { try Self.timeBatchedDecode(g, tokens: n, batch: b, kv: kvType) })) } }
                     for (name, fn) in tests {
                         _ = try fn()   // warm-up
                         var samples: [Double] = []
@@ -66,8 +77,8 @@ struct Bench: ParsableCommand {
     /// Deterministic pseudo-random token ids (as llama-bench, the content does not matter for speed).
     static func tokens(_ n: Int, vocab: Int) -> [Int32] { (0..<n).map { Int32((($0 * 7919) % (vocab - 1000)) + 100) } }
 
-    static func timePrefill(_ g: Generator, tokens n: Int) throws -> Double {
-        let cache = g.lm.newCache()
+    static func timePrefill(_ g: Generator, tokens n: Int, kv: KVCacheLayout.KVDType = .f16) throws -> Double {
+        let cache = g.lm.newCache(dtype: kv)
         var logits = [Float](repeating: 0, count: g.lm.config.vocabSize)
         let ids = tokens(n, vocab: g.lm.config.vocabSize)
         let t0 = Date()
@@ -75,9 +86,9 @@ struct Bench: ParsableCommand {
         return Double(n) / Date().timeIntervalSince(t0)
     }
 
-    static func timeDecode(_ g: Generator, tokens n: Int) throws -> Double {
+    static func timeDecode(_ g: Generator, tokens n: Int, kv: KVCacheLayout.KVDType = .f16) throws -> Double {
         let lm = g.lm
-        let cache = lm.newCache()
+        let cache = lm.newCache(dtype: kv)
         var logits = [Float](repeating: 0, count: lm.config.vocabSize)
         var x = [Float](repeating: 0, count: lm.config.hiddenSize)
         var tok: Int32 = 100
@@ -93,5 +104,16 @@ struct Bench: ParsableCommand {
             tok = Int32(Ops.argmax(logits, count: logits.count))
         }
         return Double(n) / Date().timeIntervalSince(t0)
+    }
+
+    /// B forks of a 32-token prompt decode n tokens each, together (greedy, no stops): aggregate tokens/s.
+    static func timeBatchedDecode(_ g: Generator, tokens n: Int, batch b: Int, kv: KVCacheLayout.KVDType) throws -> Double {
+        let prompt = try g.prefill(prompt: tokens(32, vocab: g.lm.config.vocabSize), kv: kv)
+        let bg = BatchGenerator(g.lm, pool: g.pool)
+        let t0 = Date()
+        let r = try bg.generate(from: prompt, count: b, options: GenerationOptions(maxTokens: n + 1))   // the first token comes from the prompt's logits
+        let dt = Date().timeIntervalSince(t0)
+        guard r.allSatisfy({ $0.generatedTokens.count == n + 1 }) else { throw SentioError(.argument, "batched bench: a sequence stopped early") }
+        return Double(b * n) / dt
     }
 }

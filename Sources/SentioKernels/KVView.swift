@@ -132,3 +132,32 @@ public struct KVView: @unchecked Sendable {
         element(value ? vBlocks : kBlocks, token: t, head: g, i)
     }
 }
+
+extension Attention {
+    /// Batched decode: one query row per sequence, row i (q[i * heads * headDim ..]) at position
+    /// views[i].length - 1 attending over keys 0..<views[i].length of its own cache (its key already
+    /// stored). One pool dispatch for all (sequence, KV head) pairs instead of one per sequence: with B
+    /// sequences a decode step then has the same number of thread-pool synchronizations as B = 1.
+    public static func decodeRows(q: UnsafePointer<Float>, views: [KVView], heads: Int, out: UnsafeMutablePointer<Float>,
+                                  pool: ThreadPool = .shared) {
+        guard let first = views.first else { return }
+        let hd = first.headDim, kvh = first.kvHeads, ld = heads * hd
+        precondition(heads % kvh == 0 && views.allSatisfy { $0.headDim == hd && $0.kvHeads == kvh && $0.length > 0 },
+                     "Attention.decodeRows: views of different shapes or empty")
+        let group = heads / kvh
+        let scale = 1 / Float(hd).squareRoot()
+        nonisolated(unsafe) let (q, out) = (q, out)
+        pool.parallelFor(views.count * kvh) { task in
+            let g = task % kvh, r = task / kvh
+            let kv = views[r], keys = kv.length
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * keys)
+            defer { scores.deallocate() }
+            UnsafeRawPointer(kv.kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
+                UnsafeRawPointer(kv.vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
+                    sentio_attn_decode_group(Int32(kv.dtype.rawValue), kb, vb, kv.blockTokens, hd, g, keys,
+                                             q + r * ld + g * group * hd, hd, group, scale, scores, out + r * ld + g * group * hd, hd)
+                }
+            }
+        }
+    }
+}

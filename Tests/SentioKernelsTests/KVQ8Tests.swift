@@ -71,4 +71,32 @@ final class KVQ8Tests: XCTestCase {
             }
         }
     }
+
+    /// Attention.decodeRows (one dispatch for B sequences, each over its own cache of its own length) equals
+    /// the Double twin per sequence; caches of q8, and for comparison f16/f32 via AttentionTests' Cache.
+    func testDecodeRowsMatchesPerSequenceReference() {
+        var rng = TestRNG(seed: 43)
+        let (heads, kvh, hd) = (14, 2, 64)
+        let lengths = [1, 17, 64, 5, 40]
+        let caches = lengths.map { Q8Cache(kvHeads: kvh, headDim: hd, blockTokens: 16, length: $0, rng: &rng) }
+        let q = rng.floats(lengths.count * heads * hd, scale: 2)
+        var ref = [Float](repeating: 0, count: q.count)
+        q.withUnsafeBufferPointer { qb in
+            ref.withUnsafeMutableBufferPointer { rb in
+                for (i, c) in caches.enumerated() {
+                    Attention.causalRef(q: qb.baseAddress! + i * heads * hd, nQ: 1, start: c.view.length - 1, heads: heads,
+                                        kv: c.view, out: rb.baseAddress! + i * heads * hd)
+                }
+            }
+        }
+        forEachISA { isa in
+            for pool in pools {
+                var out = [Float](repeating: .nan, count: q.count)
+                Attention.decodeRows(q: q, views: caches.map { $0.view }, heads: heads, out: &out, pool: pool)
+                let d = compare(out, ref)
+                // as testDecodeAndGatherMatchReference
+                XCTAssertLessThanOrEqual(d.maxAbs, 4e-5, "\(isa) threads=\(pool.threadCount): \(d)")
+            }
+        }
+    }
 }
