@@ -59,49 +59,59 @@ final class KVCacheHandleTests: XCTestCase {
         let (m, tok) = try TinyLM.load()
         let ids = tok.encode(Self.text, allowSpecial: false)
         XCTAssertGreaterThan(ids.count, 30)
+        try Self.checkForkRollbackRestore(m, ids: ids, tolerance: Self.tolerance)
+    }
+
+    /// Prompt = ids[0..<19], continuation = ids[19..<31], blocks of 8 tokens (the prompt's tail block is shared).
+    static func checkForkRollbackRestore(_ m: Qwen2Model, ids: [Int32], tolerance: (KVCacheLayout.KVDType) -> Float,
+                                         dtypes: [KVCacheLayout.KVDType] = KVCacheLayout.KVDType.allCases,
+                                         file: StaticString = #filePath, line: UInt = #line) throws {
         let prompt = Array(ids.prefix(19)), cont = Array(ids[19..<31]), distractor = Array(ids.prefix(9).reversed())
         let V = m.config.vocabSize
-        for dt in KVCacheLayout.KVDType.allCases {
-            let layout = KVCacheLayout(config: m.config, blockTokens: 8, dtype: dt)   // 19 tokens: the tail block is shared
+        for dt in dtypes {
+            let layout = KVCacheLayout(config: m.config, blockTokens: 8, dtype: dt)
             // From scratch: the whole sequence in one prefill; the continuation's rows.
             let full = try TinyLM.feed(m, layout.makeCache(), prompt + cont, chunk: 64)
             let ref = Array(full[((prompt.count - 1) * V)...].prefix(cont.count * V))
-            // The prompt, then the continuation one token at a time (the decode path), on the cache itself.
+            // The prompt, then the continuation one token at a time (the decode path), on the cache itself,
+            // while a sibling fork writes other tokens into its copy of the shared tail block.
             let p = layout.makeCache()
             let pl = try TinyLM.feed(m, p, prompt, chunk: 64)
             let lastPrompt = Array(pl.suffix(V))
-            let file = TestPaths.tempDir("sentio-kv").appendingPathComponent("prompt.kvc")
-            defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
-            try PromptCache(tokens: prompt, cache: p, logits: lastPrompt, modelChecksum: "tiny").write(to: file)
+            let dir = TestPaths.tempDir("sentio-kv")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let url = dir.appendingPathComponent("prompt.kvc")
+            try PromptCache(tokens: prompt, cache: p, logits: lastPrompt, modelChecksum: "m").write(to: url)
             let fork = p.fork(), sibling = p.fork()
             let half = cont.count / 2
             var direct = lastPrompt + (try TinyLM.feed(m, p, Array(cont.prefix(half)), chunk: 1))
-            _ = try TinyLM.feed(m, sibling, distractor, chunk: 1)   // writes the shared tail slots of its copy
+            _ = try TinyLM.feed(m, sibling, distractor, chunk: 1)
             direct += try TinyLM.feed(m, p, Array(cont[half...]), chunk: 1)
             direct.removeLast(V)   // logits after the last token are not in ref
             let forked = lastPrompt + Array((try TinyLM.feed(m, fork, cont, chunk: 1)).dropLast(V))
-            XCTAssertEqual(forked, direct, "\(dt): a fork decodes exactly as the cache it came from")
+            XCTAssertEqual(forked, direct, "\(dt): a fork decodes exactly as the cache it came from", file: file, line: line)
             let d = compare(direct, ref)
             print("kv \(dt): decode vs full recompute \(d)")
-            XCTAssertLessThanOrEqual(d.maxRel, Self.tolerance(dt), "\(dt) decode vs recompute: \(d)")
+            XCTAssertLessThanOrEqual(d.maxRel, tolerance(dt), "\(dt) decode vs recompute: \(d)", file: file, line: line)
             // Rollback: back to prompt + 3, the rest again.
             fork.truncate(to: prompt.count + 3)
-            XCTAssertEqual(fork.length, prompt.count + 3)
+            XCTAssertEqual(fork.length, prompt.count + 3, file: file, line: line)
             let again = try TinyLM.feed(m, fork, Array(cont[3...]), chunk: 1)
-            XCTAssertEqual(Array(again.dropLast(V)), Array(forked[(4 * V)...]), "\(dt): rollback then re-decode")
-            // Rolled back into the shared prompt (a block boundary and mid-block), then re-decoded in chunks.
+            XCTAssertEqual(Array(again.dropLast(V)), Array(forked[(4 * V)...]), "\(dt): rollback then re-decode", file: file, line: line)
+            // Rolled back into the shared prompt (mid-block), then re-decoded in chunks.
             fork.truncate(to: 11)
             let re = try TinyLM.feed(m, fork, Array((prompt + cont)[11...]), chunk: 5)
             let dr = compare(Array(re[((prompt.count - 12) * V)...].prefix(cont.count * V)), ref)
-            XCTAssertLessThanOrEqual(dr.maxRel, Self.tolerance(dt), "\(dt) rollback into the prompt: \(dr)")
+            print("kv \(dt): rollback into the prompt + chunked re-prefill vs full recompute \(dr)")
+            XCTAssertLessThanOrEqual(dr.maxRel, tolerance(dt), "\(dt) rollback into the prompt: \(dr)", file: file, line: line)
             // Restore from the file: the same bytes, so the same logits bit for bit.
-            let r = try PromptCache.read(file, expectedModelChecksum: "tiny", expectedLayout: layout)
-            XCTAssertEqual(r.tokens, prompt)
-            XCTAssertEqual(r.logits, lastPrompt)
-            XCTAssertEqual(r.cache.layout, layout)
-            XCTAssertEqual(r.cache.length, prompt.count)
+            let r = try PromptCache.read(url, expectedModelChecksum: "m", expectedLayout: layout)
+            XCTAssertEqual(r.tokens, prompt, file: file, line: line)
+            XCTAssertEqual(r.logits, lastPrompt, file: file, line: line)
+            XCTAssertEqual(r.cache.layout, layout, file: file, line: line)
+            XCTAssertEqual(r.cache.length, prompt.count, file: file, line: line)
             let restored = lastPrompt + Array((try TinyLM.feed(m, r.cache, cont, chunk: 1)).dropLast(V))
-            XCTAssertEqual(restored, direct, "\(dt): restored cache decodes exactly as the saved one")
+            XCTAssertEqual(restored, direct, "\(dt): restored cache decodes exactly as the saved one", file: file, line: line)
         }
     }
 
