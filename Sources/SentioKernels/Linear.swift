@@ -54,7 +54,7 @@ public enum Linear {
         let rowBytes = w.rowBytes, data = w.data, rows = w.rows
         let d = desc
         // n > 8 (tile kernel): chunks of whole 32-row packed groups.
-        pool.parallelChunks(rows, align: n > 8 ? 32 : 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
+        pool.parallelChunks(rows, align: n > 4 ? 32 : 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
             var dd = d
             sentio_qgemm(code, data, rowBytes, r.lowerBound, r.upperBound, &dd, y, rows, bias)
         }
