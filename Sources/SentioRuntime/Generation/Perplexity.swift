@@ -58,10 +58,11 @@ public enum Perplexity {
                                       logitRows: .all, logits: lg.baseAddress!, pool: pool)
                     }
                 }
+                logits.withUnsafeMutableBufferPointer { all in
                 for r in 0..<n {
                     let pos = start + r              // predicts win[pos + 1]
                     guard pos >= ctx / 2, pos + 1 < ctx else { continue }
-                    let row = UnsafeMutableBufferPointer(start: &logits[r * V], count: V)
+                    let row = UnsafeMutableBufferPointer(rebasing: all[(r * V)..<((r + 1) * V)])
                     let lse = logSumExp(row)
                     let target = win[pos + 1]
                     let tlp = row[Int(target)] - lse
@@ -84,6 +85,7 @@ public enum Perplexity {
                     }
                     records.append(rec)
                     scored += 1
+                }
                 }
                 start += n
             }

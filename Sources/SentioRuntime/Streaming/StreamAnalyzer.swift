@@ -54,9 +54,9 @@ public final class OmniStreamAnalyzer: StreamAnalyzer, @unchecked Sendable {
     public let promptIDs: [Int32]
     public let prefixTokens: Int
     public let gate: [Float]
-    /// Seconds spent once: BERT + gate, and the prefix prefill.
+    /// Seconds spent once: BERT + gate. The prompt text before the video is prefilled once by the
+    /// recognizer's prefix cache (EmotionRecognizer.reusePrefix) and forked for every window.
     public let setupSeconds: [String: Double]
-    private let prefixCache: PagedKVCache
     private let logMel: LogMel
 
     public init(recognizer: EmotionRecognizer, instruction: String = OmniModel.defaultInstruction,
@@ -79,14 +79,7 @@ public final class OmniStreamAnalyzer: StreamAnalyzer, @unchecked Sendable {
             throw SentioError(.argument, "watch: the prompt must hold exactly one <video> placeholder")
         }
         prefixTokens = vi
-        let lm = m.llm, h = lm.config.hiddenSize
-        prefixCache = PagedKVCache(layout: KVCacheLayout(config: lm.config, dtype: recognizer.kvDType))
-        if vi > 0 {
-            var rows = [Float](repeating: 0, count: vi * h)
-            try rows.withUnsafeMutableBufferPointer { try lm.embed(Array(ids[..<vi]), into: $0.baseAddress!) }
-            try Self.prefill(lm, rows: rows, cache: prefixCache, logits: nil, pool: pool)
-        }
-        setupSeconds = ["bert_gate": gateSeconds, "prefix_prefill": lap()]
+        setupSeconds = ["bert_gate": gateSeconds]
         logMel = LogMel(mels: m.config.audio.numMelBins)
     }
 
@@ -106,7 +99,7 @@ public final class OmniStreamAnalyzer: StreamAnalyzer, @unchecked Sendable {
     }
 
     public func analyze(frames: [VisionProjector.FrameParts], audio16k: [Float]) throws -> WindowAnalysis {
-        let m = recognizer.model, pool = recognizer.pool, lm = m.llm, h = lm.config.hiddenSize
+        let m = recognizer.model, pool = recognizer.pool
         guard frames.count == framesPerWindow else {
             throw SentioError(.argument, "watch: a window needs \(framesPerWindow) frames, got \(frames.count)")
         }
@@ -121,58 +114,12 @@ public final class OmniStreamAnalyzer: StreamAnalyzer, @unchecked Sendable {
         s["whisper"] = aud.whisperSeconds; s["audio_projector"] = aud.projectorSeconds
         t = Date()
         let all = try m.assemble(ids: promptIDs, video: video, audio: aud.tokens)
-        let rows = Array(all[(prefixTokens * h)...])
         lap("assemble")
-        let cache = prefixCache.fork()
-        var logits = [Float](repeating: 0, count: lm.config.vocabSize)
-        try logits.withUnsafeMutableBufferPointer { try Self.prefill(lm, rows: rows, cache: cache, logits: $0.baseAddress!, pool: pool) }
-        lap("prefill")
-        let g = try decode(cache: cache, logits: &logits)
-        lap("decode")
+        // The same generation as `recognize` (prefix fork, greedy or the recognizer's sampling options).
+        let g = try recognizer.generate(embeddings: all, promptIDs: promptIDs, maxTokens: maxTokens)
+        s["prefill"] = g.prefillSeconds; s["decode"] = g.decodeSeconds
         let (think, answer) = EmotionRecognizer.parse(g.text)
         return WindowAnalysis(text: g.text, think: think, answer: answer, gate: gate, generatedTokens: g.tokens,
                               stoppedAtEOS: g.stopped, seconds: s)
-    }
-
-    /// Appends rows [n, H] to `cache` in chunks of maxRows; the last row's logits go to `logits` when given.
-    static func prefill(_ lm: Qwen2Model, rows: [Float], cache: PagedKVCache, logits: UnsafeMutablePointer<Float>?,
-                        pool: ThreadPool) throws {
-        let h = lm.config.hiddenSize, n = rows.count / h
-        try rows.withUnsafeBufferPointer { e in
-            var start = 0
-            while start < n {
-                let k = min(lm.maxRows, n - start), last = start + k == n
-                let want = last && logits != nil
-                try lm.forward(input: e.baseAddress! + start * h, segments: [SequenceSegment(cache: cache, count: k)],
-                               logitRows: want ? .lastOfEachSegment : .none, logits: want ? logits : nil, pool: pool)
-                start += k
-            }
-        }
-    }
-
-    /// Greedy (the recognizer's sampling options) decoding from the logits of the last prefilled row until a
-    /// stop token or maxTokens, as EmotionRecognizer.generate does after its prefill.
-    func decode(cache: PagedKVCache, logits: inout [Float]) throws -> (tokens: [Int32], text: String, stopped: Bool) {
-        let lm = recognizer.model.llm, h = lm.config.hiddenSize, pool = recognizer.pool
-        var sampler = Sampler(recognizer.sampling)
-        var out: [Int32] = []
-        var stopped = false
-        var x = [Float](repeating: 0, count: h)
-        while out.count < maxTokens {
-            let next = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: out) }
-            out.append(next)
-            if recognizer.stopTokens.contains(next) { stopped = true; break }
-            if out.count == maxTokens { break }
-            try x.withUnsafeMutableBufferPointer { try lm.embed([next], into: $0.baseAddress!) }
-            try x.withUnsafeBufferPointer { xb in
-                try logits.withUnsafeMutableBufferPointer { lg in
-                    try lm.forward(input: xb.baseAddress!, segments: [SequenceSegment(cache: cache, count: 1)],
-                                   logitRows: .lastOfEachSegment, logits: lg.baseAddress!, pool: pool)
-                }
-            }
-        }
-        let body = out.filter { !recognizer.stopTokens.contains($0) }
-        let text = recognizer.tokenizer.decode(body, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
-        return (out, text, stopped)
     }
 }
