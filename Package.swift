@@ -72,6 +72,8 @@ let package = Package(
         .testTarget(name: "SentioModelsTests", dependencies: ["SentioModels", "SentioConvert", "SentioRuntime", "SentioTestSupport"],
                     swiftSettings: nativeSwift),
         .testTarget(name: "SentioRuntimeTests", dependencies: ["SentioRuntime", "SentioTestSupport"], swiftSettings: nativeSwift),
+        .testTarget(name: "SentioTrainerTests", dependencies: ["SentioTrainer", "SentioModels", "SentioRuntime", "SentioFormat", "SentioTestSupport"],
+                    swiftSettings: nativeSwift),
         .testTarget(name: "SentioCLITests", dependencies: ["SentioModels", "SentioTestSupport"], swiftSettings: nativeSwift),
     ]
 )

@@ -1,0 +1,40 @@
+// What the training loop drives: a model plus loss (GRPO, SFT, or a toy) that computes gradients of
+// its trainable tensors for one micro-batch. The loop owns everything around it: data order,
+// accumulation, all-reduce, clipping, AdamW, schedule, checkpoints, logs and plots.
+import Foundation
+import SentioRuntime
+
+/// Where a micro-batch sits in the run.
+public struct StepContext: Sendable, Equatable {
+    /// The optimizer step being computed (0-based).
+    public var step: Int
+    /// With several updates per batch of rollouts (GRPO's num_iterations, TrainerConfig.iterations):
+    /// 0 on the step that sees a batch first (roll out here), then 1..<iterations on the steps that
+    /// reuse it (reuse the rollouts and their log-probs as the "old" policy). Checkpoints fall only on
+    /// batch boundaries, so a resumed run always starts at iteration 0.
+    public var iteration: Int
+    public var iterations: Int
+    /// The micro-batch's slot in the global batch (accumulation step x world size + rank).
+    public var slot: Int
+    public var rank: Int
+    public var worldSize: Int
+}
+
+public protocol TrainingStepper: AnyObject {
+    /// The trainable tensors. Names and shapes are fixed for the run; the loop sets new values after
+    /// every update and on resume.
+    var parameters: NamedTensors { get set }
+
+    /// Forward and backward for one micro-batch at the current parameters. `batch` holds dataset
+    /// indices; `rng` is this micro-batch's generator (sampling, dropout). Returns the gradient of the
+    /// micro-batch's loss (same layout as `parameters`) and its statistics. The loop averages the
+    /// gradients over micro-batches and ranks. `rng` depends only on (seed, step, slot).
+    func step(batch: [Int], context: StepContext, rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats)
+
+    /// Extra files for a checkpoint folder (e.g. a PEFT adapter); the default writes nothing.
+    func saveArtifacts(to directory: URL) throws
+}
+
+extension TrainingStepper {
+    public func saveArtifacts(to directory: URL) throws {}
+}

@@ -1,1 +1,0 @@
-// SentioTrainer: see README.md for what this module holds.
