@@ -1,28 +1,43 @@
-/* Decode attention (few query rows) straight from a paged KV cache, f32 or f16 blocks read in place:
-   no gather of the whole cache into f32 per step. For the G query heads sharing one KV head, each key
-   row is converted once and dotted with all G queries; softmax per head; then every value row is
-   converted once and accumulated into the G outputs with its G probabilities.
-   Block layout (KVView): [kvHeads][blockTokens][headDim], token t in block t / blockTokens. */
+/* Decode attention (few query rows) straight from a paged KV cache, f32, f16 or q8 blocks read in
+   place: no gather of the whole cache into f32 per step. For the G query heads sharing one KV head,
+   each key row is converted once and dotted with all G queries; softmax per head; then every value
+   row is converted once and accumulated into the G outputs with its G probabilities.
+   Block layout (KVView.swift): per KV head g one region; f32/f16: [blockTokens][headDim]; q8:
+   [blockTokens][headDim] int8 then [blockTokens] f32 scales (one per token row). A q8 row is
+   dequantized in registers: score = scale_k * (q . k_int8), out += (p * scale_v) * v_int8. */
 #include "internal.h"
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
+static inline long kv_region(int kvtype, long bt, long hd) {
+    return kvtype == SENTIO_Q8 ? bt * hd + bt * 4 : bt * hd * (kvtype == SENTIO_F16 ? 2 : 4);
+}
 static inline const void *kv_row(const void *const *blocks, int kvtype, long bt, long hd, long g, long t) {
-    long es = kvtype == SENTIO_F16 ? 2 : 4;
-    return (const uint8_t *)blocks[t / bt] + ((g * bt + t % bt) * hd) * es;
+    long es = kvtype == SENTIO_F16 ? 2 : kvtype == SENTIO_Q8 ? 1 : 4;
+    return (const uint8_t *)blocks[t / bt] + g * kv_region(kvtype, bt, hd) + (t % bt) * hd * es;
+}
+/* Scale of a row (1 for f32/f16). */
+static inline float kv_scale(const void *const *blocks, int kvtype, long bt, long hd, long g, long t) {
+    if (kvtype != SENTIO_Q8) return 1.0f;
+    const uint8_t *p = (const uint8_t *)blocks[t / bt] + g * kv_region(kvtype, bt, hd) + bt * hd + (t % bt) * 4;
+    float s; memcpy(&s, p, 4); return s;
+}
+static inline float kv_elem(int kvtype, const void *row, long i) {
+    return kvtype == SENTIO_F16 ? sk_f16_to_f32(((const uint16_t *)row)[i])
+         : kvtype == SENTIO_Q8 ? (float)((const int8_t *)row)[i] : ((const float *)row)[i];
 }
 
 static void decode_scalar(int kvtype, const void *const *kb, const void *const *vb, long bt, long hd, long g,
                           long keys, const float *q, long qs, long G, float scale, float *sc, float *out, long os) {
     for (long t = 0; t < keys; t++) {
         const void *k = kv_row(kb, kvtype, bt, hd, g, t);
+        const float ks = kv_scale(kb, kvtype, bt, hd, g, t);
         for (long h = 0; h < G; h++) {
             float s = 0;
-            for (long i = 0; i < hd; i++)
-                s += q[h * qs + i] * (kvtype == SENTIO_F16 ? sk_f16_to_f32(((const uint16_t *)k)[i]) : ((const float *)k)[i]);
-            sc[h * keys + t] = s * scale;
+            for (long i = 0; i < hd; i++) s += q[h * qs + i] * kv_elem(kvtype, k, i);
+            sc[h * keys + t] = s * ks * scale;
         }
     }
     for (long h = 0; h < G; h++) {
@@ -31,10 +46,10 @@ static void decode_scalar(int kvtype, const void *const *kb, const void *const *
     }
     for (long t = 0; t < keys; t++) {
         const void *v = kv_row(vb, kvtype, bt, hd, g, t);
+        const float vs = kv_scale(vb, kvtype, bt, hd, g, t);
         for (long h = 0; h < G; h++) {
-            float p = sc[h * keys + t];
-            for (long i = 0; i < hd; i++)
-                out[h * os + i] += p * (kvtype == SENTIO_F16 ? sk_f16_to_f32(((const uint16_t *)v)[i]) : ((const float *)v)[i]);
+            float p = sc[h * keys + t] * vs;
+            for (long i = 0; i < hd; i++) out[h * os + i] += p * kv_elem(kvtype, v, i);
         }
     }
 }
@@ -43,8 +58,9 @@ static void decode_scalar(int kvtype, const void *const *kb, const void *const *
 #define AVX512_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
 #define MAXC 16   /* 16 x 16 lanes: head dims up to 256 */
 AVX512_TARGET static inline __m512 ld_row(int kvtype, const void *p, long c, __mmask16 m) {
-    return kvtype == SENTIO_F16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + c))
-                                : _mm512_maskz_loadu_ps(m, (const float *)p + c);
+    if (kvtype == SENTIO_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + c));
+    if (kvtype == SENTIO_Q8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (const int8_t *)p + c)));
+    return _mm512_maskz_loadu_ps(m, (const float *)p + c);
 }
 AVX512_TARGET static void decode_avx512(int kvtype, const void *const *kb, const void *const *vb, long bt, long hd, long g,
                                         long keys, const float *q, long qs, long G, float scale, float *sc, float *out, long os) {
@@ -53,12 +69,13 @@ AVX512_TARGET static void decode_avx512(int kvtype, const void *const *kb, const
     for (long t = 0; t < keys; t++) {
         __m512 K[MAXC];
         const void *k = kv_row(kb, kvtype, bt, hd, g, t);
+        const float ks = kv_scale(kb, kvtype, bt, hd, g, t) * scale;
         for (long c = 0; c < nc; c++) K[c] = ld_row(kvtype, k, c * 16, c == nc - 1 ? tail : 0xFFFF);
         for (long h = 0; h < G; h++) {
             __m512 a = _mm512_setzero_ps();
             for (long c = 0; c < nc; c++)
                 a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(c == nc - 1 ? tail : 0xFFFF, q + h * qs + c * 16), K[c], a);
-            sc[h * keys + t] = _mm512_reduce_add_ps(a) * scale;
+            sc[h * keys + t] = _mm512_reduce_add_ps(a) * ks;
         }
     }
     for (long h = 0; h < G; h++) sentio_vexp_softmax(sc + h * keys, keys);
@@ -70,10 +87,11 @@ AVX512_TARGET static void decode_avx512(int kvtype, const void *const *kb, const
             for (int h = 0; h < 4; h++) for (int c = 0; c < 4; c++) acc[h][c] = _mm512_setzero_ps();
             for (long t = 0; t < keys; t++) {
                 const void *v = kv_row(vb, kvtype, bt, hd, g, t);
+                const float vs = kv_scale(vb, kvtype, bt, hd, g, t);
                 __m512 V[4];
                 for (long c = 0; c < cn; c++) V[c] = ld_row(kvtype, v, (c0 + c) * 16, c0 + c == nc - 1 ? tail : 0xFFFF);
                 for (long h = 0; h < hn; h++) {
-                    __m512 p = _mm512_set1_ps(sc[(h0 + h) * keys + t]);
+                    __m512 p = _mm512_set1_ps(sc[(h0 + h) * keys + t] * vs);
                     for (long c = 0; c < cn; c++) acc[h][c] = _mm512_fmadd_ps(p, V[c], acc[h][c]);
                 }
             }

@@ -24,7 +24,7 @@ struct Perplexity: ParsableCommand {
             if let c = chunks, c > 0, ids.count > c * ctx { ids = Array(ids.prefix(c * ctx)) }
             let base = try klBase.map { try SentioRuntime.Perplexity.read(URL(fileURLWithPath: $0)) }
             var bar: ProgressBar?
-            let r = try SentioRuntime.Perplexity.run(lm, tokens: ids, ctx: ctx, topK: topK, base: base, pool: opts.pool(),
+            let r = try SentioRuntime.Perplexity.run(lm, tokens: ids, ctx: ctx, topK: topK, base: base, kv: try opts.kvType(), pool: opts.pool(),
                                                      progress: { d, t in if bar == nil { bar = ProgressBar(total: t, label: "perplexity") }; bar?.update(d) })
             bar?.finish()
             if let out = dumpLogits { try SentioRuntime.Perplexity.write(r.records, to: URL(fileURLWithPath: out)) }

@@ -1,12 +1,18 @@
 // KVView: a paged key/value cache seen by the attention kernels.
 //
-// A block holds `blockTokens` tokens for all KV heads: layout [kvHeads][blockTokens][headDim], elements
-// f32 or f16. Token t lives in block t / blockTokens, slot t % blockTokens. A contiguous cache is one block.
+// A block holds `blockTokens` tokens for all KV heads. Token t lives in block t / blockTokens, slot
+// t % blockTokens. A contiguous cache is one block. Per KV head g a block has one region:
+//   f32 / f16: [blockTokens][headDim] elements                        (region = bt * hd * 4 or 2 bytes)
+//   q8       : [blockTokens][headDim] int8, then [blockTokens] f32 scales (region = bt * hd + bt * 4 bytes)
+// q8 rows are quantized symmetrically per (token, head) row: scale = max|x| / 127, q = round(x / scale)
+// clamped to [-127, 127]; the attention kernels dequantize in registers (sentio_attn_decode_group) or
+// while gathering into f32 (prefill). Regions of q8 stay 4-byte aligned for any hd; with hd a multiple
+// of 64 and bt a multiple of 16 they are 64-byte aligned.
 import CSentioKernels
 import SentioCore
 
 public struct KVView: @unchecked Sendable {
-    public let dtype: DType             // .f32 or .f16
+    public let dtype: DType             // .f32, .f16 or .q8
     public let kvHeads: Int
     public let headDim: Int
     public let blockTokens: Int
@@ -16,7 +22,7 @@ public struct KVView: @unchecked Sendable {
 
     public init(dtype: DType, kvHeads: Int, headDim: Int, blockTokens: Int,
                 kBlocks: UnsafePointer<UnsafeMutableRawPointer>, vBlocks: UnsafePointer<UnsafeMutableRawPointer>, length: Int) {
-        precondition(dtype == .f32 || dtype == .f16, "KVView: dtype must be f32 or f16")
+        precondition(dtype == .f32 || dtype == .f16 || dtype == .q8, "KVView: dtype must be f32, f16 or q8")
         precondition(kvHeads > 0 && headDim > 0 && blockTokens > 0 && length >= 0)
         self.dtype = dtype
         self.kvHeads = kvHeads
@@ -27,12 +33,45 @@ public struct KVView: @unchecked Sendable {
         self.length = length
     }
 
-    /// Bytes of one block (K or V).
-    public var blockBytes: Int { kvHeads * blockTokens * headDim * dtype.bytesPerBlock }
+    /// Bytes per element of a row (1 for q8, whose scales sit after the rows).
+    @inline(__always) static func elementBytes(_ dtype: DType) -> Int { dtype == .f32 ? 4 : dtype == .f16 ? 2 : 1 }
 
-    /// Address of token t, head g in a block table.
+    /// Bytes of one KV head's region in a block.
+    public static func headRegionBytes(dtype: DType, headDim: Int, blockTokens: Int) -> Int {
+        dtype == .q8 ? blockTokens * headDim + blockTokens * 4 : blockTokens * headDim * elementBytes(dtype)
+    }
+
+    /// Bytes of one block (K or V) of this shape.
+    public static func blockBytes(dtype: DType, kvHeads: Int, headDim: Int, blockTokens: Int) -> Int {
+        kvHeads * headRegionBytes(dtype: dtype, headDim: headDim, blockTokens: blockTokens)
+    }
+
+    /// Bytes of one block (K or V).
+    public var blockBytes: Int { Self.blockBytes(dtype: dtype, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens) }
+
+    /// Address of token t, head g's row in a block table.
     @inline(__always) func slot(_ blocks: UnsafePointer<UnsafeMutableRawPointer>, token t: Int, head g: Int) -> UnsafeMutableRawPointer {
-        blocks[t / blockTokens] + ((g * blockTokens + t % blockTokens) * headDim) * dtype.bytesPerBlock
+        blocks[t / blockTokens] + g * Self.headRegionBytes(dtype: dtype, headDim: headDim, blockTokens: blockTokens)
+            + (t % blockTokens) * headDim * Self.elementBytes(dtype)
+    }
+
+    /// Address of the f32 scale of token t, head g (q8 only).
+    @inline(__always) func scaleSlot(_ blocks: UnsafePointer<UnsafeMutableRawPointer>, token t: Int, head g: Int) -> UnsafeMutablePointer<Float> {
+        (blocks[t / blockTokens] + g * Self.headRegionBytes(dtype: dtype, headDim: headDim, blockTokens: blockTokens)
+            + blockTokens * headDim + (t % blockTokens) * 4).assumingMemoryBound(to: Float.self)
+    }
+
+    /// Quantizes one row of `count` floats to int8 with a symmetric absmax scale (returned).
+    @inline(__always) static func quantizeRow(_ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Int8>, count: Int) -> Float {
+        var m: Float = 0
+        for i in 0..<count { m = max(m, abs(x[i])) }
+        guard m > 0, m.isFinite else {
+            for i in 0..<count { q[i] = 0 }
+            return m.isFinite ? 0 : .nan
+        }
+        let scale = m / 127, inv = 127 / m
+        for i in 0..<count { q[i] = Int8(max(-127, min(127, (x[i] * inv).rounded(.toNearestOrEven)))) }
+        return scale
     }
 
     /// Writes k/v rows [n, kvHeads*headDim] for tokens start..<start+n (blocks must exist).
@@ -41,10 +80,14 @@ public struct KVView: @unchecked Sendable {
             for g in 0..<kvHeads {
                 let src = (j * kvHeads + g) * headDim
                 let kd = slot(kBlocks, token: start + j, head: g), vd = slot(vBlocks, token: start + j, head: g)
-                if dtype == .f32 {
+                switch dtype {
+                case .f32:
                     kd.assumingMemoryBound(to: Float.self).update(from: k + src, count: headDim)
                     vd.assumingMemoryBound(to: Float.self).update(from: v + src, count: headDim)
-                } else {
+                case .q8:
+                    scaleSlot(kBlocks, token: start + j, head: g).pointee = Self.quantizeRow(k + src, kd.assumingMemoryBound(to: Int8.self), count: headDim)
+                    scaleSlot(vBlocks, token: start + j, head: g).pointee = Self.quantizeRow(v + src, vd.assumingMemoryBound(to: Int8.self), count: headDim)
+                default:
                     sentio_f32_to_f16(k + src, kd.assumingMemoryBound(to: UInt16.self), headDim)
                     sentio_f32_to_f16(v + src, vd.assumingMemoryBound(to: UInt16.self), headDim)
                 }
@@ -58,9 +101,16 @@ public struct KVView: @unchecked Sendable {
         while t < count {
             let run = min(blockTokens - t % blockTokens, count - t)   // tokens contiguous in this block
             let src = slot(blocks, token: t, head: g)
-            if dtype == .f32 {
+            switch dtype {
+            case .f32:
                 (out + t * headDim).update(from: src.assumingMemoryBound(to: Float.self), count: run * headDim)
-            } else {
+            case .q8:
+                let q = src.assumingMemoryBound(to: Int8.self), sc = scaleSlot(blocks, token: t, head: g)
+                for r in 0..<run {
+                    let s = sc[r], o = out + (t + r) * headDim, row = q + r * headDim
+                    for i in 0..<headDim { o[i] = Float(row[i]) * s }
+                }
+            default:
                 sentio_f16_to_f32(src.assumingMemoryBound(to: UInt16.self), out + t * headDim, run * headDim)
             }
             t += run
@@ -70,6 +120,44 @@ public struct KVView: @unchecked Sendable {
     /// Element i of token t, head g as f32 (reference path).
     func element(_ blocks: UnsafePointer<UnsafeMutableRawPointer>, token t: Int, head g: Int, _ i: Int) -> Float {
         let p = slot(blocks, token: t, head: g)
-        return dtype == .f32 ? p.assumingMemoryBound(to: Float.self)[i] : f16ToFloat(p.assumingMemoryBound(to: UInt16.self)[i])
+        switch dtype {
+        case .f32: return p.assumingMemoryBound(to: Float.self)[i]
+        case .q8: return Float(p.assumingMemoryBound(to: Int8.self)[i]) * scaleSlot(blocks, token: t, head: g).pointee
+        default: return f16ToFloat(p.assumingMemoryBound(to: UInt16.self)[i])
+        }
+    }
+
+    /// Element i of token t, head g of the keys (`value` false) or values, dequantized (tests, tools).
+    public func read(value: Bool, token t: Int, head g: Int, _ i: Int) -> Float {
+        element(value ? vBlocks : kBlocks, token: t, head: g, i)
+    }
+}
+
+extension Attention {
+    /// Batched decode: one query row per sequence, row i (q[i * heads * headDim ..]) at position
+    /// views[i].length - 1 attending over keys 0..<views[i].length of its own cache (its key already
+    /// stored). One pool dispatch for all (sequence, KV head) pairs instead of one per sequence: with B
+    /// sequences a decode step then has the same number of thread-pool synchronizations as B = 1.
+    public static func decodeRows(q: UnsafePointer<Float>, views: [KVView], heads: Int, out: UnsafeMutablePointer<Float>,
+                                  pool: ThreadPool = .shared) {
+        guard let first = views.first else { return }
+        let hd = first.headDim, kvh = first.kvHeads, ld = heads * hd
+        precondition(heads % kvh == 0 && views.allSatisfy { $0.headDim == hd && $0.kvHeads == kvh && $0.length > 0 },
+                     "Attention.decodeRows: views of different shapes or empty")
+        let group = heads / kvh
+        let scale = 1 / Float(hd).squareRoot()
+        nonisolated(unsafe) let (q, out) = (q, out)
+        pool.parallelFor(views.count * kvh) { task in
+            let g = task % kvh, r = task / kvh
+            let kv = views[r], keys = kv.length
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * keys)
+            defer { scores.deallocate() }
+            UnsafeRawPointer(kv.kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
+                UnsafeRawPointer(kv.vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
+                    sentio_attn_decode_group(Int32(kv.dtype.rawValue), kb, vb, kv.blockTokens, hd, g, keys,
+                                             q + r * ld + g * group * hd, hd, group, scale, scores, out + r * ld + g * group * hd, hd)
+                }
+            }
+        }
     }
 }

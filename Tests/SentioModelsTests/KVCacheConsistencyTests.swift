@@ -16,7 +16,7 @@ import SentioTestSupport
 final class KVCacheConsistencyTests: XCTestCase {
     func run(_ model: Qwen2Model, _ emb: [Float], chunks: [Int], kv: KVCacheLayout.KVDType) throws -> [Float] {
         let c = model.config
-        let cache = PagedKVCache(layout: KVCacheLayout(config: c, blockTokens: 8, dtype: kv))
+        let cache = KVCacheLayout(config: c, blockTokens: 8, dtype: kv).makeCache()
         var out: [Float] = []
         var start = 0
         for n in chunks {
@@ -61,7 +61,7 @@ final class KVCacheConsistencyTests: XCTestCase {
             let l = try run(model, emb, chunks: [lengths[b]] + Array(repeating: 1, count: steps), kv: .f32)
             separate.append(Array(l.suffix(steps * c.vocabSize)))
         }
-        let caches = (0..<B).map { _ in PagedKVCache(layout: KVCacheLayout(config: c, blockTokens: 8, dtype: .f32)) }
+        let caches = (0..<B).map { _ in KVCacheLayout(config: c, blockTokens: 8, dtype: .f32).makeCache() }
         for b in 0..<B {   // prefill each prompt
             let emb = Array(all[(100 * b * c.hiddenSize)..<((100 * b + lengths[b]) * c.hiddenSize)])
             try emb.withUnsafeBufferPointer { e in

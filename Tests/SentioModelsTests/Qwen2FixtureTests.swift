@@ -37,7 +37,7 @@ final class Qwen2FixtureTests: XCTestCase {
         let refArgmax = try llm.ints("llm.argmax_all")
         let refLast5 = try llm.floats("llm.logits_last5")
 
-        let cache = PagedKVCache(layout: KVCacheLayout(config: c, blockTokens: 16, dtype: .f32))
+        let cache = KVCacheLayout(config: c, blockTokens: 16, dtype: .f32).makeCache()
         var hidden = [Float](repeating: 0, count: L * c.hiddenSize)
         var argmax = [Int](repeating: -1, count: L)
         var last5 = [Float]()
@@ -77,7 +77,7 @@ final class Qwen2FixtureTests: XCTestCase {
         let refIds = try llm.ints("gen.ids")
         let refSteps = try llm.floats("gen.step_logits_first3")
         let L = embeds.count / c.hiddenSize
-        let cache = PagedKVCache(layout: KVCacheLayout(config: c, blockTokens: 32, dtype: .f32))
+        let cache = KVCacheLayout(config: c, blockTokens: 32, dtype: .f32).makeCache()
         var logits = [Float](repeating: 0, count: c.vocabSize)
         var start = 0
         while start < L {

@@ -67,7 +67,7 @@ enum OmniFixture {
     /// Logits [5, V] of the last five prompt rows (f32 KV cache), prefilled in maxRows chunks.
     static func lastFiveLogits(_ m: OmniModel, embeddings: [Float]) throws -> [Float] {
         let lm = m.llm, h = lm.config.hiddenSize, n = embeddings.count / h
-        let cache = PagedKVCache(layout: KVCacheLayout(config: lm.config, blockTokens: 16, dtype: .f32))
+        let cache = KVCacheLayout(config: lm.config, blockTokens: 16, dtype: .f32).makeCache()
         var logits = [Float](repeating: 0, count: 5 * lm.config.vocabSize)
         try embeddings.withUnsafeBufferPointer { e in
             var start = 0

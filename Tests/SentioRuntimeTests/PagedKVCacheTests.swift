@@ -8,7 +8,7 @@ final class PagedKVCacheTests: XCTestCase {
     let layout = KVCacheLayout(layers: 2, kvHeads: 2, headDim: 4, blockTokens: 4, dtype: .f32)
 
     /// Appends `n` tokens whose K value encodes (layer, token, head, dim) so reads can be checked.
-    func append(_ c: PagedKVCache, _ n: Int, tag: Float = 0) throws {
+    func append(_ c: any KVCache, _ n: Int, tag: Float = 0) throws {
         try c.reserve(n)
         let w = layout.kvHeads * layout.headDim
         for l in 0..<layout.layers {
@@ -19,7 +19,7 @@ final class PagedKVCacheTests: XCTestCase {
         c.advance(n)
     }
 
-    func key(_ c: PagedKVCache, layer: Int, token: Int, j: Int) -> Float {
+    func key(_ c: any KVCache, layer: Int, token: Int, j: Int) -> Float {
         let v = c.view(layer: layer, tokens: c.length)
         let block = UnsafeRawPointer(v.kBlocks[token / layout.blockTokens]).assumingMemoryBound(to: Float.self)
         let head = j / layout.headDim, d = j % layout.headDim
@@ -27,7 +27,7 @@ final class PagedKVCacheTests: XCTestCase {
     }
 
     func testAppendTruncateFork() throws {
-        let a = PagedKVCache(layout: layout)
+        let a = F32KVCache(layout: layout)
         try append(a, 6)
         XCTAssertEqual(a.length, 6)
         XCTAssertEqual(key(a, layer: 1, token: 5, j: 7), Float(10000 + 500 + 7))
@@ -50,14 +50,14 @@ final class PagedKVCacheTests: XCTestCase {
     }
 
     func testForksShareMemoryUntilWritten() throws {
-        let before = PagedKVCache.bytesLiveInProcess
-        let a = PagedKVCache(layout: layout)
+        let before = KVCacheMemory.liveBytes
+        let a = F32KVCache(layout: layout)
         try append(a, 16)   // 4 full blocks
-        let afterPrompt = PagedKVCache.bytesLiveInProcess - before
+        let afterPrompt = KVCacheMemory.liveBytes - before
         XCTAssertEqual(afterPrompt, 4 * layout.blockBytes)
         let forks = (0..<8).map { _ in a.fork() }
-        XCTAssertEqual(PagedKVCache.bytesLiveInProcess - before, 4 * layout.blockBytes, "forks of full blocks cost nothing")
+        XCTAssertEqual(KVCacheMemory.liveBytes - before, 4 * layout.blockBytes, "forks of full blocks cost nothing")
         for f in forks { try append(f, 1) }
-        XCTAssertEqual(PagedKVCache.bytesLiveInProcess - before, 12 * layout.blockBytes, "each fork adds one tail block")
+        XCTAssertEqual(KVCacheMemory.liveBytes - before, 12 * layout.blockBytes, "each fork adds one tail block")
     }
 }

@@ -74,7 +74,8 @@ void sentio_f32_to_f16(const float *src, uint16_t *dst, long count);
 /* ---- decode attention straight from a paged KV cache ----
    For the G query rows q[h*qstride ..] (h < G: the query heads of KV head g, one query position),
    softmax(scale * q . k_t) over keys t in [0, keys), times v_t, into out[h*ostride ..]. Blocks are
-   f32 or f16 (kvtype), layout [kvHeads][blockTokens][headDim]. scores: scratch of G*keys floats. */
+   f32, f16 or q8 (kvtype; layout in KVView.swift: per KV head a [blockTokens][headDim] region, q8 rows
+   followed by their f32 scales). scores: scratch of G*keys floats. */
 void sentio_attn_decode_group(int kvtype, const void *const *kblocks, const void *const *vblocks, long blockTokens,
                               long headDim, long g, long keys, const float *q, long qstride, long G, float scale,
                               float *scores, float *out, long ostride);

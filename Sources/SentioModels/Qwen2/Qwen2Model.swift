@@ -59,6 +59,7 @@ public final class Qwen2Model: @unchecked Sendable {
         guard n <= maxRows else { throw SentioError(.argument, "forward of \(n) rows exceeds maxRows \(maxRows)") }
         let h = c.hiddenSize, kvd = c.kvDim, f = c.intermediateSize
         for seg in segments where seg.count > 0 { try seg.cache.reserve(seg.count) }
+        let batchedDecode = segments.count > 1 && segments.allSatisfy { $0.count == 1 }
 
         // Positions of every row.
         var r = 0
@@ -77,8 +78,20 @@ public final class Qwen2Model: @unchecked Sendable {
             Linear.forward(L.v, x: xn, n: n, y: v, bias: L.vBias, pool: pool)
             rope.apply(q, n: n, heads: c.numAttentionHeads, positions: s.positions)
             rope.apply(k, n: n, heads: c.numKeyValueHeads, positions: s.positions)
+            if batchedDecode {
+                // B sequences of one row each: store every row's K/V, then one attention dispatch for all.
+                var views: [KVView] = []
+                views.reserveCapacity(segments.count)
+                for (i, seg) in segments.enumerated() {
+                    let start = seg.cache.length
+                    let view = seg.cache.view(layer: l, tokens: start + 1)
+                    view.store(k: k + i * kvd, v: v + i * kvd, start: start, n: 1)
+                    views.append(view)
+                }
+                Attention.decodeRows(q: q, views: views, heads: c.numAttentionHeads, out: att, pool: pool)
+            }
             var row = 0
-            for seg in segments where seg.count > 0 {
+            for seg in segments where seg.count > 0 && !batchedDecode {
                 let start = seg.cache.length
                 let view = seg.cache.view(layer: l, tokens: start + seg.count)
                 view.store(k: k + row * kvd, v: v + row * kvd, start: start, n: seg.count)

@@ -1,5 +1,7 @@
-// Generator: prompt in, tokens out, for one sequence: chunked prefill into a KV cache, then
-// token-by-token decode with a sampler, stop tokens and stop strings, streaming text to a callback.
+// Generator: prompt in, tokens out. Chunked prefill into a KV cache (giving a PromptCache), then
+// decode with a sampler, stop tokens and stop strings, streaming text to a callback. Decoding is
+// BatchGenerator's loop (a single sequence is a batch of one), so single, batched and R1-Omni
+// generation share one implementation.
 import Foundation
 import SentioCore
 import SentioKernels
@@ -12,6 +14,12 @@ public struct GenerationOptions: Sendable {
     public var stopTokens: Set<Int32> = []
     public var stopStrings: [String] = []
     public var kvDType: KVCacheLayout.KVDType = .f16
+    /// Whether the repetition penalty also counts the prompt's ids (transformers' generate with input_ids
+    /// does; with inputs_embeds, as R1-Omni runs, only generated ids count).
+    public var penalizePrompt = true
+    /// Record the log-probability of each generated token under the model's raw distribution (softmax
+    /// of the logits, before penalty, temperature, top-k/top-p): what a GRPO trainer's ratio needs.
+    public var logprobs = false
     public init(maxTokens: Int = 256, sampling: SamplingOptions = .greedy, stopTokens: Set<Int32> = [], stopStrings: [String] = []) {
         self.maxTokens = maxTokens; self.sampling = sampling; self.stopTokens = stopTokens; self.stopStrings = stopStrings
     }
@@ -20,11 +28,15 @@ public struct GenerationOptions: Sendable {
 public struct GenerationResult: Sendable {
     public enum StopReason: String, Sendable, Codable { case stopToken = "stop_token", stopString = "stop_string", maxTokens = "max_tokens" }
     public var promptTokens: [Int32]
+    /// Generated ids (a stop token that ended generation included).
     public var generatedTokens: [Int32]
     public var text: String
     public var stopReason: StopReason
     public var prefillSeconds: Double
+    /// From the start of decoding until this sequence finished.
     public var decodeSeconds: Double
+    /// log p(token) per generated token (GenerationOptions.logprobs), else empty.
+    public var tokenLogprobs: [Float] = []
     public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens.count) / prefillSeconds : 0 }
     /// Decode speed over the tokens produced after the first (the first comes from the prefill's logits).
     public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(max(generatedTokens.count - 1, 0)) / decodeSeconds : 0 }
@@ -41,13 +53,18 @@ public final class Generator {
     /// Runs `rows` of input embeddings [n, hidden] through the model into `cache` in chunks of maxRows,
     /// leaving the last row's logits in `logits`.
     public func prefill(embeddings: UnsafePointer<Float>, rows n: Int, cache: KVStore, logits: UnsafeMutablePointer<Float>) throws {
-        let m = lm.model, h = m.config.hiddenSize
+        try Self.prefill(lm.model, embeddings: embeddings, rows: n, cache: cache, logits: logits, pool: pool)
+    }
+
+    static func prefill(_ m: Qwen2Model, embeddings: UnsafePointer<Float>, rows n: Int, cache: KVStore,
+                        logits: UnsafeMutablePointer<Float>?, pool: ThreadPool) throws {
+        let h = m.config.hiddenSize
         var start = 0
         while start < n {
             let k = min(m.maxRows, n - start)
             let last = start + k == n
             try m.forward(input: embeddings + start * h, segments: [SequenceSegment(cache: cache, count: k)],
-                          logitRows: last ? .lastOfEachSegment : .none, logits: last ? logits : nil, pool: pool)
+                          logitRows: last && logits != nil ? .lastOfEachSegment : .none, logits: last ? logits : nil, pool: pool)
             start += k
         }
     }
@@ -59,50 +76,34 @@ public final class Generator {
         try emb.withUnsafeBufferPointer { try prefill(embeddings: $0.baseAddress!, rows: tokens.count, cache: cache, logits: logits) }
     }
 
+    /// Prefills `prompt` into a fresh cache of `kv`'s type: the PromptCache to fork for continuations,
+    /// extend (`extend`), or save.
+    public func prefill(prompt: [Int32], kv: KVCacheLayout.KVDType = .f16, modelChecksum: String = "") throws -> PromptCache {
+        guard !prompt.isEmpty else { throw SentioError(.argument, "empty prompt") }
+        let cache = lm.newCache(dtype: kv)
+        var logits = [Float](repeating: 0, count: lm.config.vocabSize)
+        try logits.withUnsafeMutableBufferPointer { try prefill(tokens: prompt, cache: cache, logits: $0.baseAddress!) }
+        return PromptCache(tokens: prompt, cache: cache, logits: logits, modelChecksum: modelChecksum)
+    }
+
+    /// Appends `tokens` to a prompt cache (in place: fork first to keep the original), updating its logits.
+    public func extend(_ p: inout PromptCache, with tokens: [Int32]) throws {
+        guard !tokens.isEmpty else { return }
+        if p.logits.count != lm.config.vocabSize { p.logits = [Float](repeating: 0, count: lm.config.vocabSize) }
+        let c = p.cache
+        try p.logits.withUnsafeMutableBufferPointer { try prefill(tokens: tokens, cache: c, logits: $0.baseAddress!) }
+        if !p.tokens.isEmpty || c.length == tokens.count { p.tokens += tokens }
+    }
+
     /// Generates from `prompt` token ids. `onText` receives text as it becomes complete UTF-8.
     public func generate(prompt: [Int32], options: GenerationOptions, onText: ((String) -> Void)? = nil) throws -> GenerationResult {
-        guard !prompt.isEmpty else { throw SentioError(.argument, "empty prompt") }
-        let V = lm.config.vocabSize, h = lm.config.hiddenSize
-        let cache = lm.newCache(dtype: options.kvDType)
-        var logits = [Float](repeating: 0, count: V)
         let t0 = Date()
-        try logits.withUnsafeMutableBufferPointer { try prefill(tokens: prompt, cache: cache, logits: $0.baseAddress!) }
-        let t1 = Date()
-        var sampler = Sampler(options.sampling)
-        var stream = StreamingDecoder(tokenizer: lm.tokenizer, skipSpecial: true)
-        var history = prompt
-        var out: [Int32] = []
-        var text = ""
-        var reason = GenerationResult.StopReason.maxTokens
-        var x = [Float](repeating: 0, count: h)
-        while out.count < options.maxTokens {
-            let next = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: history) }
-            out.append(next); history.append(next)
-            if options.stopTokens.contains(next) { reason = .stopToken; break }
-            let piece = stream.append(next)
-            text += piece
-            if !piece.isEmpty { onText?(piece) }
-            if let s = options.stopStrings.first(where: { text.contains($0) }) {
-                text = String(text[..<text.range(of: s)!.lowerBound])
-                reason = .stopString
-                break
-            }
-            if out.count == options.maxTokens { break }
-            try x.withUnsafeMutableBufferPointer { try lm.model.embed([next], into: $0.baseAddress!) }
-            try x.withUnsafeBufferPointer { xb in
-                try logits.withUnsafeMutableBufferPointer { lg in
-                    try lm.model.forward(input: xb.baseAddress!, segments: [SequenceSegment(cache: cache, count: 1)],
-                                         logitRows: .lastOfEachSegment, logits: lg.baseAddress!, pool: pool)
-                }
-            }
-        }
-        if reason == .maxTokens || reason == .stopToken {
-            let tail = stream.finish()
-            text += tail
-            if !tail.isEmpty { onText?(tail) }
-        }
-        let t2 = Date()
-        return GenerationResult(promptTokens: prompt, generatedTokens: out, text: text, stopReason: reason,
-                                prefillSeconds: t1.timeIntervalSince(t0), decodeSeconds: t2.timeIntervalSince(t1))
+        let p = try prefill(prompt: prompt, kv: options.kvDType)
+        let prefillSeconds = Date().timeIntervalSince(t0)
+        var r = try BatchGenerator(lm, pool: pool).run(
+            [BatchGenerator.Sequence(cache: p.cache, logits: p.logits, prompt: prompt, options: options)],
+            onText: onText.map { f in { _, s in f(s) } })[0]
+        r.prefillSeconds = prefillSeconds
+        return r
     }
 }

@@ -78,8 +78,8 @@ public final class LanguageModel: @unchecked Sendable {
     public var config: Qwen2Config { model.config }
 
     /// A fresh KV cache for one sequence.
-    public func newCache(dtype: KVCacheLayout.KVDType = .f16, blockTokens: Int = 64) -> PagedKVCache {
-        PagedKVCache(layout: KVCacheLayout(config: config, blockTokens: blockTokens, dtype: dtype))
+    public func newCache(dtype: KVCacheLayout.KVDType = .f16, blockTokens: Int = 64) -> any KVCache {
+        KVCacheLayout(config: config, blockTokens: blockTokens, dtype: dtype).makeCache()
     }
 }
 

@@ -31,6 +31,7 @@ public struct PerplexityResult: Sendable {
 
 public enum Perplexity {
     public static func run(_ lm: LanguageModel, tokens: [Int32], ctx: Int, topK: Int = 32, base: [PositionRecord]? = nil,
+                           kv: KVCacheLayout.KVDType = .f16,
                            pool: ThreadPool = .shared, progress: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
         guard ctx >= 4 else { throw SentioError(.argument, "ctx must be at least 4") }
         let windows = tokens.count / ctx
@@ -46,7 +47,7 @@ public enum Perplexity {
         for w in 0..<windows {
             progress?(w, windows)
             let win = Array(tokens[(w * ctx)..<((w + 1) * ctx)])
-            let cache = lm.newCache()
+            let cache = lm.newCache(dtype: kv)
             var start = 0
             while start < ctx {
                 let n = min(chunk, ctx - start)

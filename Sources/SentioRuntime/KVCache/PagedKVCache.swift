@@ -1,9 +1,13 @@
-// PagedKVCache: one sequence's keys and values in fixed-size blocks shared copy-on-write.
+// KV-cache handles: one sequence's keys and values, as a small protocol (`KVCache`) whose variants are
+// types: `F16KVCache` (default), `F32KVCache`, `Q8KVCache` (int8 rows with one f32 scale per token and
+// KV head, dequantized inside the attention kernels). All three are `PagedKVCache<Format>`: fixed-size
+// blocks shared copy-on-write.
 //
-// A block holds `blockTokens` tokens of every layer (K and V, [kvHeads][blockTokens][headDim] each).
-// Blocks are reference-counted Swift objects: fork() copies the block list, so G forks of a long
-// prompt share its blocks and cost nothing until one of them writes into a shared block, which is
-// then copied (only the partially filled tail block can be written). truncate(to:) rolls back.
+// A block holds `blockTokens` tokens of every layer (K and V; per layer and KV head one region laid out
+// as KVView describes). Blocks are reference-counted Swift objects: fork() copies the block list, so G
+// forks of a long prompt share its blocks and cost nothing until one of them writes into a shared
+// block, which is then copied (only the partially filled tail block can be written). truncate(to:)
+// rolls back (releasing whole blocks past the new end).
 import Foundation
 import SentioCore
 import SentioKernels
@@ -16,7 +20,8 @@ public struct KVCacheLayout: Sendable, Equatable, Codable {
     public var blockTokens: Int
     public var dtype: KVDType
 
-    public enum KVDType: String, Sendable, Codable { case f32, f16 }
+    /// Element type of a cache; each has its cache type (`cacheType`).
+    public enum KVDType: String, Sendable, Codable, CaseIterable { case f32, f16, q8 }
 
     public init(layers: Int, kvHeads: Int, headDim: Int, blockTokens: Int = 64, dtype: KVDType = .f16) {
         self.layers = layers; self.kvHeads = kvHeads; self.headDim = headDim
@@ -27,41 +32,86 @@ public struct KVCacheLayout: Sendable, Equatable, Codable {
         self.init(layers: c.numHiddenLayers, kvHeads: c.numKeyValueHeads, headDim: c.headDim, blockTokens: blockTokens, dtype: dtype)
     }
 
-    var elementSize: Int { dtype == .f32 ? 4 : 2 }
-    var coreDType: DType { dtype == .f32 ? .f32 : .f16 }
+    var coreDType: DType {
+        switch dtype { case .f32: return .f32; case .f16: return .f16; case .q8: return .q8 }
+    }
     /// Bytes of one layer's K (or V) part of a block.
-    var planeBytes: Int { kvHeads * blockTokens * headDim * elementSize }
+    var planeBytes: Int { KVView.blockBytes(dtype: coreDType, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens) }
     /// Bytes of one whole block (all layers, K and V).
     public var blockBytes: Int { planeBytes * 2 * layers }
+    /// Bytes of KV memory per cached token (all layers, K and V, scales included).
+    public var bytesPerToken: Double { Double(blockBytes) / Double(blockTokens) }
+
+    /// A fresh, empty cache of the type this layout's dtype names.
+    public func makeCache() -> any KVCache {
+        switch dtype {
+        case .f16: return F16KVCache(layout: self)
+        case .f32: return F32KVCache(layout: self)
+        case .q8: return Q8KVCache(layout: self)
+        }
+    }
 }
+
+/// A sequence's KV-cache handle. The model appends through `KVStore` (reserve, view, advance).
+public protocol KVCache: KVStore {
+    var layout: KVCacheLayout { get }
+    /// Rolls back to the first `n` tokens (0 <= n <= length).
+    func truncate(to n: Int)
+    /// A new handle sharing this one's tokens copy-on-write.
+    func fork() -> Self
+    /// Bytes of KV memory this handle references (shared blocks counted fully).
+    var bytesReferenced: Int { get }
+    /// Bytes of KV memory only this handle references (what dropping it frees).
+    var bytesExclusive: Int { get }
+    /// The raw bytes of the blocks holding tokens 0..<length, in order (save).
+    func forEachBlock(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows
+}
+
+/// The element format of a `PagedKVCache` (a type, so the cache variants are types).
+public protocol KVElementFormat { static var dtype: KVCacheLayout.KVDType { get } }
+public enum KVFormatF16: KVElementFormat { public static var dtype: KVCacheLayout.KVDType { .f16 } }
+public enum KVFormatF32: KVElementFormat { public static var dtype: KVCacheLayout.KVDType { .f32 } }
+public enum KVFormatQ8: KVElementFormat { public static var dtype: KVCacheLayout.KVDType { .q8 } }
+
+public typealias F16KVCache = PagedKVCache<KVFormatF16>
+public typealias F32KVCache = PagedKVCache<KVFormatF32>
+public typealias Q8KVCache = PagedKVCache<KVFormatQ8>
 
 /// Storage for `blockTokens` tokens of all layers. Freed when the last cache holding it lets go.
 final class KVBlock {
     let memory: UnsafeMutableRawPointer
-    let layout: KVCacheLayout
+    let bytes: Int
+    let planeBytes: Int
 
     init(layout: KVCacheLayout) {
-        self.layout = layout
-        memory = .allocate(byteCount: layout.blockBytes, alignment: 64)
-        KVBlock.live.add(layout.blockBytes)
+        bytes = layout.blockBytes
+        planeBytes = layout.planeBytes
+        memory = .allocate(byteCount: bytes, alignment: 64)
+        KVCacheMemory.live.add(bytes)
     }
 
     deinit {
         memory.deallocate()
-        KVBlock.live.add(-layout.blockBytes)
+        KVCacheMemory.live.add(-bytes)
     }
 
-    func k(_ layer: Int) -> UnsafeMutableRawPointer { memory + layer * 2 * layout.planeBytes }
-    func v(_ layer: Int) -> UnsafeMutableRawPointer { memory + (layer * 2 + 1) * layout.planeBytes }
+    func k(_ layer: Int) -> UnsafeMutableRawPointer { memory + layer * 2 * planeBytes }
+    func v(_ layer: Int) -> UnsafeMutableRawPointer { memory + (layer * 2 + 1) * planeBytes }
 
-    func copy() -> KVBlock {
+    func copy(layout: KVCacheLayout) -> KVBlock {
         let b = KVBlock(layout: layout)
-        b.memory.copyMemory(from: memory, byteCount: layout.blockBytes)
+        b.memory.copyMemory(from: memory, byteCount: bytes)
         return b
     }
+}
 
-    /// Bytes held by all live blocks in the process (memory accounting).
+/// Process-wide KV memory accounting.
+public enum KVCacheMemory {
     static let live = ByteCounter()
+    /// Bytes held by every live KV block in the process.
+    public static var liveBytes: Int { live.current }
+    /// The most ever held at once.
+    public static var peakBytes: Int { live.peak }
 }
 
 public final class ByteCounter: @unchecked Sendable {
@@ -73,7 +123,7 @@ public final class ByteCounter: @unchecked Sendable {
     public var peak: Int { lock.withLock { peakValue } }
 }
 
-public final class PagedKVCache: KVStore {
+public final class PagedKVCache<Format: KVElementFormat>: KVCache {
     public let layout: KVCacheLayout
     public private(set) var length: Int = 0
     private var blocks: [KVBlock] = []
@@ -83,24 +133,34 @@ public final class PagedKVCache: KVStore {
     private var tableCapacity = 0
     private var tablesValid = false
 
+    /// A cache of this type's element format (the layout's dtype is set to it).
     public init(layout: KVCacheLayout) {
-        self.layout = layout
+        var l = layout
+        l.dtype = Format.dtype
+        self.layout = l
+    }
+
+    public convenience init(config: Qwen2Config, blockTokens: Int = 64) {
+        self.init(layout: KVCacheLayout(config: config, blockTokens: blockTokens, dtype: Format.dtype))
     }
 
     deinit { freeTables() }
 
-    /// Bytes of KV memory this cache references (shared blocks counted fully).
     public var bytesReferenced: Int { blocks.count * layout.blockBytes }
-    /// Bytes held by every live KV block in the process.
-    public static var bytesLiveInProcess: Int { KVBlock.live.current }
+
+    public var bytesExclusive: Int {
+        var n = 0
+        for i in blocks.indices where isKnownUniquelyReferenced(&blocks[i]) { n += layout.blockBytes }
+        return n
+    }
 
     public func reserve(_ n: Int) throws {
-        precondition(n >= 0)
+        guard n >= 0 else { throw SentioError(.argument, "KV cache: reserve(\(n))") }
         let needed = (length + n + layout.blockTokens - 1) / layout.blockTokens
         // The tail block will be written into: unshare it if a fork also holds it.
         if length % layout.blockTokens != 0, n > 0 {
             let t = length / layout.blockTokens
-            if !isKnownUniquelyReferenced(&blocks[t]) { blocks[t] = blocks[t].copy(); tablesValid = false }
+            if !isKnownUniquelyReferenced(&blocks[t]) { blocks[t] = blocks[t].copy(layout: layout); tablesValid = false }
         }
         while blocks.count < needed { blocks.append(KVBlock(layout: layout)); tablesValid = false }
     }
@@ -118,7 +178,6 @@ public final class PagedKVCache: KVStore {
         length += n
     }
 
-    /// Rolls back to the first `n` tokens (n <= length); later blocks are released.
     public func truncate(to n: Int) {
         precondition(n >= 0 && n <= length, "truncate(to: \(n)) outside 0...\(length)")
         length = n
@@ -126,12 +185,30 @@ public final class PagedKVCache: KVStore {
         if blocks.count > keep { blocks.removeLast(blocks.count - keep); tablesValid = false }
     }
 
-    /// A new cache sharing this one's blocks copy-on-write.
-    public func fork() -> PagedKVCache {
-        let c = PagedKVCache(layout: layout)
+    public func fork() -> PagedKVCache<Format> {
+        let c = PagedKVCache<Format>(layout: layout)
         c.blocks = blocks
         c.length = length
         return c
+    }
+
+    public func forEachBlock(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let used = (length + layout.blockTokens - 1) / layout.blockTokens
+        for b in blocks.prefix(used) { try body(UnsafeRawBufferPointer(start: b.memory, count: b.bytes)) }
+    }
+
+    /// Appends `count` whole blocks read from `bytes` (count * blockBytes) and sets the length (restore).
+    func load(blocks bytes: UnsafeRawBufferPointer, length n: Int) {
+        precondition(blocks.isEmpty && bytes.count == ((n + layout.blockTokens - 1) / layout.blockTokens) * layout.blockBytes)
+        var off = 0
+        while off < bytes.count {
+            let b = KVBlock(layout: layout)
+            b.memory.copyMemory(from: bytes.baseAddress! + off, byteCount: layout.blockBytes)
+            blocks.append(b)
+            off += layout.blockBytes
+        }
+        length = n
+        tablesValid = false
     }
 
     private func rebuildTables() {
@@ -153,5 +230,16 @@ public final class PagedKVCache: KVStore {
         for p in kTables { p.deallocate() }
         for p in vTables { p.deallocate() }
         kTables = []; vTables = []; tableCapacity = 0
+    }
+}
+
+extension KVCacheLayout {
+    /// A cache of this layout filled from saved blocks (PromptCache.read).
+    func restore(blocks: UnsafeRawBufferPointer, length: Int) -> any KVCache {
+        switch dtype {
+        case .f16: let c = F16KVCache(layout: self); c.load(blocks: blocks, length: length); return c
+        case .f32: let c = F32KVCache(layout: self); c.load(blocks: blocks, length: length); return c
+        case .q8: let c = Q8KVCache(layout: self); c.load(blocks: blocks, length: length); return c
+        }
     }
 }

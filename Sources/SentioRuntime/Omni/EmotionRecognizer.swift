@@ -43,6 +43,8 @@ public struct OmniResult: Sendable {
     public var gate: [Float]
     public var stoppedAtEOS: Bool
     public var timings: OmniTimings
+    /// Rows of the shared prompt prefix taken from the recognizer's prefix cache (not prefilled).
+    public var prefixRowsReused: Int = 0
 }
 
 /// Everything the LLM needs for one clip, before generation.
@@ -63,6 +65,9 @@ public final class EmotionRecognizer: @unchecked Sendable {
     /// Decoding settings: greedy, repetition penalty from the embedded generation_config.json (1 when absent).
     public var sampling: SamplingOptions
     public var kvDType: KVCacheLayout.KVDType = .f16
+    /// Compute the fixed prompt prefix once and fork it for every clip (results equal to recomputing it,
+    /// within the floating-point differences of a different prefill chunking).
+    public var reusePrefix = true
     /// Ids that end generation: <|im_end|> and the configs' eos ids.
     public let stopTokens: Set<Int32>
     public let pool: ThreadPool
@@ -177,13 +182,13 @@ public final class EmotionRecognizer: @unchecked Sendable {
                           mode: PromptMode = .inference, maxTokens: Int = 2048, timings: OmniTimings = OmniTimings(),
                           onText: ((String) -> Void)? = nil) throws -> OmniResult {
         var p = try prepare(pixels: pixels, mel: mel, instruction: instruction, mode: mode, timings: timings)
-        let gen = try generate(embeddings: p.embeddings, maxTokens: maxTokens, onText: onText)
+        let gen = try generate(embeddings: p.embeddings, promptIDs: p.promptIDs, maxTokens: maxTokens, onText: onText)
         p.timings.prefill = gen.prefillSeconds
         p.timings.decode = gen.decodeSeconds
         let (think, answer) = Self.parse(gen.text)
         return OmniResult(promptIDs: p.promptIDs, sequenceLength: p.embeddings.count / config.llm.hiddenSize,
                           generatedTokens: gen.tokens, text: gen.text, think: think, answer: answer, gate: p.gate,
-                          stoppedAtEOS: gen.stopped, timings: p.timings)
+                          stoppedAtEOS: gen.stopped, timings: p.timings, prefixRowsReused: gen.prefixRowsReused)
     }
 
     public struct Generated: Sendable {
@@ -191,56 +196,76 @@ public final class EmotionRecognizer: @unchecked Sendable {
         public var text: String
         public var stopped: Bool
         public var prefillSeconds: Double, decodeSeconds: Double
+        /// Rows taken from the cached prompt prefix instead of being prefilled (0 without reuse).
+        public var prefixRowsReused: Int = 0
+        /// Rows prefilled for this call.
+        public var rowsPrefilled: Int = 0
     }
 
-    /// Prefills the spliced embeddings [n, H] into a fresh KV cache (chunks of maxRows), then decodes with
-    /// `sampling` until a stop token or maxTokens.
-    public func generate(embeddings: [Float], maxTokens: Int, onText: ((String) -> Void)? = nil) throws -> Generated {
+    /// The fixed text before the first media placeholder (system turn, user turn start): its ids and its
+    /// KV cache, computed once and forked (copy-on-write) by every clip.
+    private struct PrefixEntry { let ids: [Int32]; let dtype: KVCacheLayout.KVDType; let cache: any KVCache }
+    private var prefixEntry: PrefixEntry?
+    private let prefixLock = NSLock()
+
+    /// Ids of the prompt before its first media sentinel (the part every clip shares).
+    public static func sharedPrefix(_ promptIDs: [Int32]) -> [Int32] {
+        Array(promptIDs.prefix { $0 >= 0 })
+    }
+
+    /// A fork of the cached prefix for these ids, computing it on first use (or when ids / dtype change).
+    /// Returns the fork and the rows it already holds.
+    func prefixFork(ids: [Int32], embeddings: UnsafePointer<Float>) throws -> (cache: any KVCache, rows: Int) {
+        prefixLock.lock(); defer { prefixLock.unlock() }
+        if let e = prefixEntry, e.ids == ids, e.dtype == kvDType { return (e.cache.fork(), ids.count) }
+        let lm = model.llm
+        let c = KVCacheLayout(config: lm.config, dtype: kvDType).makeCache()
+        try Generator.prefill(lm, embeddings: embeddings, rows: ids.count, cache: c, logits: nil, pool: pool)
+        prefixEntry = PrefixEntry(ids: ids, dtype: kvDType, cache: c)
+        return (c.fork(), ids.count)
+    }
+
+    /// Drops the cached prefix (its memory is freed once no clip's fork still shares it).
+    public func clearPrefixCache() {
+        prefixLock.lock(); defer { prefixLock.unlock() }
+        prefixEntry = nil
+    }
+
+    /// Prefills the spliced embeddings [n, H] into a KV cache (chunks of maxRows), then decodes with
+    /// `sampling` until a stop token or maxTokens. With `promptIDs` and `reusePrefix`, the rows of the
+    /// shared prefix (ids before the first sentinel) come from the cached prefix instead of being prefilled.
+    public func generate(embeddings: [Float], promptIDs: [Int32]? = nil, maxTokens: Int,
+                         onText: ((String) -> Void)? = nil) throws -> Generated {
         let lm = model.llm, h = lm.config.hiddenSize, V = lm.config.vocabSize
         guard embeddings.count % h == 0, embeddings.count > 0 else { throw SentioError(.argument, "R1-Omni: empty or ragged input embeddings") }
         let n = embeddings.count / h
-        let cache = PagedKVCache(layout: KVCacheLayout(config: lm.config, dtype: kvDType))
         var logits = [Float](repeating: 0, count: V)
         let t0 = Date()
-        try embeddings.withUnsafeBufferPointer { e in
-            try logits.withUnsafeMutableBufferPointer { lg in
-                var start = 0
-                while start < n {
-                    let k = min(lm.maxRows, n - start), last = start + k == n
-                    try lm.forward(input: e.baseAddress! + start * h, segments: [SequenceSegment(cache: cache, count: k)],
-                                   logitRows: last ? .lastOfEachSegment : .none, logits: last ? lg.baseAddress! : nil, pool: pool)
-                    start += k
-                }
+        let (cache, reused): (any KVCache, Int) = try embeddings.withUnsafeBufferPointer { e in
+            var cache: any KVCache = KVCacheLayout(config: lm.config, dtype: kvDType).makeCache()
+            var reused = 0
+            if reusePrefix, let ids = promptIDs {
+                let prefix = Self.sharedPrefix(ids)
+                if !prefix.isEmpty, prefix.count < n { (cache, reused) = try prefixFork(ids: prefix, embeddings: e.baseAddress!) }
             }
+            try logits.withUnsafeMutableBufferPointer { lg in
+                try Generator.prefill(lm, embeddings: e.baseAddress! + reused * h, rows: n - reused, cache: cache,
+                                      logits: lg.baseAddress!, pool: pool)
+            }
+            return (cache, reused)
         }
         let t1 = Date()
-        var sampler = Sampler(sampling)
-        var stream = StreamingDecoder(tokenizer: tokenizer, skipSpecial: true)
-        var out: [Int32] = []
-        var stopped = false
-        var x = [Float](repeating: 0, count: h)
-        while out.count < maxTokens {
-            // The penalty looks at generated ids only: with inputs_embeds HF's generate starts from an empty input_ids.
-            let next = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: out) }
-            out.append(next)
-            if stopTokens.contains(next) { stopped = true; break }
-            let piece = stream.append(next)
-            if !piece.isEmpty { onText?(piece) }
-            if out.count == maxTokens { break }
-            try x.withUnsafeMutableBufferPointer { try lm.embed([next], into: $0.baseAddress!) }
-            try x.withUnsafeBufferPointer { xb in
-                try logits.withUnsafeMutableBufferPointer { lg in
-                    try lm.forward(input: xb.baseAddress!, segments: [SequenceSegment(cache: cache, count: 1)],
-                                   logitRows: .lastOfEachSegment, logits: lg.baseAddress!, pool: pool)
-                }
-            }
-        }
-        let tail = stream.finish()
-        if !tail.isEmpty { onText?(tail) }
-        let body = out.filter { !stopTokens.contains($0) }
+        var o = GenerationOptions(maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens)
+        // The penalty looks at generated ids only: with inputs_embeds HF's generate starts from an empty input_ids.
+        o.penalizePrompt = false
+        let r = try BatchGenerator(model: lm, tokenizer: tokenizer, pool: pool)
+            .run([BatchGenerator.Sequence(cache: cache, logits: logits, prompt: [], options: o)],
+                 onText: onText.map { f in { _, s in f(s) } })[0]
+        let body = r.generatedTokens.filter { !stopTokens.contains($0) }
         let text = tokenizer.decode(body, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
-        return Generated(tokens: out, text: text, stopped: stopped, prefillSeconds: t1.timeIntervalSince(t0),
-                         decodeSeconds: Date().timeIntervalSince(t1))
+        return Generated(tokens: r.generatedTokens, text: text, stopped: r.stopReason == .stopToken,
+                         prefillSeconds: t1.timeIntervalSince(t0), decodeSeconds: Date().timeIntervalSince(t1),
+                         prefixRowsReused: reused, rowsPrefilled: n - reused)
     }
 
     /// <think> text (DOTALL, stripped) and the first `<answer>(.*?)</answer>` (no DOTALL, stripped), as the
