@@ -18,6 +18,14 @@ public final class Qwen2Model: @unchecked Sendable {
     public let maxRows: Int
     private let scratch: Qwen2Scratch
     private let lock = NSLock()
+    private var hook: Qwen2LinearHook?
+
+    /// An adapter applied on top of the base projections at every forward (nil: the base model).
+    /// Set it between forward calls (e.g. a LoRA adapter loaded with `--lora DIR`).
+    public var linearHook: Qwen2LinearHook? {
+        get { lock.withLock { hook } }
+        set { lock.withLock { hook = newValue } }
+    }
 
     public init(config: Qwen2Config, source: WeightSource, maxRows: Int = 512) throws {
         try config.validate(source: source.sourceName)
@@ -69,13 +77,20 @@ public final class Qwen2Model: @unchecked Sendable {
         }
         let x = s.x, xn = s.xn, q = s.q, k = s.k, v = s.v, att = s.att, g = s.gate, u = s.up
         x.update(from: input, count: n * h)
+        let hook = self.hook
+        // Base projection, then the adapter's term when one is set.
+        func project(_ l: Int, _ p: Qwen2Schema.Proj, _ wm: WeightMatrix, _ xin: UnsafePointer<Float>,
+                     _ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?) {
+            Linear.forward(wm, x: xin, n: n, y: y, bias: bias, pool: pool)
+            hook?.addDelta(layer: l, proj: p, x: xin, n: n, y: y, pool: pool)
+        }
 
         for l in 0..<c.numHiddenLayers {
             let L = w.layers[l]
             Ops.rmsNorm(x, weight: L.inputNorm, eps: c.rmsNormEps, out: xn, rows: n, dim: h)
-            Linear.forward(L.q, x: xn, n: n, y: q, bias: L.qBias, pool: pool)
-            Linear.forward(L.k, x: xn, n: n, y: k, bias: L.kBias, pool: pool)
-            Linear.forward(L.v, x: xn, n: n, y: v, bias: L.vBias, pool: pool)
+            project(l, .q, L.q, xn, q, L.qBias)
+            project(l, .k, L.k, xn, k, L.kBias)
+            project(l, .v, L.v, xn, v, L.vBias)
             rope.apply(q, n: n, heads: c.numAttentionHeads, positions: s.positions)
             rope.apply(k, n: n, heads: c.numKeyValueHeads, positions: s.positions)
             if batchedDecode {
@@ -99,14 +114,14 @@ public final class Qwen2Model: @unchecked Sendable {
                                  kv: view, out: att + row * h, pool: pool)
                 row += seg.count
             }
-            Linear.forward(L.o, x: att, n: n, y: xn, bias: nil, pool: pool)
+            project(l, .o, L.o, att, xn, nil)
             Ops.add(x, xn, out: x, count: n * h)
 
             Ops.rmsNorm(x, weight: L.postNorm, eps: c.rmsNormEps, out: xn, rows: n, dim: h)
-            Linear.forward(L.gate, x: xn, n: n, y: g, bias: nil, pool: pool)
-            Linear.forward(L.up, x: xn, n: n, y: u, bias: nil, pool: pool)
+            project(l, .gate, L.gate, xn, g, nil)
+            project(l, .up, L.up, xn, u, nil)
             Ops.swiglu(gate: g, up: u, out: g, count: n * f)
-            Linear.forward(L.down, x: g, n: n, y: xn, bias: nil, pool: pool)
+            project(l, .down, L.down, g, xn, nil)
             Ops.add(x, xn, out: x, count: n * h)
         }
         for seg in segments where seg.count > 0 { seg.cache.advance(seg.count) }
@@ -146,6 +161,8 @@ public struct Qwen2Weights: @unchecked Sendable {
     /// Keeps the source (and the f32 copies of small tensors) alive.
     let owner: WeightSource
     let floatStore: FloatStore
+    /// The weight source the matrices view (e.g. for merging an adapter into a copy).
+    public var source: WeightSource { owner }
 
     final class FloatStore: @unchecked Sendable {
         var buffers: [UnsafeMutablePointer<Float>] = []
