@@ -104,7 +104,7 @@ final class LoRATests: XCTestCase {
         let c = model.config
         var emb = [Float](repeating: 0, count: ids.count * c.hiddenSize)
         try emb.withUnsafeMutableBufferPointer { try model.embed(ids, into: $0.baseAddress!) }
-        let cache = PagedKVCache(layout: KVCacheLayout(config: c, blockTokens: 16, dtype: .f32))
+        let cache = KVCacheLayout(config: c, blockTokens: 16, dtype: .f32).makeCache()
         var logits = [Float](repeating: 0, count: ids.count * c.vocabSize)
         try emb.withUnsafeBufferPointer { e in
             try logits.withUnsafeMutableBufferPointer { l in

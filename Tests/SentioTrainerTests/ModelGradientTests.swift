@@ -131,7 +131,7 @@ final class ModelGradientTests: XCTestCase {
         var expect = 0.0
         for e in ex {
             let p = e.prompt.count / h
-            let cache = SentioRuntime.PagedKVCache(layout: SentioRuntime.KVCacheLayout(config: model.config, blockTokens: 16, dtype: .f32))
+            let cache = SentioRuntime.KVCacheLayout(config: model.config, blockTokens: 16, dtype: .f32).makeCache()
             var rows = e.prompt
             var emb = [Float](repeating: 0, count: (e.target.count - 1) * h)
             try emb.withUnsafeMutableBufferPointer { try model.embed(Array(e.target.dropLast()), into: $0.baseAddress!) }

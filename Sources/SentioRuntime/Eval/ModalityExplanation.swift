@@ -136,7 +136,7 @@ extension EmotionRecognizer {
         guard embeddings.count % h == 0, embeddings.count > 0 else { throw SentioError(.argument, "R1-Omni: empty or ragged input embeddings") }
         guard !continuation.isEmpty else { return [] }
         let n = embeddings.count / h
-        let cache = PagedKVCache(layout: KVCacheLayout(config: lm.config, dtype: kvDType))
+        let cache = KVCacheLayout(config: lm.config, dtype: kvDType).makeCache()
         var last = [Float](repeating: 0, count: V)
         try embeddings.withUnsafeBufferPointer { e in
             try last.withUnsafeMutableBufferPointer { lg in
