@@ -6,6 +6,6 @@ struct Sentio: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sentio",
         abstract: "R1-Omni emotion recognition on plain CPUs: convert, inspect, generate, perplexity, bench.",
-        subcommands: [Convert.self, Inspect.self, Recognize.self, Eval.self, Demo.self, Generate.self, Perplexity.self, Bench.self, Train.self]
+        subcommands: [Convert.self, Inspect.self, Recognize.self, Eval.self, Demo.self, Generate.self, Perplexity.self, Bench.self, Train.self, Lora.self]
     )
 }
