@@ -43,7 +43,7 @@ void sk_qgemm_scalar(int wtype, const void *w, size_t rowBytes, long r0, long r1
 void sk_qgemm_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 /* Decode GEMV paths (n <= SK_QGEMV_MAX_N activation rows), same contract as sentio_qgemm. */
-#define SK_QGEMV_MAX_N 8
+#define SK_QGEMV_MAX_N 4
 void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_fgemm_scalar(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);

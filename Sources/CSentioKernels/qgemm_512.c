@@ -1,4 +1,4 @@
-/* q8 / q4 weight x Q8_0 activation GEMM for n > 8 activation rows, 512-bit AVX-512 VNNI.
+/* q8 / q4 weight x Q8_0 activation GEMM for n > SK_QGEMV_MAX_N (4) activation rows, 512-bit AVX-512 VNNI.
 
    Weights are repacked per call, 32 rows at a time, so that one zmm holds 4 consecutive k-bytes of
    16 weight rows (one 32-bit lane per row): vpdpbusd with the 4 activation bytes broadcast to every

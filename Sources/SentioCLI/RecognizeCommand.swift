@@ -42,13 +42,18 @@ struct Recognize: ParsableCommand {
             for clip in clips {
                 do {
                     if !json { print("== \(clip)"); fflush(nil) }
-                    let (r, warnings) = try rec.recognize(clip: URL(fileURLWithPath: clip), instruction: instruction ?? OmniModel.defaultInstruction,
-                                                          mode: mode, maxTokens: maxTokens,
-                                                          onText: json ? nil : { FileHandle.standardOutput.write(Data($0.utf8)) })
+                    let onText: ((String) -> Void)? = json ? nil : { FileHandle.standardOutput.write(Data($0.utf8)) }
+                    let clipURL = URL(fileURLWithPath: clip), instr = instruction ?? OmniModel.defaultInstruction
+                    let r: OmniResult, warnings: [String], ex: ModalityExplanation?
+                    if explain {
+                        // The plain result is the explanation's original variant: one run of the clip's own inputs.
+                        (r, warnings, ex) = try rec.recognizeExplained(clip: clipURL, instruction: instr, mode: mode, maxTokens: maxTokens, onText: onText)
+                    } else {
+                        (r, warnings) = try rec.recognize(clip: clipURL, instruction: instr, mode: mode, maxTokens: maxTokens, onText: onText)
+                        ex = nil
+                    }
                     for w in warnings { stderr("sentio: warning: \(clip): \(w)\n") }
                     let label = EmotionLabels.label(for: r.answer)
-                    let ex = explain ? try rec.explain(clip: URL(fileURLWithPath: clip), instruction: instruction ?? OmniModel.defaultInstruction,
-                                                       mode: mode, maxTokens: maxTokens) : nil
                     if json {
                         let t = r.timings
                         var obj: [String: Any] = ["file": clip, "output": r.text, "think": r.think as Any, "answer": r.answer as Any,

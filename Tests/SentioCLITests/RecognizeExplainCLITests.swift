@@ -12,8 +12,14 @@ final class RecognizeExplainCLITests: XCTestCase {
         let ex = try XCTUnwrap(j["explain"] as? [String: Any])
         let vs = try XCTUnwrap(ex["variants"] as? [[String: Any]])
         XCTAssertEqual(vs.map { $0["name"] as? String }, ["original", "silent_audio", "blank_frames"])
-        // The original variant is the same greedy run as the main result.
+        // The original variant is the main result, and both are what a plain run (no --explain) gives.
         XCTAssertEqual(vs[0]["generated_token_ids"] as? [Int], j["generated_token_ids"] as? [Int])
+        let plain = try CLI.run(["recognize", "-m", RecognizeCLITests.model.path, clip.path, "--json", "--max-tokens", "4", "-t", "2"])
+        let pj = try XCTUnwrap(plain.json as? [String: Any], plain.stderr)
+        XCTAssertEqual(pj["generated_token_ids"] as? [Int], j["generated_token_ids"] as? [Int])
+        XCTAssertEqual(pj["output"] as? String, j["output"] as? String)
+        XCTAssertEqual((pj["gate"] as? [String: Double])?["face"], (j["gate"] as? [String: Double])?["face"])
+        XCTAssertNil(pj["explain"])
         XCTAssertEqual(vs[0]["delta_logprob"] as? Double, 0)
         for v in vs {
             let lp = try XCTUnwrap(v["answer_logprob"] as? Double)

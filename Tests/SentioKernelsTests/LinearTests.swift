@@ -54,8 +54,8 @@ final class LinearTests: XCTestCase {
         }
     }
 
-    /// The decode GEMV paths (n <= 8: AVX-512 VNNI pairs of blocks, AVX2 per block) and the tile path
-    /// (n = 9) against the scalar quantized-activation twin: odd row counts (4-row tile tails), nb odd
+    /// The decode GEMV paths (n <= 4: AVX-512 VNNI pairs of blocks, AVX2 per block) and the tile path
+    /// (n = 5...9) against the scalar quantized-activation twin: odd row counts (4-row tile tails), nb odd
     /// and even (the single-block tail of the pair loop), every n in 1...9, threads 1...3, every ISA.
     func testQuantizedGemvSmallNMatchesTwin() {
         var rng = TestRNG(seed: 11)

@@ -1,10 +1,14 @@
 // The KV-cache handle and batched-decode guarantees on the real Qwen2.5-Coder-0.5B weights (coder-q8.sentio,
 // not in git: models/cache of this checkout, else /work/main/models/cache). SENTIO_SLOW=1 only.
 //
-// Tolerances (max |diff| / max |ref| over the logits): decode (one row, GEMV) vs one prefill (GEMM) of the
-// same q8 weights: activations quantize per row identically and the int8 dots are exact, so what differs is
-// f32 accumulation order and, for f16/q8 caches, K/V entries rounded from slightly different f32 values:
-// 2e-3 bounds it (24 layers amplify 1e-6 differences to ~1e-4 of the logits' range here; see the printout).
+// Tolerances (max |diff| / max |ref| over the logits), decode (one row) vs one prefill of the whole sequence:
+// - f32 weights (coder-f32.sentio): only f32 summation order differs (GEMV vs GEMM), plus K/V rounding for
+//   f16/q8 caches from slightly different f32 inputs; 24 layers: 5e-3 (measured 5.5e-7 f32, 9.5e-5 f16,
+//   2.1e-3 q8 KV: a q8 code flipped by a last-bit input difference moves a score by 1/127 of the row's max).
+// - q8 weights (coder-q8.sentio): the Linear layers quantize activations per row to Q8_0; a 1e-7 difference
+//   upstream flips an int8 code (1/127 of the row's max) now and then, and 24 layers carry that to ~1e-2 of
+//   the logits' range even with an f32 cache (measured 1.06e-2 f32, 1.12e-2 f16, 1.42e-2 q8 KV): 3e-2.
+// The fork / rollback / restore checks against the unforked cache stay exact (same bytes, same arithmetic).
 import XCTest
 import SentioCore
 import SentioKernels
@@ -13,9 +17,8 @@ import SentioModels
 import SentioTestSupport
 
 final class RealKVCacheTests: XCTestCase {
-    static func coder() throws -> LanguageModel? {
+    static func coder(_ name: String = "coder-q8.sentio") throws -> LanguageModel? {
         guard slowTestsEnabled else { return nil }
-        let name = "coder-q8.sentio"
         let url = TestPaths.cachedModel(name) ?? URL(fileURLWithPath: "/work/main/models/cache/\(name)")
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         return try LanguageModel(url: url)
@@ -28,7 +31,13 @@ final class RealKVCacheTests: XCTestCase {
         guard let lm = try Self.coder() else { throw XCTSkip("SENTIO_SLOW=1 and coder-q8.sentio needed") }
         let ids = lm.tokenizer.encode(Self.text, allowSpecial: false)
         XCTAssertGreaterThan(ids.count, 31)
-        try KVCacheHandleTests.checkForkRollbackRestore(lm.model, ids: ids, tolerance: { _ in 2e-3 })
+        try KVCacheHandleTests.checkForkRollbackRestore(lm.model, ids: ids, tolerance: { _ in 3e-2 })
+    }
+
+    func testForkRollbackSaveRestoreOnRealF32Weights() throws {
+        guard let lm = try Self.coder("coder-f32.sentio") else { throw XCTSkip("SENTIO_SLOW=1 and coder-f32.sentio needed") }
+        let ids = lm.tokenizer.encode(Self.text, allowSpecial: false)
+        try KVCacheHandleTests.checkForkRollbackRestore(lm.model, ids: ids, tolerance: { _ in 5e-3 })
     }
 
     func testBatchedEqualsIndependentOnRealWeights() throws {

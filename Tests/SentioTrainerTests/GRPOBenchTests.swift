@@ -73,6 +73,8 @@ final class GRPOBenchTests: XCTestCase {
         let t2 = Date()
         print(String(format: "real-shape GRPO step, %d threads, prompt %d, G=%d x %d tokens: reference pass %.1f s, policy fwd+bwd %.1f s, total %.1f s; peak RSS %.0f MiB; loss %.5f",
                      threads, P, G, T, t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), t2.timeIntervalSince(t0), Self.peakRSSMiB(), res.loss))
+        let tm = bp.lastTimings
+        print(String(format: "  policy pass split: forward layers %.1f s, head + log-softmax fwd/bwd %.1f s, backward layers (with recompute) %.1f s", tm.forward, tm.head, tm.backward))
         XCTAssertTrue(res.loss.isFinite)
         XCTAssertTrue(grads.values.allSatisfy { $0.allSatisfy(\.isFinite) })
     }

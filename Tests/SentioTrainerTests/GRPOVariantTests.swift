@@ -137,4 +137,19 @@ final class GRPOVariantTests: XCTestCase {
         XCTAssertClose(g1.values.flatMap { $0 }, g2.values.flatMap { $0 }, rel: 1e-5, "ratio 1 with and without old log-probs")
         XCTAssertEqual(r2.clipRatio, 0)
     }
+
+    func testAllTruncatedAndMaskedGroupContributesNothing() throws {
+        let model = try TrainerFixtures.random(seed: 71)
+        let a = try TrainerFixtures.randomAdapter(model, seed: 72)
+        var rng = TestRNG(seed: 73)
+        var c = GRPOConfig(eosTokenId: 2)
+        c.maskTruncated = true
+        let step = GRPOStep(backprop: Qwen2Backprop(model: model), config: c)
+        let g = a.makeGradients()
+        let res = try step.run([GRPOGroup(prompt: rng.floats(3 * model.config.hiddenSize), completions: [[5, 6], [7, 8]], rewards: [1, 0])],
+                               adapter: a, gradients: g)
+        XCTAssertEqual(res.loss, 0)
+        XCTAssertEqual(res.tokens, 0)
+        XCTAssertTrue(g.values.allSatisfy { $0.allSatisfy { $0 == 0 } })
+    }
 }

@@ -58,38 +58,78 @@ public struct ModalityExplanation: Sendable, Codable, Equatable {
 }
 
 extension EmotionRecognizer {
-    /// Runs the three variants of a clip (see the file comment). `original` is the plain recognize result of the
-    /// same clip when the caller has it (its greedy run is then not repeated).
+    /// Runs the three variants of a clip (see the file comment).
     public func explain(clip url: URL, instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
                         maxTokens: Int = 2048) throws -> ModalityExplanation {
-        let t0 = Date()
-        let sampled = try VideoDecoder.sampleFrames(url, count: config.numFrames)
-        let (wave, _) = try AudioDecoder.decodeMono16k(url)
-        let blank = sampled.frames.map { RGBFrame(width: $0.width, height: $0.height, pixels: [UInt8](repeating: 0, count: $0.pixels.count)) }
-        let silence = [Float](repeating: 0, count: max(wave.count, 1))
-        return try explain(frames: sampled.frames, waveform16k: wave, blankFrames: blank, silentWaveform: silence,
-                           instruction: instruction, mode: mode, maxTokens: maxTokens, started: t0)
+        try recognizeExplained(clip: url, instruction: instruction, mode: mode, maxTokens: maxTokens).explanation
     }
 
+    /// The plain recognize result of a clip and its explanation from the same passes: the original variant IS the
+    /// plain run (same frames, audio, prompt and greedy decoding), so `--explain` costs two more tower passes and
+    /// two more generations, plus the teacher-forced scoring, instead of a whole second recognize.
+    public func recognizeExplained(clip url: URL, instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
+                                   maxTokens: Int = 2048, onText: ((String) -> Void)? = nil)
+        throws -> (result: OmniResult, warnings: [String], explanation: ModalityExplanation) {
+        let t0 = Date()
+        let sampled = try VideoDecoder.sampleFrames(url, count: config.numFrames)
+        let (wave, warning) = try AudioDecoder.decodeMono16k(url)
+        let decodeSeconds = Date().timeIntervalSince(t0)
+        let blank = sampled.frames.map { RGBFrame(width: $0.width, height: $0.height, pixels: [UInt8](repeating: 0, count: $0.pixels.count)) }
+        let silence = [Float](repeating: 0, count: max(wave.count, 1))
+        var (r, ex) = try explainCore(frames: sampled.frames, waveform16k: wave, blankFrames: blank, silentWaveform: silence,
+                                      instruction: instruction, mode: mode, maxTokens: maxTokens, onText: onText)
+        r.timings.preprocess += decodeSeconds
+        ex.seconds = Date().timeIntervalSince(t0)
+        return (r, sampled.warnings + (warning.map { [$0] } ?? []), ex)
+    }
+
+    /// The explanation from decoded inputs; `blankFrames` / `silentWaveform` are the replacements to use.
     public func explain(frames: [RGBFrame], waveform16k: [Float], blankFrames: [RGBFrame], silentWaveform: [Float],
                         instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
-                        maxTokens: Int = 2048, started: Date = Date()) throws -> ModalityExplanation {
+                        maxTokens: Int = 2048) throws -> ModalityExplanation {
+        let t0 = Date()
+        var ex = try explainCore(frames: frames, waveform16k: waveform16k, blankFrames: blankFrames, silentWaveform: silentWaveform,
+                                 instruction: instruction, mode: mode, maxTokens: maxTokens, onText: nil).1
+        ex.seconds = Date().timeIntervalSince(t0)
+        return ex
+    }
+
+    func explainCore(frames: [RGBFrame], waveform16k: [Float], blankFrames: [RGBFrame], silentWaveform: [Float],
+                     instruction: String, mode: PromptMode, maxTokens: Int,
+                     onText: ((String) -> Void)?) throws -> (OmniResult, ModalityExplanation) {
+        var tm = OmniTimings()
+        var t = Date()
+        func lap() -> Double { let n = Date(); defer { t = n }; return n.timeIntervalSince(t) }
         let mels = LogMel(mels: config.audio.numMelBins)
         let threads = max(1, pool.threadCount)
         let bertIDs = bertTokenizer.encode(OmniModel.userText(instruction, mode: mode), maxLength: config.bert.maxPositionEmbeddings)
+        let pixelsA = try pixels(frames: frames, mode: mode)
+        tm.preprocess = lap()
+        let melA = mels.compute(waveform16k, threads: threads)
+        tm.mel = lap()
+        let visA = try model.encodeVideo(pixels: pixelsA, bertIDs: bertIDs, pool: pool)
+        tm.siglip = visA.siglipSeconds; tm.projectorBertGate = visA.projectorSeconds
+        let audA = try model.encodeAudio(mel: melA, pool: pool)
+        tm.whisper = audA.whisperSeconds; tm.audioProjector = audA.projectorSeconds
+        _ = lap()
         let ids = model.promptIDs(tokenizer: tokenizer, instruction: instruction, mode: mode)
-        let videoA = try model.encodeVideo(pixels: pixels(frames: frames, mode: mode), bertIDs: bertIDs, pool: pool).tokens
+        let embA = try model.assemble(ids: ids, video: visA.tokens, audio: audA.tokens)
+        tm.assemble = lap()
+        let genA = try generate(embeddings: embA, maxTokens: maxTokens, onText: onText)
+        tm.prefill = genA.prefillSeconds; tm.decode = genA.decodeSeconds
+        let (think, answer) = Self.parse(genA.text)
+        let result = OmniResult(promptIDs: ids, sequenceLength: embA.count / config.llm.hiddenSize, generatedTokens: genA.tokens,
+                                text: genA.text, think: think, answer: answer, gate: visA.gate, stoppedAtEOS: genA.stopped, timings: tm)
+
         let videoB = try model.encodeVideo(pixels: pixels(frames: blankFrames, mode: mode), bertIDs: bertIDs, pool: pool).tokens
-        let audioA = try model.encodeAudio(mel: mels.compute(waveform16k, threads: threads), pool: pool).tokens
         let audioB = try model.encodeAudio(mel: mels.compute(silentWaveform, threads: threads), pool: pool).tokens
-        let inputs = [("original", try model.assemble(ids: ids, video: videoA, audio: audioA)),
-                      ("silent_audio", try model.assemble(ids: ids, video: videoA, audio: audioB)),
-                      ("blank_frames", try model.assemble(ids: ids, video: videoB, audio: audioA))]
-        var gens: [Generated] = []
-        for (_, emb) in inputs { gens.append(try generate(embeddings: emb, maxTokens: maxTokens)) }
-        let original = gens[0]
-        let span = answerSpan(original.tokens)
-        let scored = Array(original.tokens[..<span.upperBound])
+        let inputs = [("original", embA),
+                      ("silent_audio", try model.assemble(ids: ids, video: visA.tokens, audio: audioB)),
+                      ("blank_frames", try model.assemble(ids: ids, video: videoB, audio: audA.tokens))]
+        var gens: [Generated] = [genA]
+        for (_, emb) in inputs.dropFirst() { gens.append(try generate(embeddings: emb, maxTokens: maxTokens)) }
+        let span = answerSpan(genA.tokens)
+        let scored = Array(genA.tokens[..<span.upperBound])
         var variants: [ModalityVariant] = []
         var base = 0.0
         for (i, (name, emb)) in inputs.enumerated() {
@@ -104,8 +144,8 @@ extension EmotionRecognizer {
                                             answerChanged: i > 0 && (label ?? ans) != (variants[0].label ?? variants[0].answer)))
         }
         let spanText = tokenizer.decode(scored[span].filter { !stopTokens.contains($0) }, skipSpecial: true)
-        return ModalityExplanation(spanStart: span.lowerBound, spanEnd: span.upperBound, spanText: spanText, variants: variants,
-                                   seconds: Date().timeIntervalSince(started))
+        return (result, ModalityExplanation(spanStart: span.lowerBound, spanEnd: span.upperBound, spanText: spanText,
+                                            variants: variants, seconds: 0))
     }
 
     /// The tokens of `generated` that spell the answer (see the file comment).

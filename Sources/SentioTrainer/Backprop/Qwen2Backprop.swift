@@ -53,8 +53,16 @@ public final class Qwen2Backprop: @unchecked Sendable {
     /// Target rows per output-head chunk (logits held: headChunk × vocab floats).
     public var headChunk: Int
     public let pool: ThreadPool
+    /// Seconds spent in the parts of the last backward() call (forward layers, output head + log-softmax
+    /// forward and backward, backward layers including recomputation).
+    public private(set) var lastTimings = Timings()
 
-    public init(model: Qwen2Model, recompute: Bool = false, headChunk: Int = 32, pool: ThreadPool = .shared) {
+    public struct Timings: Sendable {
+        public var forward = 0.0, head = 0.0, backward = 0.0
+        public var total: Double { forward + head + backward }
+    }
+
+    public init(model: Qwen2Model, recompute: Bool = false, headChunk: Int = 128, pool: ThreadPool = .shared) {
         self.model = model; self.recompute = recompute; self.headChunk = max(1, headChunk); self.pool = pool
     }
 
@@ -73,6 +81,7 @@ public final class Qwen2Backprop: @unchecked Sendable {
 
     /// Log-probabilities of the targets (forward only; `adapter` nil or disabled: the base model).
     public func logProbs(_ batch: TrainBatch, adapter: LoRAAdapter?) throws -> [Float] {
+        if batch.targets.isEmpty { return [] }
         let run = try Run(self, batch, adapter: adapter, dropoutSeed: nil)
         let x = run.forwardAll(save: false)
         var out = [Float](repeating: 0, count: batch.targets.count)
@@ -92,11 +101,15 @@ public final class Qwen2Backprop: @unchecked Sendable {
             throw SentioError(.argument, "gradient buffer does not match the adapter's tensors")
         }
         let run = try Run(self, batch, adapter: adapter, dropoutSeed: dropoutSeed)
+        let t0 = Date()
         let x = run.forwardAll(save: true)
+        let t1 = Date()
         let dX = FloatBuffer(run.n * config.hiddenSize)
         var logps = [Float](repeating: 0, count: batch.targets.count)
         run.head(x, dX: dX) { t, logp in logps[t] = logp; return tokenGradient(t, logp) }
+        let t2 = Date()
         run.backwardAll(dX: dX, gradients: gradients)
+        lastTimings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2))
         if let inputGradient { inputGradient.update(from: dX.p, count: dX.count) }
         return logps
     }
@@ -302,6 +315,17 @@ public final class Qwen2Backprop: @unchecked Sendable {
             }
         }
 
+        /// Row-parallel RMSNorm backward (accumulating into dx).
+        func rmsNormBackward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                             dx: UnsafeMutablePointer<Float>) {
+            let h = c.hiddenSize, eps = c.rmsNormEps
+            nonisolated(unsafe) let (x, weight, dy, dx) = (x, weight, dy, dx)
+            pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
+                TrainOps.rmsNormBackward(x: x + r.lowerBound * h, weight: weight, eps: eps, dy: dy + r.lowerBound * h,
+                                         dx: dx + r.lowerBound * h, rows: r.count, dim: h, accumulate: true)
+            }
+        }
+
         /// dX: gradient w.r.t. the layer output on entry, w.r.t. the layer input on return.
         func backwardLayer(_ l: Int, xIn: UnsafePointer<Float>, acts: LayerActs, dX: UnsafeMutablePointer<Float>, g: LoRATensors) {
             let L = w.layers[l], h = c.hiddenSize, f = c.intermediateSize, kvd = c.kvDim
@@ -311,12 +335,15 @@ public final class Qwen2Backprop: @unchecked Sendable {
             let dAct = FloatBuffer(n * f, zeroed: false)
             linearBackward(l, .down, L.down, x: act.p, dy: dX, dx: dAct.p, accumulate: false, acts: acts, g: g)
             let dGate = FloatBuffer(n * f, zeroed: false)
-            TrainOps.swigluBackward(gate: acts.gate.p, up: acts.up.p, dOut: dAct.p, dGate: dGate.p, dUp: dAct.p, count: n * f)
+            nonisolated(unsafe) let (gp, upp, dap, dgp) = (acts.gate.p, acts.up.p, dAct.p, dGate.p)
+            pool.parallelChunks(n * f, align: 64, maxChunks: pool.threadCount * 2) { r in
+                let o = r.lowerBound
+                TrainOps.swigluBackward(gate: gp + o, up: upp + o, dOut: dap + o, dGate: dgp + o, dUp: dap + o, count: r.count)
+            }
             let dXn = FloatBuffer(n * h, zeroed: false)
             linearBackward(l, .gate, L.gate, x: acts.xn2.p, dy: dGate.p, dx: dXn.p, accumulate: false, acts: acts, g: g)
             linearBackward(l, .up, L.up, x: acts.xn2.p, dy: dAct.p, dx: dXn.p, accumulate: true, acts: acts, g: g)
-            TrainOps.rmsNormBackward(x: acts.x2.p, weight: L.postNorm, eps: c.rmsNormEps, dy: dXn.p, dx: dX,
-                                     rows: n, dim: h, accumulate: true)   // dX is now d x2
+            rmsNormBackward(acts.x2.p, L.postNorm, dy: dXn.p, dx: dX)   // dX is now d x2
             // Attention: x2 = xIn + o(att)
             let dAtt = FloatBuffer(n * h, zeroed: false)
             linearBackward(l, .o, L.o, x: acts.att.p, dy: dX, dx: dAtt.p, accumulate: false, acts: acts, g: g)
@@ -329,8 +356,7 @@ public final class Qwen2Backprop: @unchecked Sendable {
             linearBackward(l, .q, L.q, x: acts.xn1.p, dy: dq.p, dx: dXn.p, accumulate: false, acts: acts, g: g)
             linearBackward(l, .k, L.k, x: acts.xn1.p, dy: dk.p, dx: dXn.p, accumulate: true, acts: acts, g: g)
             linearBackward(l, .v, L.v, x: acts.xn1.p, dy: dv.p, dx: dXn.p, accumulate: true, acts: acts, g: g)
-            TrainOps.rmsNormBackward(x: xIn, weight: L.inputNorm, eps: c.rmsNormEps, dy: dXn.p, dx: dX,
-                                     rows: n, dim: h, accumulate: true)
+            rmsNormBackward(xIn, L.inputNorm, dy: dXn.p, dx: dX)
         }
 
         /// Runs every layer; returns the last layer's output (before the final norm).

@@ -131,6 +131,10 @@ public final class GRPOStep: @unchecked Sendable {
             for (g, mk) in m.enumerated() { for j in 0..<Int(mk.reduce(0, +)) { where_.append((g, j)) } }
             var tokLoss = group.completions.map { [Float](repeating: 0, count: $0.count) }
             var tokKL = tokLoss
+            if b.targets.isEmpty {   // every completion masked out (e.g. all truncated with maskTruncated)
+                logps += tokLoss; kls += tokKL; losses += tokLoss
+                continue
+            }
             try backprop.backward(b, adapter: adapter, gradients: gradients, dropoutSeed: dropoutSeed &+ UInt64(gi)) { t, logp in
                 let (g, j) = where_[t]
                 let s = gi * gsize + g

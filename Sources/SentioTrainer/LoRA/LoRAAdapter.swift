@@ -33,6 +33,15 @@ public final class LoRATensors: @unchecked Sendable {
 
     public func index(of name: String) -> Int? { names.firstIndex(of: name) }
 
+    /// Replaces one tensor's values (e.g. after an optimizer step), checking name and size.
+    public func set(_ name: String, _ v: [Float]) throws {
+        guard let i = index(of: name) else { throw SentioError(.argument, "no LoRA tensor named '\(name)'") }
+        guard v.count == values[i].count else {
+            throw SentioError(.argument, "LoRA tensor '\(name)' has \(values[i].count) values (shape \(shapes[i])), got \(v.count)")
+        }
+        values[i] = v
+    }
+
     /// Total number of scalars.
     public var scalarCount: Int { values.reduce(0) { $0 + $1.count } }
 }
