@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes a small text-only GRPO/SFT dataset in R1-Omni's JSON layout: "is N even or odd?".
+"""Writes a small, label-balanced text-only GRPO/SFT dataset in R1-Omni's JSON layout: "is N even or odd?".
 
 Each entry is {"video": "parity/<i>", "conversations": [{"from": "human", "value": question},
 {"from": "gpt", "value": "<think>..</think><answer>even|odd</answer>"}]}. The "video" field is only an
@@ -25,7 +25,8 @@ def main() -> None:
     rng = random.Random(a.seed)
     rows = []
     for i in range(a.count):
-        n = rng.randint(a.low, a.high)
+        # Labels alternate (balanced: answering one word always scores accuracy 0.5, not more).
+        n = rng.randint(a.low // 2, a.high // 2) * 2 + (i % 2)
         label = "even" if n % 2 == 0 else "odd"
         q = (f"Is {n} even or odd? Reply in exactly this form: "
              f"<think>one short reason</think><answer>even</answer> or "
