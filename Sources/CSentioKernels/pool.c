@@ -132,6 +132,11 @@ void sentio_pool_run(sentio_pool *p, long count, void (*fn)(void *, long), void 
         return;
     }
     pthread_mutex_lock(&p->callers);
+    /* Close the previous generation before publishing count/fn/ctx: a worker that read an old ticket
+       (index >= the old count) and then the new, larger count must not claim that index with the new
+       job's fn (its item_done would push done past count and the caller would wait forever). Its CAS
+       now fails and a re-read sees index 0xFFFFFFFF >= count. */
+    atomic_store(&p->ticket, (atomic_load(&p->ticket) & 0xFFFFFFFF00000000ull) | 0xFFFFFFFFull);
     atomic_store(&p->fn, fn);
     atomic_store(&p->ctx, ctx);
     atomic_store(&p->count, count);

@@ -3,6 +3,7 @@ import Foundation
 import SentioCore
 import SentioTokenizers
 import SentioRuntime
+import SentioTrainer
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate text with the language model (streams to stdout).")
@@ -20,6 +21,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Random seed") var seed: UInt64 = 0
     @Option(help: "Stop string (repeatable)") var stop: [String] = []
     @Flag(help: "Print one JSON object (ids, text, timings) instead of streaming") var json = false
+    @Option(help: "LoRA adapter folder (PEFT layout) applied to the projections without merging") var lora: String?
 
     func run() throws {
         try runReportingErrors {
@@ -30,6 +32,7 @@ struct Generate: ParsableCommand {
                 text = t
             } else { throw SentioError(.argument, "give --prompt or --prompt-file") }
             let lm = try opts.load()
+            if let lora { lm.model.linearHook = try loadAdapter(lora, for: lm.config) }
             let tok = lm.tokenizer
             if chat {
                 var msgs: [ChatMessage] = []

@@ -6,6 +6,7 @@ import SentioKernels
 import SentioMedia
 import SentioModels
 import SentioRuntime
+import SentioTrainer
 
 struct Recognize: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,8 @@ struct Recognize: ParsableCommand {
     @Option(help: "Prompt layout: inference (R1-Omni's inference.py) or training (the GRPO prompt, frames padded to square)")
     var promptMode: String = "inference"
     @Option(help: "Instruction (default: R1-Omni's)") var instruction: String?
+    @Option(help: "LoRA adapter folder (PEFT layout, e.g. a `sentio train` checkpoint's adapter/) applied to the language model without merging")
+    var lora: String?
     @Flag(help: ArgumentHelp("Also run each clip with silent audio and with blanked (black) frames; report each variant's answer and the probability of the original answer",
                              discussion: "Blanked frames: the sampled frames replaced by black (RGB 0) frames of the same size, through the same preprocessing. Silent audio: zeros of the clip's length. The probability is the teacher-forced probability of the original answer's tokens (label + </answer>) under each variant's inputs, without repetition penalty."))
     var explain = false
@@ -33,6 +36,7 @@ struct Recognize: ParsableCommand {
             do { rec = try EmotionRecognizer(url: url, pool: pool) } catch let e as SentioError {
                 throw SentioError(.model, file: e.file ?? url.path, e.message)
             }
+            if let lora { rec.model.llm.linearHook = try loadAdapter(lora, for: rec.config.llm) }
             let checksum = (try? SentioFileChecksum.of(url)) ?? ""
             var failed: Int32 = 0
             for clip in clips {

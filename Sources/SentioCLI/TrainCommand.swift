@@ -145,16 +145,32 @@ func runLanguageModelTraining(_ o: TrainRunOptions, resume: Bool) throws {
     let data = try TrainingData(dataset)
     let modelURL = URL(fileURLWithPath: o.model)
     guard FileManager.default.fileExists(atPath: modelURL.path) else { throw SentioError(.io, file: modelURL.path, "model file not found") }
+    if o.threads > 0 { ThreadPool.shared = ThreadPool(threads: o.threads) }
     try Collectives.run { collective in
         let config = try o.trainerConfig(datasetCount: data.samples.count, worldSize: collective.size)
-        let stepper = try makeStepper(o, data: data)
+        let stepper = try makeStepper(o, data: data, collective: collective)
         try runTrainer(stepper, count: data.samples.count, config: config, out: URL(fileURLWithPath: o.out),
                        collective: collective, resume: resume, run: ["mode": o.mode.rawValue, "model": o.model, "data": o.data])
     }
 }
 
-func makeStepper(_ o: TrainRunOptions, data: TrainingData) throws -> any TrainingStepper {
-    throw SentioError(.unsupported, "train \(o.mode.rawValue): the LoRA \(o.mode == .grpo ? "GRPO" : "SFT") step is not built into this binary yet; `sentio train toy` runs the same loop on a small regression")
+/// The GRPO or SFT stepper on the model: R1-Omni (clips through the frozen encoders, cached under
+/// OUT/encoder-cache) or a plain Qwen2 LLM (text-only: the prompt is the dataset's human turn).
+func makeStepper(_ o: TrainRunOptions, data: TrainingData, collective: Collective) throws -> any TrainingStepper {
+    let policy = try PolicyModel(url: URL(fileURLWithPath: o.model))
+    if policy.kind == .omni {
+        policy.encoderCache = try EncoderCache(directory: URL(fileURLWithPath: o.out).appendingPathComponent("encoder-cache"))
+    }
+    let adapter = try LoRAAdapter(config: o.loraConfig, model: policy.llm.config, seed: o.seed)
+    switch o.mode {
+    case .grpo:
+        let s = GRPOStepper(policy: policy, adapter: adapter, data: data, options: GRPOStepperOptions(o, eos: policy.eosTokenId))
+        s.collective = collective
+        return s
+    case .sft:
+        return try SFTStepper(policy: policy, adapter: adapter, data: data,
+                              assistant: SFTStepper.assistantTurns(URL(fileURLWithPath: o.data)))
+    }
 }
 
 func runTrainer<S: TrainingStepper>(_ stepper: S, count: Int, config: TrainerConfig, out: URL, collective: Collective,
