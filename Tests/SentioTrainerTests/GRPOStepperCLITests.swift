@@ -194,4 +194,41 @@ final class GRPOStepperCLITests: XCTestCase {
         XCTAssertEqual(lc, la)
         XCTAssertEqual(pc, pa)
     }
+
+    /// Two updates per batch of rollouts (TRL's num_iterations): the second update of a batch reuses the
+    /// first one's completions (same rewards and completion lengths, no new rollout), while the adapter has
+    /// moved in between (the loss differs) and the first update's importance ratios are 1 (nothing clipped).
+    func testTwoIterationsReuseTheRollouts() throws {
+        let model = try Self.tinyModel()
+        let work = TestPaths.tempDir("grpo-iter")
+        let data = try TrainingData(contentsOf: try dataset(2, in: work))
+        let policy = try PolicyModel(url: model)
+        policy.encoderCache = try EncoderCache(directory: work.appendingPathComponent("cache"))
+        let adapter = try LoRAAdapter(config: LoRAConfig(r: 4, alpha: 8), model: policy.llm.config, seed: 7)
+        var o = GRPOStepperOptions(grpo: GRPOConfig(eosTokenId: policy.eosTokenId))
+        o.numGenerations = 3
+        o.maxNewTokens = 5
+        o.grpo.beta = 0.04
+        o.rewards = RewardSet([Reward(name: "len3") { c, _ in Double(c.unicodeScalars.count % 3) }])
+        let stepper = GRPOStepper(policy: policy, adapter: adapter, data: data, options: o)
+        var cfg = TrainerConfig(steps: 4)
+        cfg.lr = 0.05
+        cfg.iterations = 2
+        cfg.saveEvery = 4
+        cfg.seed = 11
+        let dir = work.appendingPathComponent("run")
+        let t = try Trainer(stepper: stepper, dataCount: data.samples.count, config: cfg, out: dir)
+        t.showProgress = false
+        _ = try t.train(resume: false)
+        let records = try log(dir)
+        XCTAssertEqual(records.count, 4)
+        for b in stride(from: 0, to: records.count, by: 2) {
+            let first = records[b], second = records[b + 1]
+            XCTAssertEqual(first.reward, second.reward, "step \(second.step) did not reuse the rollouts")
+            XCTAssertEqual(first.rewards, second.rewards)
+            XCTAssertEqual(first.completionLength, second.completionLength)
+            XCTAssertEqual(first.clipRatio, 0, "first update of a batch: ratios are exp(0) = 1")
+            XCTAssertNotEqual(first.loss, second.loss, "the adapter did not change between the two updates")
+        }
+    }
 }
