@@ -119,11 +119,7 @@ struct Demo: ParsableCommand {
                 print("")
                 fflush(nil)   // print() is buffered; the streamed text below is written directly
             }
-            let pool = threads.map { ThreadPool(threads: max(1, $0)) } ?? .shared
-            let rec: EmotionRecognizer
-            do { rec = try EmotionRecognizer(url: murl, pool: pool) } catch let e as SentioError {
-                throw SentioError(.model, file: e.file ?? murl.path, e.message)
-            }
+            let rec = try openRecognizer(murl, threads: threads)
             let (r, warnings) = try rec.recognize(clip: clipURL, maxTokens: maxTokens,
                                                   onText: json ? nil : { FileHandle.standardOutput.write(Data($0.utf8)) })
             for w in warnings { stderr("sentio: warning: \(w)\n") }

@@ -46,13 +46,8 @@ struct EvalRun: ParsableCommand {
             for w in ds.warnings { stderr("sentio: warning: \(dataset): \(w)\n") }
             var samples = sh.map { ds.shard($0.k, of: $0.n) } ?? ds.samples
             let murl = URL(fileURLWithPath: model)
-            guard FileManager.default.fileExists(atPath: murl.path) else { throw SentioError(.io, file: murl.path, "model file not found") }
-            let pool = threads.map { ThreadPool(threads: max(1, $0)) } ?? .shared
-            let rec: EmotionRecognizer
-            do { rec = try EmotionRecognizer(url: murl, pool: pool) } catch let e as SentioError {
-                throw SentioError(.model, file: e.file ?? murl.path, e.message)
-            }
-            let meta = EvalMeta(model: murl.path, modelChecksum: (try? SentioFileChecksum.of(murl)) ?? "", dataset: dsURL.path,
+            let rec = try openRecognizer(murl, threads: threads)
+            let meta = EvalMeta(model: murl.path, modelChecksum: (try? ModelIdentity.checksum(of: murl)) ?? "", dataset: dsURL.path,
                                 datasetSize: ds.samples.count, shard: sh.map { "\($0.k)/\($0.n)" }, promptMode: mode.rawValue,
                                 maxTokens: maxTokens)
             let outDir = URL(fileURLWithPath: out)

@@ -30,14 +30,9 @@ struct Recognize: ParsableCommand {
         try runReportingErrors {
             guard let mode = PromptMode(rawValue: promptMode) else { throw SentioError(.argument, "--prompt-mode must be inference or training") }
             let url = URL(fileURLWithPath: model)
-            guard FileManager.default.fileExists(atPath: url.path) else { throw SentioError(.io, file: url.path, "model file not found") }
-            let pool = threads.map { ThreadPool(threads: max(1, $0)) } ?? .shared
-            let rec: EmotionRecognizer
-            do { rec = try EmotionRecognizer(url: url, pool: pool) } catch let e as SentioError {
-                throw SentioError(.model, file: e.file ?? url.path, e.message)
-            }
+            let rec = try openRecognizer(url, threads: threads)
             if let lora { rec.model.llm.linearHook = try loadAdapter(lora, for: rec.config.llm) }
-            let checksum = (try? SentioFileChecksum.of(url)) ?? ""
+            let checksum = (try? ModelIdentity.checksum(of: url)) ?? ""
             var failed: Int32 = 0
             for clip in clips {
                 do {
@@ -87,19 +82,6 @@ struct Recognize: ParsableCommand {
             }
             if failed != 0 { throw ExitCode(failed) }
         }
-    }
-}
-
-/// A short identity of a model file for reports: xxHash64 (SentioFormat's) of its 64-byte header, which
-/// carries the xxHash64 of the whole index and so changes with any tensor checksum, plus the file size.
-enum SentioFileChecksum {
-    static func of(_ url: URL) throws -> String {
-        let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
-        let size = (attrs[.size] as? NSNumber)?.intValue ?? 0
-        let fh = try FileHandle(forReadingFrom: url)
-        defer { try? fh.close() }
-        let head = try fh.read(upToCount: 64) ?? Data()
-        return String(format: "%016llx-%d", XXHash64.hash([UInt8](head)), size)
     }
 }
 

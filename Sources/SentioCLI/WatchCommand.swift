@@ -39,12 +39,7 @@ struct Watch: ParsableCommand {
             guard maxTokens > 0 else { throw SentioError(.argument, "--max-tokens must be positive") }
             let plan = try WindowPlan(window: window, hop: hop ?? window, minimumPartial: minPartial)
             let url = URL(fileURLWithPath: model)
-            guard FileManager.default.fileExists(atPath: url.path) else { throw SentioError(.io, file: url.path, "model file not found") }
-            let pool = threads.map { ThreadPool(threads: max(1, $0)) } ?? .shared
-            let rec: EmotionRecognizer
-            do { rec = try EmotionRecognizer(url: url, pool: pool) } catch let e as SentioError {
-                throw SentioError(.model, file: e.file ?? url.path, e.message)
-            }
+            let rec = try openRecognizer(url, threads: threads)
             let analyzer = try OmniStreamAnalyzer(recognizer: rec, instruction: instruction ?? OmniModel.defaultInstruction,
                                                   mode: mode, maxTokens: maxTokens)
             let session = WatchSession(analyzer: analyzer, source: MediaSourceSpec(source, format: format),
