@@ -145,14 +145,7 @@ public final class PolicyModel: @unchecked Sendable {
         var logits = [Float](repeating: 0, count: V)
         try prompt.withUnsafeBufferPointer { e in
             try logits.withUnsafeMutableBufferPointer { lg in
-                var start = 0
-                while start < n {
-                    let k = min(llm.maxRows, n - start)
-                    let last = start + k == n
-                    try llm.forward(input: e.baseAddress! + start * h, segments: [SequenceSegment(cache: cache, count: k)],
-                                    logitRows: last ? .lastOfEachSegment : .none, logits: last ? lg.baseAddress! : nil, pool: pool)
-                    start += k
-                }
+                try Generator.prefill(llm, embeddings: e.baseAddress!, rows: n, cache: cache, logits: lg.baseAddress!, pool: pool)
             }
         }
         var o = GenerationOptions(maxTokens: maxNewTokens, sampling: sampling, stopTokens: stopTokens)

@@ -169,7 +169,7 @@ extension EmotionRecognizer {
     }
 
     /// log P(continuation[i] | prompt embeddings, continuation[..<i]) for every i (natural log, raw logits, no
-    /// penalty). The prompt is prefilled in chunks of maxRows; the continuation goes through in chunks of up to
+    /// penalty). The prompt is prefilled in chunks of maxRows (Generator.prefill); the continuation goes through in chunks of up to
     /// 32 rows with logits for every row.
     public func tokenLogProbs(embeddings: [Float], continuation: [Int32]) throws -> [Double] {
         let lm = model.llm, h = lm.config.hiddenSize, V = lm.config.vocabSize
@@ -180,13 +180,7 @@ extension EmotionRecognizer {
         var last = [Float](repeating: 0, count: V)
         try embeddings.withUnsafeBufferPointer { e in
             try last.withUnsafeMutableBufferPointer { lg in
-                var start = 0
-                while start < n {
-                    let k = min(lm.maxRows, n - start), isLast = start + k == n
-                    try lm.forward(input: e.baseAddress! + start * h, segments: [SequenceSegment(cache: cache, count: k)],
-                                   logitRows: isLast ? .lastOfEachSegment : .none, logits: isLast ? lg.baseAddress! : nil, pool: pool)
-                    start += k
-                }
+                try Generator.prefill(lm, embeddings: e.baseAddress!, rows: n, cache: cache, logits: lg.baseAddress!, pool: pool)
             }
         }
         func logSoftmax(_ row: UnsafeBufferPointer<Float>, at t: Int32) -> Double {

@@ -56,7 +56,7 @@ public final class Generator {
         try Self.prefill(lm.model, embeddings: embeddings, rows: n, cache: cache, logits: logits, pool: pool)
     }
 
-    static func prefill(_ m: Qwen2Model, embeddings: UnsafePointer<Float>, rows n: Int, cache: KVStore,
+    public static func prefill(_ m: Qwen2Model, embeddings: UnsafePointer<Float>, rows n: Int, cache: KVStore,
                         logits: UnsafeMutablePointer<Float>?, pool: ThreadPool) throws {
         let h = m.config.hiddenSize
         var start = 0
