@@ -150,6 +150,20 @@ final class GRPOStepperCLITests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("adapter"), bad.stderr)
     }
+    /// The real GRPO stepper on the tiny model (G = 3, 5 new tokens, beta 0.04, LoRA r 4) with a reward that
+    /// varies between completions (their text length mod 3), so advantages and gradients are non-zero.
+    static func varyingRewardStepper(model: URL, work: URL, data: TrainingData) throws -> GRPOStepper {
+        let policy = try PolicyModel(url: model)
+        policy.encoderCache = try EncoderCache(directory: work.appendingPathComponent("cache"))
+        let adapter = try LoRAAdapter(config: LoRAConfig(r: 4, alpha: 8), model: policy.llm.config, seed: 7)
+        var o = GRPOStepperOptions(grpo: GRPOConfig(eosTokenId: policy.eosTokenId))
+        o.numGenerations = 3
+        o.maxNewTokens = 5
+        o.grpo.beta = 0.04
+        o.rewards = RewardSet([Reward(name: "len3") { c, _ in Double(c.unicodeScalars.count % 3) }])
+        return GRPOStepper(policy: policy, adapter: adapter, data: data, options: o)
+    }
+
     /// The real stepper in the loop, in process, with a reward that varies between completions (their
     /// text length mod 3) so advantages and gradients are non-zero: two runs with one seed give identical
     /// logs and adapters, a run stopped after step 2 and resumed matches them, and the adapter moved.
@@ -157,17 +171,7 @@ final class GRPOStepperCLITests: XCTestCase {
         let model = try Self.tinyModel()
         let work = TestPaths.tempDir("grpo-inproc")
         let data = try TrainingData(contentsOf: try dataset(2, in: work))
-        func stepper() throws -> GRPOStepper {
-            let policy = try PolicyModel(url: model)
-            policy.encoderCache = try EncoderCache(directory: work.appendingPathComponent("cache"))
-            let adapter = try LoRAAdapter(config: LoRAConfig(r: 4, alpha: 8), model: policy.llm.config, seed: 7)
-            var o = GRPOStepperOptions(grpo: GRPOConfig(eosTokenId: policy.eosTokenId))
-            o.numGenerations = 3
-            o.maxNewTokens = 5
-            o.grpo.beta = 0.04
-            o.rewards = RewardSet([Reward(name: "len3") { c, _ in Double(c.unicodeScalars.count % 3) }])
-            return GRPOStepper(policy: policy, adapter: adapter, data: data, options: o)
-        }
+        func stepper() throws -> GRPOStepper { try Self.varyingRewardStepper(model: model, work: work, data: data) }
         var cfg = TrainerConfig(steps: 4)
         cfg.lr = 0.01
         cfg.saveEvery = 2
@@ -202,15 +206,7 @@ final class GRPOStepperCLITests: XCTestCase {
         let model = try Self.tinyModel()
         let work = TestPaths.tempDir("grpo-iter")
         let data = try TrainingData(contentsOf: try dataset(2, in: work))
-        let policy = try PolicyModel(url: model)
-        policy.encoderCache = try EncoderCache(directory: work.appendingPathComponent("cache"))
-        let adapter = try LoRAAdapter(config: LoRAConfig(r: 4, alpha: 8), model: policy.llm.config, seed: 7)
-        var o = GRPOStepperOptions(grpo: GRPOConfig(eosTokenId: policy.eosTokenId))
-        o.numGenerations = 3
-        o.maxNewTokens = 5
-        o.grpo.beta = 0.04
-        o.rewards = RewardSet([Reward(name: "len3") { c, _ in Double(c.unicodeScalars.count % 3) }])
-        let stepper = GRPOStepper(policy: policy, adapter: adapter, data: data, options: o)
+        let stepper = try Self.varyingRewardStepper(model: model, work: work, data: data)
         var cfg = TrainerConfig(steps: 4)
         cfg.lr = 0.05
         cfg.iterations = 2
