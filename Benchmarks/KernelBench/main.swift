@@ -25,6 +25,7 @@
 import Foundation
 import SentioCore
 import SentioKernels
+import CSentioKernels
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -178,10 +179,14 @@ if what == "attn" || what == "all" {
         let (n, heads, hd) = (1500, 20, 64)
         let q = (0..<(n * heads * hd)).map { Float(sin(Double($0) * 0.01)) }
         var out = [Float](repeating: 0, count: n * heads * hd)
-        for blocked in [false, true] {
-            Attention.useBlockedFull = blocked
-            let sec = timeIt(minTime: 0.5) { Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, pool: pool) }
-            print(String(format: "full n=1500 h=20 d=64 %@ %dT  %8.2f ms  (%.1f GFLOP/s)", blocked ? "blocked" : "sgemm  ", t, sec * 1e3,
+        for path in ["sgemm", "blocked", "amx-bf16"] {
+            if path == "amx-bf16" && sentio_attn_amx_available(hd) == 0 { continue }
+            Attention.useBlockedFull = path != "sgemm"
+            let precision: EncoderAttentionPrecision = path == "amx-bf16" ? .bf16 : .f32
+            let sec = timeIt(minTime: 0.5) {
+                Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, precision: precision, pool: pool)
+            }
+            print(String(format: "full n=1500 h=20 d=64 %-8@ %dT  %8.2f ms  (%.1f GFLOP/s)", path as NSString, t, sec * 1e3,
                          4.0 * Double(n * n * heads * hd) / sec / 1e9))
         }
         // SigLIP (one frame: n=196, 12 heads x 64) and BERT (n=50, 12 heads x 64) encoder layers

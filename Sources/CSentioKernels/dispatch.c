@@ -1,9 +1,11 @@
 /* CPU feature detection and the ISA limit used to pick kernels at run time.
 
-   AMX (level 4) is opt-in with SENTIO_AMX=1: on this project's VMs, which advertise AMX-INT8 and grant
-   the tile state, one full test run died with SIGILL inside the AMX path while the same tests passed in
-   the runs before and after it, and llama.cpp's own AMX build dies with SIGILL there at start-up. Until
-   that is understood, the default stops at AVX-512 VNNI (level 3), which runs everywhere it is reported. */
+   AMX (level 4: AMX-TILE + AMX-BF16 for the bf16 tile GEMM and encoder attention, amx_bf16.c) is used when
+   the CPU reports it, the OS grants the tile state and a probe product run first in a forked child gives the
+   right answer; SENTIO_AMX=0 turns it off (the level then stops at AVX-512 VNNI). History: an earlier
+   AMX-INT8 kernel died once with SIGILL in a full test run on this project's VMs; the probe-in-a-child guard
+   and per-call tile configuration/release are the answer to that, and the suite is run repeatedly with the
+   tiles on before this default was set (see docs/BENCHMARKS.md, "AMX"). */
 #include "sentio_kernels.h"
 #include "internal.h"
 #include <stdlib.h>
@@ -23,7 +25,7 @@ int sentio_cpu_features(void) {
         f |= SENTIO_CPU_AVX512;
     if ((f & SENTIO_CPU_AVX512) && __builtin_cpu_supports("avx512vnni")) f |= SENTIO_CPU_VNNI;
     const char *amx = getenv("SENTIO_AMX");
-    if ((f & SENTIO_CPU_VNNI) && amx && strcmp(amx, "1") == 0 && sk_amx_request()) f |= SENTIO_CPU_AMX;
+    if ((f & SENTIO_CPU_VNNI) && !(amx && strcmp(amx, "0") == 0) && sk_amx_request()) f |= SENTIO_CPU_AMX;
 #endif
     g_features = f;
     return f;

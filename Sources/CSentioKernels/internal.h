@@ -59,9 +59,8 @@ void sk_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha
 int sk_qgemm_vnni512(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 /* Packs weight rows [r, r+h) (h <= 32) of nb blocks for the 512-bit VNNI and AMX kernels (qgemm_512.c). */
 void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out);
-/* AMX-INT8 GEMM (qgemm_amx.c); returns 0 if it could not run. sk_amx_request: 1 when the CPU has AMX-INT8
-   and the OS granted tile state to this process. */
-int sk_qgemm_amx(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* amx_bf16.c: 1 when the CPU has AMX-TILE + AMX-BF16, the OS granted the tile state to this process and a
+   probe product (first in a forked child) gave the right answer. */
 int sk_amx_request(void);
 /* q4_1 (affine 4-bit) weights, qgemm_q41.c: all n, dispatched by ISA; scalar twin; one row to f32. */
 void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);

@@ -3,7 +3,7 @@
    Weights are repacked once per call (all rows of the call's range), 32 rows at a time, so that one zmm
    holds 4 consecutive k-bytes of 16 weight rows (one 32-bit lane per row): vpdpbusd with the 4 activation
    bytes broadcast to every lane then accumulates 16 row dots at once, with no horizontal adds.
-   Packed group layout (shared with qgemm_amx.c; the contract of sk_pack_group), per Q8_0 block b, GBLK =
+   Packed group layout (the contract of sk_pack_group), per Q8_0 block b, GBLK =
    1152 bytes: 8 steps s x [32 rows x 4 bytes] (k = 4s..4s+3), unsigned (q8: w + 128, q4: nibble 0..15,
    unpacked once here and reused by every activation row), followed by the 32 row scales as f32.
    Micro-tile: 32 weight rows x MR = 6 activation rows: 12 int32 accumulators for the current block

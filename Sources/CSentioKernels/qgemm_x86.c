@@ -122,7 +122,6 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
         else sk_qgemv_avx2(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
         return;
     }
-    if (isa >= 4 && sk_qgemm_amx(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
     if (isa >= 3) {
         if (!sk_qgemm_vnni512(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias))
             sk_qgemm_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);

@@ -52,6 +52,22 @@ final class PackedKV: @unchecked Sendable {
     }
 }
 
+/// Arithmetic an encoder allows for its full attention: `.f32` everywhere (the reference path), or
+/// `.bf16` tiles where the CPU has them (inputs rounded to bf16, f32 sums; used with quantized weights).
+public enum EncoderAttentionPrecision: Sendable {
+    case f32, bf16
+
+    /// The precision an encoder layer allows given its projection weights: quantized or bf16 weights
+    /// already round far more than bf16 attention does (the same dtypes Linear runs on bf16 tiles);
+    /// f32/f16 weights keep exact f32 attention (the reference path the fixtures are checked on).
+    public static func matching(_ w: WeightMatrix) -> EncoderAttentionPrecision {
+        switch w.dtype {
+        case .q8, .q4, .q4_1, .bf16: return .bf16
+        default: return .f32
+        }
+    }
+}
+
 public enum Attention {
     static let queryTile = 128
     /// `full` uses the blocked kernel (attn_full.c) where it runs; false selects the sgemm-tile path (for
@@ -187,10 +203,17 @@ public enum Attention {
 
     /// Full (bidirectional) multi-head attention for encoders: q,k,v,out: [n, heads*headDim] contiguous,
     /// optional additive key mask [n] (e.g. 0 / -inf for padding). scale 1/sqrt(headDim).
+    /// `precision: .bf16` allows the AMX tile kernel (q, k, v and the softmax numerators rounded to bf16,
+    /// f32 accumulation) where it runs (ISA level 4, head dim 64); encoders pass it for quantized weights.
     public static func full(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int, headDim: Int,
-                            out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil, pool: ThreadPool = .shared) {
+                            out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil,
+                            precision: EncoderAttentionPrecision = .f32, pool: ThreadPool = .shared) {
         if n <= 0 { return }
         let hd = headDim, ld = heads * hd
+        if precision == .bf16 && sentio_attn_amx_available(hd) != 0 {
+            fullBF16Tiles(q: q, k: k, v: v, n: n, heads: heads, out: out, mask: mask, pool: pool)
+            return
+        }
         let tiles = (n + queryTile - 1) / queryTile
         let scale = 1 / Float(hd).squareRoot()
         nonisolated(unsafe) let (q, k, v, out, mask) = (q, k, v, out, mask)
@@ -261,6 +284,59 @@ public enum Attention {
             defer { scratch.deallocate() }
             sentio_attn_full_rows(q + h * hd, ld, kpp + h * kFloats, vpp + h * vFloats, n, hd, i0, i1, scale, mask,
                                   scratch, out + h * hd, ld)
+        }
+    }
+
+    /// `full` on the AMX bf16 tile kernel (amx_bf16.c, head dim 64): K and V of every head packed once
+    /// into the tile layouts, then tasks of (head, query-row range) in blocks of 16 query rows.
+    static func fullBF16Tiles(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
+                              out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, pool: ThreadPool) {
+        let hd = 64, ld = heads * hd, elems = sentio_attn_amx_pack_elems(n)
+        let packs = UnsafeMutableRawPointer.allocate(byteCount: 2 * heads * elems * 2, alignment: 64)
+            .bindMemory(to: UInt16.self, capacity: 2 * heads * elems)
+        defer { UnsafeMutableRawPointer(packs).deallocate() }
+        nonisolated(unsafe) let (q, k, v, out, mask, pk) = (q, k, v, out, mask, packs)
+        pool.parallelFor(heads) { h in
+            sentio_attn_amx_pack(k + h * hd, v + h * hd, ld, n, pk + 2 * h * elems, pk + (2 * h + 1) * elems)
+        }
+        let splits = max(1, min((n + 15) / 16, (pool.threadCount * 4 + heads - 1) / heads))
+        let rowsPer = ((n + splits - 1) / splits + 15) / 16 * 16
+        let scale = 1 / Float(hd).squareRoot(), scratchBytes = sentio_attn_amx_scratch_bytes(n)
+        pool.parallelFor(heads * splits) { task in
+            let h = task / splits, part = task % splits
+            let i0 = part * rowsPer, i1 = min(n, i0 + rowsPer)
+            if i0 >= i1 { return }
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
+            sentio_attn_amx_rows(q + h * hd, ld, pk + 2 * h * elems, pk + (2 * h + 1) * elems, n, i0, i1, scale, mask,
+                                 scratch, out + h * hd, ld)
+        }
+    }
+
+    /// Scalar twin of the bf16 tile kernel: q·scale, k, v rounded to bf16, Double scores and exp, the
+    /// numerators rounded to bf16 for P·V and the sum taken over the unrounded ones.
+    public static func fullRefBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
+                                   headDim: Int, out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil) {
+        let hd = headDim, ld = heads * hd
+        let scale = 1 / Float(hd).squareRoot()
+        let r16 = Linear.roundToBF16
+        var sc = [Double](repeating: 0, count: n)
+        for r in 0..<n {
+            for h in 0..<heads {
+                for t in 0..<n {
+                    var d = 0.0
+                    for i in 0..<hd { d += Double(r16(q[r * ld + h * hd + i] * scale)) * Double(r16(k[t * ld + h * hd + i])) }
+                    sc[t] = Double(Float(d)) + Double(mask?[t] ?? 0)
+                }
+                let mx = sc.max()!
+                var sum = 0.0
+                for t in 0..<n { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
+                for i in 0..<hd {
+                    var o = 0.0
+                    for t in 0..<n { o += Double(r16(Float(sc[t]))) * Double(r16(v[t * ld + h * hd + i])) }
+                    out[r * ld + h * hd + i] = Float(o / sum)
+                }
+            }
         }
     }
 

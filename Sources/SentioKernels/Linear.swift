@@ -6,6 +6,9 @@
 //             measured faster on the tile kernel): with AMX-INT8 (ISA level 4) 32 x 32
 //             tiles per Q8_0 block (qgemm_amx.c); with VNNI 32 repacked weight rows x 6 activation rows per
 //             512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
+//   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows, q8/q4/q4_1/bf16 weights go to the bf16 tile
+//             GEMM (amx_bf16.c): x rounded to bf16 once, each weight group dequantized and rounded to bf16
+//             once per call, f32 accumulation over the whole k range (no per-block rescaling).
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
 //   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
 //             to f32 while packing (once per call; cost / n is then small).
@@ -23,11 +26,48 @@ public enum Linear {
             for i in 0..<n { for r in 0..<w.rows { y[i * w.rows + r] = bias?[r] ?? 0 } }
             return
         }
+        if usesBF16Tiles(w, n: n) {
+            forwardBF16Tiles(w, x: x, n: n, y: y, bias: bias, pool: pool)
+            return
+        }
         switch w.dtype {
         case .q8, .q4, .q4_1: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f32 where n >= 4: forwardSgemm(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f16 where n >= 16, .bf16 where n >= 16: forwardPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
         default: forwardFloatDirect(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        }
+    }
+
+    /// Activation rows from which the bf16 tile GEMM takes over (one 32-row tile pair; below it the
+    /// per-call weight dequantization costs more than the integer kernels' work).
+    public static let amxMinRows = 32
+
+    /// True when `forward` runs the bf16 AMX tile GEMM for this weight and n (f32/f16 weights keep f32 math).
+    public static func usesBF16Tiles(_ w: WeightMatrix, n: Int) -> Bool {
+        guard n >= amxMinRows, KernelISA.level >= 4 else { return false }
+        switch w.dtype {
+        case .q8, .q4, .q4_1, .bf16: return true
+        default: return false
+        }
+    }
+
+    /// bf16 tile GEMM: x converted once (rows padded to 32 with zeros, columns to a multiple of 32), then
+    /// contiguous chunks of whole 32-row weight groups per task.
+    static func forwardBF16Tiles(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                                 bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        let cols = w.cols, ldx = (cols + 31) / 32 * 32, rowsPad = (n + 31) / 32 * 32
+        let xb = UnsafeMutableRawPointer.allocate(byteCount: rowsPad * ldx * 2, alignment: 64)
+            .bindMemory(to: UInt16.self, capacity: rowsPad * ldx)
+        defer { UnsafeMutableRawPointer(xb).deallocate() }
+        (xb + n * ldx).initialize(repeating: 0, count: (rowsPad - n) * ldx)
+        nonisolated(unsafe) let x = x, y = y, bias = bias, xbp = xb
+        pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
+            sentio_f32_to_bf16_rows(x, cols, cols, r.lowerBound, r.upperBound, xbp, ldx)
+        }
+        let code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes, rows = w.rows
+        pool.parallelChunks(rows, align: 32, maxChunks: pool.threadCount * 4) { r in
+            let ok = sentio_gemm_amx_bf16(code, data, rowBytes, cols, r.lowerBound, r.upperBound, xbp, ldx, n, y, rows, bias)
+            precondition(ok != 0, "AMX tile GEMM refused to run at ISA level 4")
         }
     }
 

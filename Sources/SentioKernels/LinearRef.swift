@@ -17,6 +17,29 @@ extension Linear {
         }
     }
 
+    /// Scalar reference of the bf16 tile path: x and dequant(W) rounded to bf16 (nearest even), products
+    /// (exact in f32: 8 x 8 significant bits) summed in Double. The tile GEMM sums the same products in f32.
+    public static func forwardRefBF16(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                                      bias: UnsafePointer<Float>?) {
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w.cols))
+        defer { row.deallocate() }
+        for r in 0..<w.rows {
+            w.dequantizeRowRef(r, into: row)
+            for k in 0..<w.cols { row[k] = roundToBF16(row[k]) }
+            for i in 0..<n {
+                var s = 0.0
+                for k in 0..<w.cols { s += Double(roundToBF16(x[i * w.cols + k])) * Double(row[k]) }
+                y[i * w.rows + r] = Float(s) + (bias?[r] ?? 0)
+            }
+        }
+    }
+
+    /// f32 -> bf16 -> f32, round to nearest even (finite inputs), as vcvtneps2bf16.
+    public static func roundToBF16(_ v: Float) -> Float {
+        let b = v.bitPattern
+        return Float(bitPattern: ((b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16) << 16)
+    }
+
     /// Scalar reference of the integer path for q8/q4/q4_1 weights: each activation row quantized with
     /// BlockQ8_0.quantizeRef, per block an exact integer dot, scaled by d_w * d_x and summed in f32
     /// in block order (q4_1: dot of the unsigned levels, plus the offset term m_w * d_x * sum(q_x)). The fast path computes the same integers and the same scale products; only the

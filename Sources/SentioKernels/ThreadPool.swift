@@ -53,7 +53,7 @@ public final class ThreadPool: @unchecked Sendable {
 
 /// Instruction-set control for the C kernels (tests run every level the CPU has).
 public enum KernelISA {
-    /// 0 scalar C, 1 AVX2+FMA+F16C, 2 AVX-512, 3 AVX-512 VNNI, 4 AMX-INT8 (q8/q4 GEMM); capped by `limit`.
+    /// 0 scalar C, 1 AVX2+FMA+F16C, 2 AVX-512, 3 AVX-512 VNNI, 4 AMX-BF16 tiles (GEMM n >= 32, encoder attention); capped by `limit`.
     public static var level: Int { Int(sentio_isa_level()) }
     /// Highest level this CPU supports.
     public static var maxSupported: Int {
@@ -65,5 +65,5 @@ public enum KernelISA {
     }
     /// Caps the level used from now on (process wide; for tests and benchmarks).
     public static func limit(_ level: Int) { sentio_set_isa_limit(Int32(level)) }
-    public static var name: String { ["scalar", "avx2", "avx512", "avx512-vnni", "amx-int8"][level] }
+    public static var name: String { ["scalar", "avx2", "avx512", "avx512-vnni", "amx-bf16"][level] }
 }

@@ -1,6 +1,7 @@
 // Attention fast paths vs their Double twins: causal with paged f32/f16 KV, full with and without mask.
 import XCTest
 import SentioCore
+import CSentioKernels
 @testable import SentioKernels
 import SentioTestSupport
 
@@ -115,6 +116,38 @@ final class AttentionTests: XCTestCase {
                     let d = compare(out, ref)
                     XCTAssertLessThanOrEqual(d.maxAbs, 2e-5, "n=\(n) heads=\(heads) hd=\(hd) masked=\(masked) blocked=\(blocked): \(d)")   // as causal
                 }
+            }
+        }
+    }
+
+    /// The AMX bf16 tile kernel (head dim 64) against its bf16 twin and the exact f32 twin: n = 1 (one query
+    /// row, 31 zero-padded keys), 15/16/17 (16-row query blocks and 16-key block tails), 33 (one key beyond
+    /// a 32-key step), 100 and 301 (several key pairs, a partial last step), with and without a key mask.
+    func testFullBF16TilesMatchTwin() throws {
+        guard sentio_attn_amx_available(64) != 0 else { throw XCTSkip("AMX bf16 tiles not available on this CPU") }
+        var rng = TestRNG(seed: 34)
+        for (n, heads, masked) in [(1, 1, false), (15, 2, true), (16, 1, false), (17, 3, true), (33, 2, false),
+                                   (100, 2, true), (301, 1, false)] {
+            let q = rng.floats(n * heads * 64, scale: 2), k = rng.floats(n * heads * 64), v = rng.floats(n * heads * 64)
+            var mask: [Float]? = nil
+            if masked { mask = (0..<n).map { $0 % 5 == 3 ? -Float.infinity : 0 } }
+            var twin = [Float](repeating: 0, count: n * heads * 64), exact = twin
+            Attention.fullRefBF16(q: q, k: k, v: v, n: n, heads: heads, headDim: 64, out: &twin, mask: mask)
+            Attention.fullRef(q: q, k: k, v: v, n: n, heads: heads, headDim: 64, out: &exact, mask: mask)
+            for pool in pools {
+                var out = [Float](repeating: .nan, count: n * heads * 64)
+                Attention.full(q: q, k: k, v: v, n: n, heads: heads, headDim: 64, out: &out, mask: mask, precision: .bf16, pool: pool)
+                let ctx = "n=\(n) heads=\(heads) masked=\(masked) threads=\(pool.threadCount)"
+                // vs the bf16 twin: the same bf16 inputs; the f32 score sums and the polynomial exp differ from the
+                // Double twin by ~1e-6 relative, which can move a numerator to the neighbouring bf16 value
+                // (2^-8 relative): |v| <= 1, so even if every numerator moved the same way the output moves by
+                // <= 2^-8 (4e-3); on average the moves cancel (mean bound 2e-4).
+                let d = compare(out, twin)
+                XCTAssertLessThanOrEqual(d.maxAbs, 4e-3, "\(ctx) vs bf16 twin: \(d)")
+                XCTAssertLessThanOrEqual(d.meanAbs, 2e-4, "\(ctx) vs bf16 twin: \(d)")
+                // vs exact f32 attention: q, k (|q| <= 2, 64 terms: score error <= 2 * 64 * 2 * 2^-9 = 0.5 at worst,
+                // ~0.02 typical) and v, p (2^-9 each): 0.05 absolute.
+                XCTAssertLessThanOrEqual(compare(out, exact).maxAbs, 5e-2, "\(ctx) vs f32: \(compare(out, exact))")
             }
         }
     }

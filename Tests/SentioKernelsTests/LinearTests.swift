@@ -32,7 +32,9 @@ final class LinearTests: XCTestCase {
                         var y = [Float](repeating: .nan, count: n * rows)
                         Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
                         let ctx = "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount)"
-                        if dtype.isQuantized {
+                        if Linear.usesBF16Tiles(w.matrix, n: n) {
+                            checkBF16Tiles(w.matrix, x: x, n: n, bias: bias, y: y, ref: ref, ctx: ctx)
+                        } else if dtype.isQuantized {
                             // Same integers and scale products as the twin: only the f32 order of the
                             // per-block sums differs (<= nb terms): 1e-6 * sqrt(cols) relative to the output scale.
                             let d = compare(y, refQ)
@@ -114,6 +116,13 @@ final class LinearTests: XCTestCase {
                     for pool in pools.prefix(2) {
                         var y = [Float](repeating: .nan, count: n * rows)
                         Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
+                        if Linear.usesBF16Tiles(w.matrix, n: n) {
+                            var exact = [Float](repeating: 0, count: n * rows)
+                            Linear.forwardRef(w.matrix, x: x, n: n, y: &exact, bias: bias)
+                            checkBF16Tiles(w.matrix, x: x, n: n, bias: bias, y: y, ref: exact,
+                                           ctx: "\(KernelISA.name) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount)")
+                            continue
+                        }
                         // Same integer dots and scale products as the twin; only the f32 order of the
                         // per-block sums differs: 1e-6 * sqrt(cols) relative (as the other quantized tests).
                         let d = compare(y, ref)
@@ -121,6 +130,27 @@ final class LinearTests: XCTestCase {
                                                  "\(KernelISA.name) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
                     }
                 }
+            }
+        }
+    }
+
+    /// The bf16 tile GEMM (ISA level 4, n >= Linear.amxMinRows) against its twin (same bf16 products, exact in
+    /// f32, summed in Double: only the f32 accumulation order differs, eps * sqrt(cols) relative to the output
+    /// scale as for the float paths) and against the f32 product `ref`: rounding x and w to bf16 moves each
+    /// product by <= (2^-8 + 2^-18) |x w|, so per output |err| <= 2^-8 * 1.01 * sum_k |x_k w_k| (+ f32 slack).
+    func checkBF16Tiles(_ w: WeightMatrix, x: [Float], n: Int, bias: [Float]?, y: [Float], ref: [Float], ctx: String) {
+        var twin = [Float](repeating: 0, count: n * w.rows)
+        Linear.forwardRefBF16(w, x: x, n: n, y: &twin, bias: bias)
+        let d = compare(y, twin)
+        XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(w.cols).squareRoot(), "\(ctx) vs bf16 twin: \(d)")
+        var row = [Float](repeating: 0, count: w.cols)
+        for r in 0..<w.rows {
+            row.withUnsafeMutableBufferPointer { w.dequantizeRowRef(r, into: $0.baseAddress!) }
+            for i in 0..<n {
+                var absSum: Float = 0
+                for k in 0..<w.cols { absSum += abs(x[i * w.cols + k] * row[k]) }
+                let j = i * w.rows + r
+                XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), absSum * 0.00395 + 1e-5, "\(ctx) vs f32 product at \(j)")
             }
         }
     }

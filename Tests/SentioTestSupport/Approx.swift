@@ -7,8 +7,11 @@ public struct Diff: CustomStringConvertible {
     public var maxAbs: Float
     public var maxRef: Float
     public var argmax: Int
+    public var sumAbs: Double = 0
+    public var count: Int = 0
+    public var meanAbs: Float { count > 0 ? Float(sumAbs / Double(count)) : 0 }
     public var maxRel: Float { maxRef > 0 ? maxAbs / maxRef : maxAbs }
-    public var description: String { "maxAbs=\(maxAbs) maxRef=\(maxRef) maxRel=\(maxRel) at \(argmax)" }
+    public var description: String { "maxAbs=\(maxAbs) maxRef=\(maxRef) maxRel=\(maxRel) meanAbs=\(meanAbs) at \(argmax)" }
 }
 
 public func compare<A: Collection, B: Collection>(_ a: A, _ ref: B) -> Diff where A.Element == Float, B.Element == Float {
@@ -17,6 +20,8 @@ public func compare<A: Collection, B: Collection>(_ a: A, _ ref: B) -> Diff wher
     for (i, (x, y)) in zip(a, ref).enumerated() {
         let e = abs(x - y)
         if e > d.maxAbs || e.isNaN { d.maxAbs = e.isNaN ? .infinity : e; d.argmax = i }
+        d.sumAbs += e.isNaN ? .infinity : Double(e)
+        d.count += 1
         d.maxRef = max(d.maxRef, abs(y))
     }
     return d

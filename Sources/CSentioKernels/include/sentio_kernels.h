@@ -9,7 +9,7 @@
 enum { SENTIO_CPU_AVX2 = 1, SENTIO_CPU_AVX512 = 2, SENTIO_CPU_VNNI = 4, SENTIO_CPU_F16C = 8, SENTIO_CPU_AMX = 16 };
 int sentio_cpu_features(void);
 /* Caps the ISA used (for tests of the fallback paths): 0 scalar, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI,
-   4 AMX-INT8 (q8/q4 GEMM for n > 8; granted tile state needed). */
+   4 AMX-BF16 tiles (GEMM for n >= 32 and encoder attention; granted tile state needed). */
 void sentio_set_isa_limit(int level);
 int sentio_isa_level(void);
 
@@ -95,6 +95,27 @@ void sentio_attn_pack_k(const float *k, long ldk, long n, long hd, float *kp);
 int sentio_attn_full_available(long hd);
 void sentio_attn_full_rows(const float *q, long ldq, const float *kp, const float *v, long n, long hd,
                            long i0, long i1, float scale, const float *mask, float *scratch, float *out, long ldo);
+
+/* ---- AMX-BF16 tiles (amx_bf16.c; ISA level 4) ----
+   sentio_f32_to_bf16_rows: rows [r0, r1) of x (row stride ldx) rounded to bf16 (nearest even) into
+   out + r * ldo, columns cols..ldo-1 zero.
+   sentio_gemm_amx_bf16: y[i, r] = sum_k bf16(x[i, k]) * bf16(w[r, k]) (+ bias[r]) in f32, for weight rows
+   [r0, r1) of a weight of any stored type (wtype, rowBytes, cols) and activation rows i < n of xb (bf16 from
+   sentio_f32_to_bf16_rows, row stride ldx: a multiple of 32 >= cols, and at least n rounded up to 32 rows
+   readable). Returns 0 (and writes nothing) where the tiles are not available.
+   Attention (head dim 64): per head, sentio_attn_amx_pack packs K and V (rows at k + t*ld, v + t*ld) into
+   sentio_attn_amx_pack_elems(n) bf16 each (64-byte aligned); sentio_attn_amx_rows computes query rows
+   [i0, i1) of softmax(scale * q.K^T + mask) . V with scratch of sentio_attn_amx_scratch_bytes(n) bytes. */
+void sentio_f32_to_bf16_rows(const float *x, long ldx, long cols, long r0, long r1, uint16_t *out, long ldo);
+int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long cols, long r0, long r1,
+                         const uint16_t *xb, long ldx, long n, float *y, long ldy, const float *bias);
+long sentio_attn_amx_keys(long n);
+long sentio_attn_amx_pack_elems(long n);
+long sentio_attn_amx_scratch_bytes(long n);
+int sentio_attn_amx_available(long hd);
+void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *vp);
+void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *vp, long n,
+                          long i0, long i1, float scale, const float *mask, void *scratch, float *out, long ldo);
 
 /* Drops the resident pages wholly inside [p, p+n) when they belong to a read-only file mapping (checked
    in /proc/self/maps); the next read faults them back from the page cache unchanged. Returns the bytes

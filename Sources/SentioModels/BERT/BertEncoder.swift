@@ -67,7 +67,8 @@ public final class BertEncoder: @unchecked Sendable {
             L.q(x.ptr, n: n, q.ptr, pool: pool)
             L.k(x.ptr, n: n, k.ptr, pool: pool)
             L.v(x.ptr, n: n, v.ptr, pool: pool)
-            Attention.full(q: q.ptr, k: k.ptr, v: v.ptr, n: n, heads: c.numAttentionHeads, headDim: c.headDim, out: att.ptr, pool: pool)
+            Attention.full(q: q.ptr, k: k.ptr, v: v.ptr, n: n, heads: c.numAttentionHeads, headDim: c.headDim, out: att.ptr,
+                           precision: .matching(L.q.weight), pool: pool)
             L.attnOut(att.ptr, n: n, t.ptr, pool: pool)
             Ops.add(t.ptr, x.ptr, out: t.ptr, count: n * h)
             L.attnNorm(t.ptr, rows: n, x.ptr)

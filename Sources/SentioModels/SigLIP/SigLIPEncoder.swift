@@ -88,7 +88,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             for f in 0..<frames {   // attention within each frame's 196 tokens
                 let o = f * tokens * h
                 Attention.full(q: q.ptr + o, k: k.ptr + o, v: v.ptr + o, n: tokens, heads: c.numAttentionHeads,
-                               headDim: c.headDim, out: att.ptr + o, pool: pool)
+                               headDim: c.headDim, out: att.ptr + o, precision: .matching(L.q.weight), pool: pool)
             }
             L.out(att.ptr, n: n, xn.ptr, pool: pool)
             Ops.add(x.ptr, xn.ptr, out: x.ptr, count: n * h)

@@ -82,7 +82,8 @@ public final class WhisperEncoder: @unchecked Sendable {
             Linear.forward(L.k, x: xn, n: T, y: k, bias: nil, pool: pool)
             Linear.forward(L.v, x: xn, n: T, y: v, bias: L.vBias, pool: pool)
             // Attention.full scales scores by 1/sqrt(head_dim): the same as scaling q as Whisper does.
-            Attention.full(q: q, k: k, v: v, n: T, heads: c.encoderAttentionHeads, headDim: c.headDim, out: att, pool: pool)
+            Attention.full(q: q, k: k, v: v, n: T, heads: c.encoderAttentionHeads, headDim: c.headDim, out: att,
+                           precision: .matching(L.q), pool: pool)
             Linear.forward(L.out, x: att, n: T, y: xn, bias: L.outBias, pool: pool)
             Ops.add(x, xn, out: x, count: T * d)
 
