@@ -272,23 +272,21 @@ AMX void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, u
     }
 }
 
-/* exp(x) for x <= 0 (softmax numerators), 2^n * poly(r), |r| <= ln2/2, degree 6 (relative error ~2e-7,
-   far below the bf16 rounding the result gets); below -87 the result is 0. */
+/* exp(x) for x <= 0 (softmax numerators): x = n ln2 + r, |r| <= ln2/2, e^r by its Taylor polynomial to r^5
+   (truncation < 3e-6 relative, below the 2^-9 of the bf16 rounding the result gets), times 2^n by vscalefps;
+   below -87 the result is 0. */
 AMX static inline __m512 exp_nonpos(__m512 x) {
-    __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
     __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(0.693145752f), x);
     r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(1.42860677e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    __m512 p = _mm512_set1_ps(1.0f / 120);
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(nf), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(e));
+    return _mm512_maskz_scalef_ps(keep, p, nf);
 }
 
 AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *vp, long n,
@@ -330,21 +328,24 @@ AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, cons
             uint16_t *p = P + r * npad;
             if (r >= m) { memset(p, 0, (size_t)npad * 2); sums[r] = 1; continue; }
             __m512 mx = _mm512_set1_ps(-__builtin_inff());
-            long t = 0;
-            for (; t < n; t += 16) {
+            const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+            for (long t = 0; t < n; t += 16) {         /* pass 1: the row's max over the n real keys */
                 __mmask16 mk = n - t >= 16 ? 0xFFFF : (__mmask16)((1u << (n - t)) - 1);
-                __m512 x = _mm512_maskz_loadu_ps(mk, s + t);
-                if (mask) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, mask + t));
-                x = _mm512_mask_blend_ps(mk, _mm512_set1_ps(-__builtin_inff()), x);
-                _mm512_storeu_ps(s + t, x);
+                __m512 x = _mm512_mask_loadu_ps(ninf, mk, s + t);
+                if (mask) x = _mm512_add_ps(x, _mm512_mask_loadu_ps(_mm512_setzero_ps(), mk, mask + t));
                 mx = _mm512_max_ps(mx, x);
             }
             float mxs = _mm512_reduce_max_ps(mx);
             if (mxs == -__builtin_inff()) { memset(p, 0, (size_t)npad * 2); sums[r] = 0; continue; }
             __m512 vmx = _mm512_set1_ps(mxs), sum = _mm512_setzero_ps();
-            for (t = 0; t < npad; t += 16) {
-                __m512 e = t < n ? exp_nonpos(_mm512_sub_ps(_mm512_loadu_ps(s + t), vmx)) : _mm512_setzero_ps();
-                if (t < n && n - t < 16) e = _mm512_maskz_mov_ps((__mmask16)((1u << (n - t)) - 1), e);
+            for (long t = 0; t < npad; t += 16) {      /* pass 2: numerators (0 past n), their sum, bf16 */
+                __m512 e = _mm512_setzero_ps();
+                if (t < n) {
+                    __mmask16 mk = n - t >= 16 ? 0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+                    __m512 x = _mm512_mask_loadu_ps(ninf, mk, s + t);
+                    if (mask) x = _mm512_add_ps(x, _mm512_mask_loadu_ps(_mm512_setzero_ps(), mk, mask + t));
+                    e = exp_nonpos(_mm512_sub_ps(x, vmx));
+                }
                 sum = _mm512_add_ps(sum, e);
                 _mm256_storeu_si256((__m256i *)(p + t), (__m256i)_mm512_cvtneps_pbh(e));
             }

@@ -57,12 +57,12 @@ final class PackedKV: @unchecked Sendable {
 public enum EncoderAttentionPrecision: Sendable {
     case f32, bf16
 
-    /// The precision an encoder layer allows given its projection weights: quantized or bf16 weights
-    /// already round far more than bf16 attention does (the same dtypes Linear runs on bf16 tiles);
-    /// f32/f16 weights keep exact f32 attention (the reference path the fixtures are checked on).
+    /// The precision an encoder layer allows given its projection weights: quantized weights already round
+    /// far more than bf16 attention does (the same dtypes Linear runs on bf16 tiles); float weights keep
+    /// exact f32 attention (the reference path the fixtures are checked on).
     public static func matching(_ w: WeightMatrix) -> EncoderAttentionPrecision {
         switch w.dtype {
-        case .q8, .q4, .q4_1, .bf16: return .bf16
+        case .q8, .q4, .q4_1: return .bf16
         default: return .f32
         }
     }

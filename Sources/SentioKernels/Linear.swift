@@ -6,7 +6,7 @@
 //             measured faster on the tile kernel): with AMX-INT8 (ISA level 4) 32 x 32
 //             tiles per Q8_0 block (qgemm_amx.c); with VNNI 32 repacked weight rows x 6 activation rows per
 //             512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
-//   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows, q8/q4/q4_1/bf16 weights go to the bf16 tile
+//   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows, q8/q4/q4_1 weights go to the bf16 tile
 //             GEMM (amx_bf16.c): x rounded to bf16 once, each weight group dequantized and rounded to bf16
 //             once per call, f32 accumulation over the whole k range (no per-block rescaling).
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
@@ -42,11 +42,12 @@ public enum Linear {
     /// per-call weight dequantization costs more than the integer kernels' work).
     public static let amxMinRows = 32
 
-    /// True when `forward` runs the bf16 AMX tile GEMM for this weight and n (f32/f16 weights keep f32 math).
+    /// True when `forward` runs the bf16 AMX tile GEMM for this weight and n: quantized weights only (they
+    /// already round more than bf16 does); f32/f16/bf16 weights keep f32 math, the reference path.
     public static func usesBF16Tiles(_ w: WeightMatrix, n: Int) -> Bool {
         guard n >= amxMinRows, KernelISA.level >= 4 else { return false }
         switch w.dtype {
-        case .q8, .q4, .q4_1, .bf16: return true
+        case .q8, .q4, .q4_1: return true
         default: return false
         }
     }

@@ -20,15 +20,40 @@ public enum Ops {
     }
 
     /// out = (x - mean) / sqrt(var + eps) * weight + bias, per row (biased variance, as nn.LayerNorm).
+    /// Sums in 16 lanes (SIMD16, then the lanes added); with a pool, row chunks run in parallel.
     public static func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                 eps: Float, out: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
-        for r in 0..<rows {
+                                 eps: Float, out: UnsafeMutablePointer<Float>, rows: Int, dim: Int, pool: ThreadPool? = nil) {
+        if let pool, pool.threadCount > 1, rows >= 64 {
+            nonisolated(unsafe) let (x, weight, bias, out) = (x, weight, bias, out)
+            pool.parallelChunks(rows, maxChunks: pool.threadCount * 4) { r in
+                layerNormRows(x, weight: weight, bias: bias, eps: eps, out: out, rows: r, dim: dim)
+            }
+        } else {
+            layerNormRows(x, weight: weight, bias: bias, eps: eps, out: out, rows: 0..<rows, dim: dim)
+        }
+    }
+
+    static func layerNormRows(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              eps: Float, out: UnsafeMutablePointer<Float>, rows: Range<Int>, dim: Int) {
+        let vec = dim / 16 * 16
+        for r in rows {
             let xr = x + r * dim, o = out + r * dim
-            var s: Float = 0
-            for i in 0..<dim { s += xr[i] }
+            var acc = SIMD16<Float>()
+            var i = 0
+            while i < vec { acc += UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD16<Float>.self); i += 16 }
+            var s = acc.sum()
+            while i < dim { s += xr[i]; i += 1 }
             let mean = s / Float(dim)
-            var v: Float = 0
-            for i in 0..<dim { let d = xr[i] - mean; v += d * d }
+            let m16 = SIMD16<Float>(repeating: mean)
+            var vacc = SIMD16<Float>()
+            i = 0
+            while i < vec {
+                let d = UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD16<Float>.self) - m16
+                vacc += d * d
+                i += 16
+            }
+            var v = vacc.sum()
+            while i < dim { let d = xr[i] - mean; v += d * d; i += 1 }
             let inv = 1 / (v / Float(dim) + eps).squareRoot()
             if let bias {
                 for i in 0..<dim { o[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }

@@ -104,6 +104,20 @@ final class OpsTests: XCTestCase {
             Ops.layerNormRef(x, weight: w, bias: b, eps: 1e-5, out: &ref, rows: rows, dim: dim)
             XCTAssertLessThanOrEqual(compare(out, ref).maxRel, 1e-5, "layerNorm \(rows)x\(dim)")
         }
+        // The parallel row chunks (rows >= 64 with a pool of 2-3 threads) and the 16-lane sums with a tail of 5:
+        // every row equals the serial result bit for bit (same per-row arithmetic), and the Double twin as above.
+        for (rows, dim) in [(64, 37), (150, 1285)] {
+            let x = rng.floats(rows * dim, scale: 4), w = rng.floats(dim, scale: 2), b = rng.floats(dim)
+            var serial = [Float](repeating: 0, count: rows * dim), ref = serial
+            Ops.layerNorm(x, weight: w, bias: b, eps: 1e-5, out: &serial, rows: rows, dim: dim)
+            Ops.layerNormRef(x, weight: w, bias: b, eps: 1e-5, out: &ref, rows: rows, dim: dim)
+            XCTAssertLessThanOrEqual(compare(serial, ref).maxRel, 1e-5, "layerNorm \(rows)x\(dim)")
+            for pool in pools.dropFirst() {
+                var par = [Float](repeating: .nan, count: rows * dim)
+                Ops.layerNorm(x, weight: w, bias: b, eps: 1e-5, out: &par, rows: rows, dim: dim, pool: pool)
+                XCTAssertEqual(par, serial, "layerNorm \(rows)x\(dim) threads=\(pool.threadCount)")
+            }
+        }
         // Known value: rmsNorm of [3, 4] with eps 0 and unit weight = [3, 4] / sqrt(12.5)
         var o: [Float] = [0, 0]
         Ops.rmsNorm([3, 4], weight: [1, 1], eps: 0, out: &o, rows: 1, dim: 2)

@@ -77,7 +77,7 @@ public final class WhisperEncoder: @unchecked Sendable {
         // Pre-LN transformer layers.
         let xn = s.xn, q = s.q, k = s.k, v = s.v, att = s.att, h = s.h
         for (i, L) in w.layers.enumerated() {
-            Ops.layerNorm(x, weight: L.attnNorm, bias: L.attnNormBias, eps: c.layerNormEps, out: xn, rows: T, dim: d)
+            Ops.layerNorm(x, weight: L.attnNorm, bias: L.attnNormBias, eps: c.layerNormEps, out: xn, rows: T, dim: d, pool: pool)
             Linear.forward(L.q, x: xn, n: T, y: q, bias: L.qBias, pool: pool)
             Linear.forward(L.k, x: xn, n: T, y: k, bias: nil, pool: pool)
             Linear.forward(L.v, x: xn, n: T, y: v, bias: L.vBias, pool: pool)
@@ -87,7 +87,7 @@ public final class WhisperEncoder: @unchecked Sendable {
             Linear.forward(L.out, x: att, n: T, y: xn, bias: L.outBias, pool: pool)
             Ops.add(x, xn, out: x, count: T * d)
 
-            Ops.layerNorm(x, weight: L.ffnNorm, bias: L.ffnNormBias, eps: c.layerNormEps, out: xn, rows: T, dim: d)
+            Ops.layerNorm(x, weight: L.ffnNorm, bias: L.ffnNormBias, eps: c.layerNormEps, out: xn, rows: T, dim: d, pool: pool)
             Linear.forward(L.fc1, x: xn, n: T, y: h, bias: L.fc1Bias, pool: pool)
             Ops.gelu(h, count: T * f)
             Linear.forward(L.fc2, x: h, n: T, y: xn, bias: L.fc2Bias, pool: pool)
@@ -95,7 +95,7 @@ public final class WhisperEncoder: @unchecked Sendable {
             report(.layer(i), x, T * d)
             if releasesWeightPages { for m in [L.q, L.k, L.v, L.out, L.fc1, L.fc2] { m.releaseFilePages() } }
         }
-        Ops.layerNorm(x, weight: w.finalNorm, bias: w.finalNormBias, eps: c.layerNormEps, out: out, rows: T, dim: d)
+        Ops.layerNorm(x, weight: w.finalNorm, bias: w.finalNormBias, eps: c.layerNormEps, out: out, rows: T, dim: d, pool: pool)
         report(.output, out, T * d)
     }
 }
