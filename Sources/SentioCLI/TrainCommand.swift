@@ -88,7 +88,8 @@ struct TrainGRPO: ParsableCommand {
 
         Under `mpirun -n N sentio train grpo ...` each rank rolls out its own prompts (seeded by their place \
         in the global batch); batch reward scaling, dapo's token count, gradients and logged statistics \
-        are all-reduced, so N ranks with --batch-size B step like one process with --batch-size N*B. \
+        are all-reduced, so N ranks with --batch-size B step like one process with --batch-size N*B \
+        (bnpo, normalized per micro-batch, like one process with --gradient-accumulation N). \
         Rank 0 writes OUT.
         """)
     @OptionGroup var common: CommonTrainOptions
