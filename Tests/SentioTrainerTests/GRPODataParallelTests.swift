@@ -92,7 +92,7 @@ final class GRPODataParallelTests: XCTestCase {
     /// zero-std groups. One process with `--batch-size 1 --gradient-accumulation 2` gives it too: the
     /// global batch's statistics span its accumulation steps.
     func testGRPOOverMPIMatchesOneProcess() throws {
-        guard MPIRun.mpirun != nil else { throw XCTSkip("mpirun not found on PATH: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) to run the data-parallel tests") }
+        try MPIRun.required()   // before the fixture's calibration run
         let s = try Self.fixture()
         let variant = ["--reward-scaling", "batch", "--loss-type", "dapo"]
         let one = try outDir(s, "one"), two = try outDir(s, "two"), acc = try outDir(s, "acc")
@@ -121,7 +121,7 @@ final class GRPODataParallelTests: XCTestCase {
     /// scaling "group" needs only the group: the ranks exchange gradients and statistics only. Two ranks
     /// with one prompt each equal one process accumulating the same two micro-batches, byte for byte.
     func testBNPOOverMPIMatchesAccumulation() throws {
-        guard MPIRun.mpirun != nil else { throw XCTSkip("mpirun not found on PATH: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) to run the data-parallel tests") }
+        try MPIRun.required()   // before the fixture's calibration run
         let s = try Self.fixture()
         let variant = ["--reward-scaling", "group", "--loss-type", "bnpo", "--batch-size", "1"]
         let two = try outDir(s, "bnpo-two"), acc = try outDir(s, "bnpo-acc")

@@ -70,9 +70,16 @@ enum MPIRun {
         return nil
     }
 
-    /// Skips the calling test (XCTSkip) where Open MPI is not installed.
-    static func twoRanks(_ args: [String], timeout: TimeInterval = 120) throws -> Result {
+    /// Throws XCTSkip (skipping the calling test) where Open MPI is not installed.
+    @discardableResult
+    static func required() throws -> String {
         guard let mpirun else { throw XCTSkip("mpirun not found on PATH: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) to run the data-parallel tests") }
+        return mpirun
+    }
+
+    /// Runs the job; skips the calling test where Open MPI is not installed.
+    static func twoRanks(_ args: [String], timeout: TimeInterval = 120) throws -> Result {
+        let mpirun = try required()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: mpirun)
         p.arguments = ["-n", "2", "--allow-run-as-root", "--oversubscribe", CLI.binary.path] + args
