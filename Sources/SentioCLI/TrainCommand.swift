@@ -86,8 +86,11 @@ struct TrainGRPO: ParsableCommand {
         OUT/checkpoints/step-N/ (adapter, optimizer state, data position; atomic). After a crash or kill -9, \
         the same command with --resume continues from the latest checkpoint with the same data order and RNG.
 
-        Under `mpirun -n N sentio train grpo ...` each rank rolls out its own prompts; gradients and \
-        statistics are all-reduced and rank 0 writes OUT.
+        Under `mpirun -n N sentio train grpo ...` each rank rolls out its own prompts (seeded by their place \
+        in the global batch); batch reward scaling, dapo's token count, gradients and logged statistics \
+        are all-reduced, so N ranks with --batch-size B step like one process with --batch-size N*B \
+        (bnpo, normalized per micro-batch, like one process with --gradient-accumulation N). \
+        Rank 0 writes OUT.
         """)
     @OptionGroup var common: CommonTrainOptions
     @Option(help: "Completions per prompt, G (default 8)") var numGenerations: Int?
@@ -148,7 +151,7 @@ func runLanguageModelTraining(_ o: TrainRunOptions, resume: Bool) throws {
     if o.threads > 0 { ThreadPool.shared = ThreadPool(threads: o.threads) }
     try Collectives.run { collective in
         let config = try o.trainerConfig(datasetCount: data.samples.count, worldSize: collective.size)
-        let stepper = try makeStepper(o, data: data, collective: collective)
+        let stepper = try makeStepper(o, data: data)
         try runTrainer(stepper, count: data.samples.count, config: config, out: URL(fileURLWithPath: o.out),
                        collective: collective, resume: resume, run: ["mode": o.mode.rawValue, "model": o.model, "data": o.data])
     }
@@ -156,7 +159,7 @@ func runLanguageModelTraining(_ o: TrainRunOptions, resume: Bool) throws {
 
 /// The GRPO or SFT stepper on the model: R1-Omni (clips through the frozen encoders, cached under
 /// OUT/encoder-cache) or a plain Qwen2 LLM (text-only: the prompt is the dataset's human turn).
-func makeStepper(_ o: TrainRunOptions, data: TrainingData, collective: Collective) throws -> any TrainingStepper {
+func makeStepper(_ o: TrainRunOptions, data: TrainingData) throws -> any TrainingStepper {
     let policy = try PolicyModel(url: URL(fileURLWithPath: o.model))
     if policy.kind == .omni {
         policy.encoderCache = try EncoderCache(directory: URL(fileURLWithPath: o.out).appendingPathComponent("encoder-cache"))
@@ -164,9 +167,7 @@ func makeStepper(_ o: TrainRunOptions, data: TrainingData, collective: Collectiv
     let adapter = try LoRAAdapter(config: o.loraConfig, model: policy.llm.config, seed: o.seed)
     switch o.mode {
     case .grpo:
-        let s = GRPOStepper(policy: policy, adapter: adapter, data: data, options: GRPOStepperOptions(o, eos: policy.eosTokenId))
-        s.collective = collective
-        return s
+        return GRPOStepper(policy: policy, adapter: adapter, data: data, options: GRPOStepperOptions(o, eos: policy.eosTokenId))
     case .sft:
         return try SFTStepper(policy: policy, adapter: adapter, data: data,
                               assistant: SFTStepper.assistantTurns(URL(fileURLWithPath: o.data)))

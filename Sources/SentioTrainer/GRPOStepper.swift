@@ -1,13 +1,20 @@
 // GRPOStepper: R1-Omni's RLVR step as a TrainingStepper. Per prompt of the micro-batch:
 //   1. prompt rows (PolicyModel: frozen encoders through the EncoderCache, or the text prompt)
-//   2. prefill once with the adapter applied, fork the cache G times, one batched decode (per-sequence
-//      sampling seeded from the micro-batch RNG; temperature, top-k, top-p; stop at eos)
+//   2. prefill once with the adapter applied, fork the cache G times, one batched decode (temperature,
+//      top-k, top-p; stop at eos), each sequence seeded from the prompt's own generator
+//      (sampleRNG of its position in the global batch: the same on one process and on N ranks)
 //   3. rewards (RewardSet on the decoded completions against the sample's label)
 //   4. GRPOStep: reference pass (adapter disabled) when beta > 0, then the policy's forward/backward
 // With iterations > 1 the rollouts, their log-probs at sampling time (the "old" policy) and the
 // reference log-probs are kept for the batch's later updates.
-// Data-parallel: reward scaling "batch" uses the std over all ranks' rewards and bnpo/dapo the token
-// count over all ranks (both all-reduced here, one call per micro-batch on every rank).
+//
+// Global batch statistics: before an optimizer step's micro-batches run, `prepare` rolls all of this
+// rank's micro-batches out and all-reduces, when the options need them, the rewards of the whole
+// global batch (each slot's in its own place of a zero buffer, so the sum is a gather and every rank
+// holds the same vector in slot order) and its unmasked token count. Reward scaling "batch" takes the
+// std of that vector and dapo divides by that count, so a step on N ranks, with gradient accumulation,
+// or as one micro-batch computes the same advantages and normalizers. bnpo stays per micro-batch
+// (TRL's definition: "normalized over the local batch").
 import Foundation
 import SentioCore
 import SentioKernels
@@ -50,8 +57,6 @@ public final class GRPOStepper: TrainingStepper {
     public let data: TrainingData
     public var options: GRPOStepperOptions
     public let step: GRPOStep
-    /// Set for data-parallel runs (batch reward scaling, bnpo/dapo token counts).
-    public var collective: Collective?
 
     struct Rollout {
         var batch: [Int]
@@ -64,6 +69,9 @@ public final class GRPOStepper: TrainingStepper {
     }
     /// Rollouts of the current batch by micro-batch slot (iterations > 1).
     private var rollouts: [Int: Rollout] = [:]
+    /// This step's rollouts by slot (from `prepare`) and the global statistics they were reduced to.
+    private var pending: [Int: Rollout] = [:]
+    private var global: (batchStd: Double?, tokenNormalizer: Double?) = (nil, nil)
 
     public init(policy: PolicyModel, adapter: LoRAAdapter, data: TrainingData, options: GRPOStepperOptions,
                 recompute: Bool = true) {
@@ -80,14 +88,16 @@ public final class GRPOStepper: TrainingStepper {
         try PEFTFormat.save(adapter, to: directory.appendingPathComponent("adapter"))
     }
 
-    /// Samples G completions for each sample of the batch and scores them.
-    func roll(_ batch: [Int], rng: inout SentioRNG) throws -> Rollout {
+    /// Samples G completions for each sample of the batch and scores them. Sample i's sequences are
+    /// seeded from sampleRNG(seed, step, slot × batch size + i).
+    func roll(_ batch: [Int], context: StepContext) throws -> Rollout {
         let o = options
         var groups: [GRPOGroup] = [], values: [[Double]] = [], totals: [Double] = [], texts: [String] = []
-        for idx in batch {
+        for (i, idx) in batch.enumerated() {
             guard data.samples.indices.contains(idx) else { throw SentioError(.argument, "sample index \(idx) is outside the dataset") }
             let s = data.samples[idx]
             let prompt = try policy.prompt(for: s)
+            var rng = sampleRNG(seed: context.seed, step: context.step, position: context.slot * batch.count + i)
             let seeds = (0..<o.numGenerations).map { _ in rng.next() }
             let gen = try policy.rollout(prompt: prompt, adapter: adapter, seeds: seeds, maxNewTokens: o.maxNewTokens,
                                          sampling: SamplingOptions(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: 0))
@@ -99,39 +109,63 @@ public final class GRPOStepper: TrainingStepper {
         return Rollout(batch: batch, groups: groups, values: values, totals: totals, texts: texts)
     }
 
+    /// The micro-batch's rollouts: kept from the batch's first update (iterations > 1), or new.
+    func rollout(_ batch: [Int], context: StepContext) throws -> Rollout {
+        if context.iteration > 0, let kept = rollouts[context.slot], kept.batch == batch { return kept }
+        return try roll(batch, context: context)
+    }
+
+    func unmaskedTokens(_ r: Rollout) -> Int {
+        let c = options.grpo
+        return r.groups.reduce(0) { n, g in
+            n + g.completions.reduce(0) { $0 + Int(GRPOMath.completionMask($1, eos: c.eosTokenId, maskTruncated: c.maskTruncated).reduce(0, +)) }
+        }
+    }
+
+    public func prepare(_ microBatches: [MicroBatch], collective: Collective) throws {
+        pending = [:]
+        global = (nil, nil)
+        for mb in microBatches { pending[mb.context.slot] = try rollout(mb.indices, context: mb.context) }
+        let c = options.grpo
+        guard c.rewardScaling == .batch || c.lossType == .dapo, let micro = microBatches.first?.indices.count else { return }
+        // [unmasked tokens, rewards of slot 0, slot 1, ...]: every slot writes only its own range, so the
+        // sum over ranks is exact (x + 0) and equals one process's reward vector of the whole batch.
+        let slots = microBatches.count * collective.size, perSlot = micro * options.numGenerations
+        var buf = [Double](repeating: 0, count: 1 + slots * perSlot)
+        for mb in microBatches {
+            guard let r = pending[mb.context.slot], mb.context.slot < slots, mb.indices.count == micro else {
+                throw SentioError(.argument, "GRPO: micro-batch slot \(mb.context.slot) does not fit a global batch of \(slots) slots of \(micro)")
+            }
+            buf[0] += Double(unmaskedTokens(r))
+            for (k, v) in r.groups.flatMap(\.rewards).enumerated() { buf[1 + mb.context.slot * perSlot + k] = Double(v) }
+        }
+        try collective.allReduceSum(&buf)
+        if c.rewardScaling == .batch { global.batchStd = GRPOMath.meanStd(buf[1...].map(Float.init)[...]).std }
+        // The loop averages the micro-batches' gradients: each divides by (global tokens / micro-batches).
+        if c.lossType == .dapo { global.tokenNormalizer = max(1, buf[0]) / Double(slots) }
+    }
+
+    /// One micro-batch's loss and gradients. Without `prepare` (a direct call) the micro-batch is its own
+    /// global batch. `rng` is not used: rollouts and dropout draw from per-sample generators.
     public func step(batch: [Int], context: StepContext, rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats) {
         var r: Rollout
-        if context.iteration > 0, let kept = rollouts[context.slot], kept.batch == batch {
-            r = kept
-        } else {
-            r = try roll(batch, rng: &rng)
-        }
         var cfg = options.grpo
-        var groups = r.groups
-        let g = options.numGenerations
-        if let c = collective, c.size > 1 {
-            // Global statistics: rewards (n, sum, sum of squares) and unmasked tokens.
-            let masks = groups.flatMap { gr in gr.completions.map { GRPOMath.completionMask($0, eos: cfg.eosTokenId, maskTruncated: cfg.maskTruncated) } }
-            let all = groups.flatMap(\.rewards).map(Double.init)
-            var buf: [Double] = [Double(all.count), all.reduce(0, +), all.reduce(0) { $0 + $1 * $1 },
-                                 Double(masks.reduce(0) { $0 + Int($1.reduce(0, +)) })]
-            try c.allReduceSum(&buf)
-            if cfg.rewardScaling == .batch {
-                // (r − mean_g)/(std_batch + ε) == (r' − mean_g(r')) with r' = r/(std_batch + ε): scale, then center only.
-                let st = meanStd(sum: buf[1], squares: buf[2], count: Int(buf[0]))
-                let f = 1 / (Float(st.std) + cfg.stdEpsilon)
-                for i in groups.indices { groups[i].rewards = groups[i].rewards.map { $0 * f } }
-                cfg.rewardScaling = .none
-            }
-            if cfg.lossType == .dapo {
-                // The loop averages gradients over ranks; a global normalizer N_global/size per rank gives Σ/N_global.
-                cfg.globalTokenCount = max(1, Int((buf[3] / Double(c.size)).rounded()))
-            }
+        if let p = pending[context.slot], p.batch == batch {
+            r = p
+            pending[context.slot] = nil
+            cfg.batchRewardStd = global.batchStd
+            cfg.tokenNormalizer = global.tokenNormalizer
+        } else {
+            r = try rollout(batch, context: context)
         }
+        let g = options.numGenerations
         step.config = cfg
         let grads = adapter.makeGradients()
-        let res = try step.run(groups, adapter: adapter, gradients: grads, old: r.old, ref: r.ref,
-                               dropoutSeed: rng.next())
+        let dropoutSeeds = batch.indices.map { i -> UInt64 in
+            var d = sampleRNG(seed: context.seed, step: context.step, position: context.slot * batch.count + i, stream: 1)
+            return d.next()
+        }
+        let res = try step.run(r.groups, adapter: adapter, gradients: grads, old: r.old, ref: r.ref, groupDropoutSeeds: dropoutSeeds)
         if context.iterations > 1 {
             if context.iteration == 0 {
                 // The policy before this batch's first update is the "old" policy of its later updates.
@@ -141,12 +175,12 @@ public final class GRPOStepper: TrainingStepper {
             }
             if context.iteration == context.iterations - 1 { rollouts[context.slot] = nil }
         }
-        let promptRows = groups.reduce(0) { $0 + $1.prompt.count / policy.llm.config.hiddenSize }
+        let promptRows = r.groups.reduce(0) { $0 + $1.prompt.count / policy.llm.config.hiddenSize }
         var samples: [SampleCompletion] = []
         for i in 0..<min(options.samplesPerStep, r.texts.count) {
             samples.append(SampleCompletion(label: data.samples[batch[i / g]].label, completion: r.texts[i], reward: r.totals[i]))
         }
-        let stats = StepStats(loss: Double(res.loss), kl: Double(res.klMean), clipRatio: Double(res.clipRatio),
+        let stats = StepStats(loss: res.preciseLoss, klSum: res.klSum, clippedTokens: res.clippedTokens, policyTokens: res.tokens,
                               rewardNames: options.rewards.names, rewards: r.values, totals: r.totals,
                               completionLengths: res.completionLengths, groupSize: g,
                               tokens: promptRows + r.groups.reduce(0) { $0 + $1.completions.reduce(0) { $0 + $1.count } } + res.tokens,

@@ -42,7 +42,7 @@ final class GRPOVariantTests: XCTestCase {
         c.lossType = .drGRPO; c.maxCompletionLength = 8
         let s16: Float = 1.0 / 16
         XCTAssertEqual(GRPOMath.weights(masks: masks, config: c), [[s16, s16, s16, 0], [s16, 0, 0, 0]])
-        c.lossType = .dapo; c.globalTokenCount = 10
+        c.lossType = .dapo; c.tokenNormalizer = 10
         XCTAssertEqual(GRPOMath.weights(masks: masks, config: c), [[0.1, 0.1, 0.1, 0], [0.1, 0, 0, 0]])
     }
 
@@ -151,5 +151,58 @@ final class GRPOVariantTests: XCTestCase {
         XCTAssertEqual(res.loss, 0)
         XCTAssertEqual(res.tokens, 0)
         XCTAssertTrue(g.values.allSatisfy { $0.allSatisfy { $0 == 0 } })
+    }
+}
+
+extension GRPOVariantTests {
+    /// What data-parallel GRPO relies on: two groups with uneven token counts (9 and 8) run as one batch,
+    /// or one group per "rank" with the global statistics (batch reward std, dapo normalizer = global
+    /// tokens / 2) and the ranks' gradients averaged, give the same gradient bit for bit (each rank's
+    /// weights are exactly 2x, every backward op is linear in them, and the sum of two is order-free)
+    /// and the same Double loss and KL sum. bnpo normalizes per micro-batch (TRL's definition), so with
+    /// uneven token counts its split differs: shown so the equalities above are not vacuous.
+    func testGroupsSplitOverRanksMatchOneBatch() throws {
+        let model = try TrainerFixtures.random(seed: 81)
+        let a = try TrainerFixtures.randomAdapter(model, seed: 82)
+        let h = model.config.hiddenSize
+        var rng = TestRNG(seed: 83)
+        let groups = [
+            GRPOGroup(prompt: rng.floats(4 * h), completions: [[7, 8, 2, 0], [9, 2, 0, 0], [10, 11, 12, 13]], rewards: [1, 0, 2]),
+            GRPOGroup(prompt: rng.floats(3 * h), completions: [[4, 2, 0, 0], [5, 6, 7, 2], [3, 2, 0, 0]], rewards: [0, 1, 1]),
+        ]
+        let bp = Qwen2Backprop(model: model)
+        let allRewards = groups.flatMap(\.rewards)
+        for (loss, scaling) in [(GRPOLossType.grpo, GRPORewardScaling.group), (.grpo, .batch), (.dapo, .batch), (.dapo, .group),
+                                (.drGRPO, .none), (.bnpo, .group)] {
+            var c = GRPOConfig(eosTokenId: 2)
+            c.lossType = loss; c.rewardScaling = scaling; c.maxCompletionLength = 4
+            let step = GRPOStep(backprop: bp, config: c)
+            let ref = try step.referenceLogProbs(groups, adapter: a)
+            let gw = a.makeGradients()
+            let whole = try step.run(groups, adapter: a, gradients: gw, ref: ref)
+            XCTAssertEqual(whole.tokens, 17)
+
+            var split = c
+            split.batchRewardStd = GRPOMath.meanStd(allRewards[...]).std
+            split.tokenNormalizer = Double(whole.tokens) / 2
+            step.config = split
+            var sum = a.makeGradients().values.map { $0.map { _ in Float(0) } }
+            var lossSum = 0.0, klSum = 0.0
+            for (i, g) in groups.enumerated() {
+                let gr = a.makeGradients()
+                let r = try step.run([g], adapter: a, gradients: gr, ref: ref.map { [$0[i]] })
+                for t in sum.indices { for j in sum[t].indices { sum[t][j] += gr.values[t][j] } }
+                lossSum += r.preciseLoss; klSum += r.klSum
+            }
+            let averaged = sum.map { $0.map { $0 * 0.5 } }
+            if loss == .bnpo {
+                XCTAssertNotEqual(averaged, gw.values, "bnpo: the per-micro-batch normalizer should differ with 9 vs 8 tokens")
+                continue
+            }
+            XCTAssertEqual(averaged, gw.values, "\(loss) \(scaling): split gradient differs")
+            XCTAssertEqual(lossSum / 2, whole.preciseLoss, "\(loss) \(scaling): split loss differs")
+            XCTAssertEqual(klSum, whole.klSum)
+            XCTAssertGreaterThan(gw.values.flatMap { $0 }.map(abs).max() ?? 0, 0)
+        }
     }
 }

@@ -11,7 +11,7 @@ final class InfraCLITests: XCTestCase {
         let parameter_bits: String; let parameters: [Double]
     }
 
-    struct Ran { let status: Int32; let stdout: String; let stderr: String }
+    typealias Ran = MPIRun.Result
 
     func rankLines(_ r: CLIResult) throws -> [RankLine] { try rankLines(Ran(status: r.status, stdout: r.stdout, stderr: r.stderr)) }
 
@@ -23,31 +23,7 @@ final class InfraCLITests: XCTestCase {
         try JSONLFile.read(dir.appendingPathComponent("log.jsonl"), as: StepRecord.self).map(\.withoutTiming)
     }
 
-    static var mpirun: String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
-            let p = "\(dir)/mpirun"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
-
-    /// `mpirun -n 2 --allow-run-as-root --oversubscribe sentio args...` (root in CI containers; 2 ranks on 2 cores).
-    func mpirun2(_ args: [String]) throws -> Ran {
-        guard let mpirun = Self.mpirun else { throw XCTSkip("mpirun not found on PATH: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) to run the data-parallel tests") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: mpirun)
-        p.arguments = ["-n", "2", "--allow-run-as-root", "--oversubscribe", CLI.binary.path] + args
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o; p.standardError = e
-        try p.run()
-        // A hung job (ranks waiting in a collective) fails the test instead of hanging it.
-        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
-        defer { watchdog.cancel() }
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Ran(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
-    }
+    func mpirun2(_ args: [String]) throws -> Ran { try MPIRun.twoRanks(args) }
 
     /// Two ranks with half the global batch each give bit-identical parameters and log lines to one
     /// process that accumulates the same two halves (same slots: same data, same generators; a sum of two

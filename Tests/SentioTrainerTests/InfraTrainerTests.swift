@@ -203,16 +203,17 @@ final class InfraTrainerTests: XCTestCase {
     }
 
     func testStatsMergeAndRecord() {
-        var s = StepStats(loss: 1, kl: 0.5, rewardNames: ["accuracy", "format"], rewards: [[1, 1], [0, 1], [1, 1], [1, 1]],
+        var s = StepStats(loss: 1, klSum: 2, clippedTokens: 1, policyTokens: 4, rewardNames: ["accuracy", "format"], rewards: [[1, 1], [0, 1], [1, 1], [1, 1]],
                           totals: [2, 1, 2, 2], completionLengths: [10, 20, 30, 40], groupSize: 2, tokens: 100)
-        s.merge(StepStats(loss: 3, kl: 1.5, rewardNames: ["accuracy", "format"], rewards: [[0, 0], [0, 0]],
+        s.merge(StepStats(loss: 3, klSum: 4, clippedTokens: 2, policyTokens: 8, rewardNames: ["accuracy", "format"], rewards: [[0, 0], [0, 0]],
                           totals: [0, 0], completionLengths: [5, 5], groupSize: 2, tokens: 10))
         var copy = StepStats(); copy.rewardNames = s.rewardNames
         copy.unpack(s.packed)
         copy.samples = s.samples
         XCTAssertEqual(copy, s)
         let r = StepRecord(step: 1, epoch: 0, lr: 1, gradNorm: 0, stats: s, stepTime: 2, peakRSS: 1 << 20)
-        XCTAssertEqual(r.loss, 2); XCTAssertEqual(r.kl, 1)
+        XCTAssertEqual(r.loss, 2)                                   // mean over the 2 micro-batches, as the gradient
+        XCTAssertEqual(r.kl, 0.5); XCTAssertEqual(r.clipRatio, 0.25) // token means over the step: 6/12 and 3/12
         XCTAssertEqual(r.reward, 7.0 / 6, accuracy: 1e-12)
         // totals 2,1,2,2,0,0: unbiased std by hand = sqrt((13 - 6 (7/6)^2) / 5)
         XCTAssertEqual(r.rewardStd, ((13 - 6 * (7.0 / 6) * (7.0 / 6)) / 5).squareRoot(), accuracy: 1e-12)

@@ -1,4 +1,4 @@
-// Shared helpers for the trainer tests: the tiny-a LLM, small random Qwen2 models.
+// Shared helpers for the trainer tests: the tiny-a LLM, small random Qwen2 models, `mpirun -n 2 sentio`.
 import Foundation
 import XCTest
 import SentioCore
@@ -56,4 +56,42 @@ func XCTAssertClose(_ a: [Float], _ ref: [Float], rel: Float, _ what: String, fi
     let d = compare(a, ref)
     if ProcessInfo.processInfo.environment["SENTIO_VERBOSE"] == "1" { print("\(what): \(d)") }
     XCTAssertLessThanOrEqual(d.maxRel, rel, "\(what): \(d)", file: file, line: line)
+}
+
+/// `mpirun -n 2 --allow-run-as-root --oversubscribe sentio args...` (root in CI containers; 2 ranks on 2 cores).
+enum MPIRun {
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    static var mpirun: String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let p = "\(dir)/mpirun"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// Throws XCTSkip (skipping the calling test) where Open MPI is not installed.
+    @discardableResult
+    static func required() throws -> String {
+        guard let mpirun else { throw XCTSkip("mpirun not found on PATH: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) to run the data-parallel tests") }
+        return mpirun
+    }
+
+    /// Runs the job; skips the calling test where Open MPI is not installed.
+    static func twoRanks(_ args: [String], timeout: TimeInterval = 120) throws -> Result {
+        let mpirun = try required()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: mpirun)
+        p.arguments = ["-n", "2", "--allow-run-as-root", "--oversubscribe", CLI.binary.path] + args
+        let o = Pipe(), e = Pipe()
+        p.standardOutput = o; p.standardError = e
+        try p.run()
+        // A hung job (ranks waiting in a collective) fails the test instead of hanging it.
+        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        defer { watchdog.cancel() }
+        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
 }

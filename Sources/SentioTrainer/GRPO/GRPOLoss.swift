@@ -16,8 +16,9 @@ public enum GRPOLossType: String, Sendable, CaseIterable {
     case bnpo
     /// Sum over all tokens / (sequences × max completion length).
     case drGRPO = "dr_grpo"
-    /// Sum over all tokens / number of unmasked tokens across the global batch (all ranks); on one
-    /// process the same as bnpo. `globalTokenCount` sets the normalizer when data-parallel.
+    /// Sum over all tokens / number of unmasked tokens across the global batch (all ranks and
+    /// accumulation steps). `tokenNormalizer` carries that count into a micro-batch; without it, the
+    /// same as bnpo.
     case dapo
 }
 
@@ -38,8 +39,13 @@ public struct GRPOConfig: Sendable, Equatable {
     public var eosTokenId: Int32
     /// Max new tokens (the dr_grpo normalizer).
     public var maxCompletionLength: Int = 512
-    /// dapo: the global number of unmasked tokens (nil: this batch's).
-    public var globalTokenCount: Int? = nil
+    /// dapo: this micro-batch's normalizer, the global batch's unmasked tokens divided by its number of
+    /// micro-batches (the loop averages the micro-batches' gradients, so the step's gradient is
+    /// Σ tokens / global tokens). nil: this batch's unmasked tokens.
+    public var tokenNormalizer: Double? = nil
+    /// batch scaling: the std over the global batch's rewards (all ranks and accumulation steps).
+    /// nil: the std over this batch's rewards.
+    public var batchRewardStd: Double? = nil
 
     public init(eosTokenId: Int32) { self.eosTokenId = eosTokenId }
 
@@ -51,17 +57,13 @@ public enum GRPOMath {
     /// Advantages for rewards laid out in groups of `groupSize` consecutive completions.
     /// group: (r − mean_g)/(std_g + ε); batch: (r − mean_g)/(std_batch + ε); none: r − mean_g.
     /// std is unbiased (n − 1); a group of one has std 0 as torch would give NaN: we use 0.
-    public static func advantages(rewards: [Float], groupSize: Int, scaling: GRPORewardScaling, epsilon: Float) throws -> [Float] {
+    /// `batchStd` replaces the std over `rewards` for batch scaling (data-parallel: the global batch's).
+    public static func advantages(rewards: [Float], groupSize: Int, scaling: GRPORewardScaling, epsilon: Float,
+                                  batchStd: Double? = nil) throws -> [Float] {
         guard groupSize >= 1, rewards.count % groupSize == 0 else {
             throw SentioError(.argument, "\(rewards.count) rewards are not whole groups of \(groupSize)")
         }
-        func meanStd(_ x: ArraySlice<Float>) -> (Double, Double) {
-            let n = Double(x.count), m = x.reduce(0.0) { $0 + Double($1) } / n
-            guard x.count > 1 else { return (m, 0) }
-            let v = x.reduce(0.0) { $0 + (Double($1) - m) * (Double($1) - m) } / (n - 1)
-            return (m, v.squareRoot())
-        }
-        let batchStd = meanStd(rewards[...]).1
+        let batchStd = batchStd ?? meanStd(rewards[...]).std
         var out = [Float](repeating: 0, count: rewards.count)
         for g in stride(from: 0, to: rewards.count, by: groupSize) {
             let (m, s) = meanStd(rewards[g..<(g + groupSize)])
@@ -75,6 +77,15 @@ public enum GRPOMath {
             }
         }
         return out
+    }
+
+    /// Mean and unbiased std (two passes, in Double) of rewards; std 0 for fewer than two.
+    public static func meanStd(_ x: ArraySlice<Float>) -> (mean: Double, std: Double) {
+        guard !x.isEmpty else { return (0, 0) }
+        let n = Double(x.count), m = x.reduce(0.0) { $0 + Double($1) } / n
+        guard x.count > 1 else { return (m, 0) }
+        let v = x.reduce(0.0) { $0 + (Double($1) - m) * (Double($1) - m) } / (n - 1)
+        return (m, v.squareRoot())
     }
 
     /// Completion mask: 1 through the first eos; all 1 without eos (0 with maskTruncated).
@@ -118,7 +129,7 @@ public enum GRPOMath {
         case .bnpo:
             return masks.map { m in m.map { $0 / max(total, 1) } }
         case .dapo:
-            let t = Float(c.globalTokenCount ?? Int(total))
+            let t = c.tokenNormalizer.map { Float($0) } ?? total
             return masks.map { m in m.map { $0 / max(t, 1) } }
         case .drGRPO:
             let d = Float(masks.count * c.maxCompletionLength)

@@ -2,6 +2,9 @@
 // Each group (one prompt, G completions) is one tree batch: the prompt rows are the shared prefix and
 // each completion a branch, so the prompt is run once per group. Only tokens inside a completion's mask
 // are run (tokens after the first eos cannot influence masked-in ones: attention is causal).
+// Each group's gradient and loss sums are formed on their own and then added to the batch's, so a
+// batch's result is the same sequence of additions however its groups are split over micro-batches or
+// ranks (the data-parallel test compares two ranks with one process bit for bit).
 import Foundation
 import SentioCore
 import SentioKernels
@@ -24,16 +27,20 @@ public struct GRPOGroup: Sendable {
 /// arrays have the completion's full length with 0 outside the mask.
 public struct GRPOStepResult: Sendable {
     public var loss: Float
+    /// The loss as summed (Double, group by group) before rounding to Float: what the trainer logs.
+    public var preciseLoss: Double
     public var advantages: [Float]
     public var masks: [[Float]]
     public var logps: [[Float]]
     public var refLogps: [[Float]]?
     public var perTokenKL: [[Float]]?
     public var perTokenLoss: [[Float]]
-    /// Masked mean of the per-token KL (0 when beta is 0).
+    /// Masked mean of the per-token KL (0 when beta is 0), and the masked sum it is the mean of.
     public var klMean: Float
-    /// Share of masked tokens whose ratio was clipped.
+    public var klSum: Double
+    /// Share of masked tokens whose ratio was clipped, and their number.
     public var clipRatio: Float
+    public var clippedTokens: Int
     public var completionLengths: [Int]
     public var rewardMean: Float
     public var rewardStd: Float
@@ -108,21 +115,28 @@ public final class GRPOStep: @unchecked Sendable {
     /// Loss, statistics and gradients (added into `gradients`) for one batch of groups.
     /// `old`: log-probs at sampling time (for iterations after the first; nil: ratio 1, no clipping).
     /// `ref`: reference log-probs (computed here when nil and beta ≠ 0).
+    /// LoRA dropout of group i is seeded with `groupDropoutSeeds[i]` when given, else `dropoutSeed + i`.
     public func run(_ groups: [GRPOGroup], adapter: LoRAAdapter, gradients: LoRATensors,
-                    old: [[[Float]]]? = nil, ref: [[[Float]]]? = nil, dropoutSeed: UInt64 = 0) throws -> GRPOStepResult {
+                    old: [[[Float]]]? = nil, ref: [[[Float]]]? = nil, dropoutSeed: UInt64 = 0,
+                    groupDropoutSeeds: [UInt64]? = nil) throws -> GRPOStepResult {
+        if let s = groupDropoutSeeds, s.count != groups.count {
+            throw SentioError(.argument, "\(s.count) dropout seeds for \(groups.count) GRPO groups")
+        }
         guard let gsize = groups.first?.completions.count, gsize > 0,
               groups.allSatisfy({ $0.completions.count == gsize && $0.rewards.count == gsize }) else {
             throw SentioError(.argument, "GRPO groups must all have the same number (> 0) of completions and rewards")
         }
         let c = config
         let allRewards = groups.flatMap(\.rewards)
-        let adv = try GRPOMath.advantages(rewards: allRewards, groupSize: gsize, scaling: c.rewardScaling, epsilon: c.stdEpsilon)
+        let adv = try GRPOMath.advantages(rewards: allRewards, groupSize: gsize, scaling: c.rewardScaling, epsilon: c.stdEpsilon,
+                                          batchStd: c.batchRewardStd)
         let allMasks = groups.flatMap { masks($0) }
         let weights = GRPOMath.weights(masks: allMasks, config: c)
         let refs = try ref ?? referenceLogProbs(groups, adapter: adapter)
 
         var logps: [[Float]] = [], kls: [[Float]] = [], losses: [[Float]] = []
         var loss: Double = 0, klSum: Double = 0, clipped = 0, tokens = 0
+        let groupGradients = groups.count > 1 ? adapter.makeGradients() : gradients
         for (gi, group) in groups.enumerated() {
             let m = masks(group)
             let b = try batch(for: group, masks: m)
@@ -135,7 +149,10 @@ public final class GRPOStep: @unchecked Sendable {
                 logps += tokLoss; kls += tokKL; losses += tokLoss
                 continue
             }
-            try backprop.backward(b, adapter: adapter, gradients: gradients, dropoutSeed: dropoutSeed &+ UInt64(gi)) { t, logp in
+            var groupLoss: Double = 0, groupKL: Double = 0
+            if groupGradients !== gradients { groupGradients.zero() }
+            try backprop.backward(b, adapter: adapter, gradients: groupGradients,
+                                  dropoutSeed: groupDropoutSeeds?[gi] ?? dropoutSeed &+ UInt64(gi)) { t, logp in
                 let (g, j) = where_[t]
                 let s = gi * gsize + g
                 let r = refs?[gi][g][j]
@@ -144,12 +161,15 @@ public final class GRPOStep: @unchecked Sendable {
                 let w = weights[s][j]
                 tokLoss[g][j] = tl.loss
                 if let r { tokKL[g][j] = GRPOMath.kl(logp: logp, ref: r) }
-                loss += Double(w * tl.loss)
-                klSum += Double(tokKL[g][j])
+                groupLoss += Double(w * tl.loss)
+                groupKL += Double(tokKL[g][j])
                 if tl.clipped { clipped += 1 }
                 tokens += 1
                 return w * tl.grad
             }.withUnsafeBufferPointer { lp in logps += unflatten(Array(lp), group, m) }
+            loss += groupLoss
+            klSum += groupKL
+            if groupGradients !== gradients { gradients.add(groupGradients) }
             kls += tokKL
             losses += tokLoss
         }
@@ -158,9 +178,10 @@ public final class GRPOStep: @unchecked Sendable {
         let rStd = (allRewards.reduce(0) { $0 + ($1 - rMean) * ($1 - rMean) } / Float(max(allRewards.count - 1, 1))).squareRoot()
         let zeroStd = groups.filter { g in g.rewards.allSatisfy { $0 == g.rewards[0] } }.count
         return GRPOStepResult(
-            loss: Float(loss), advantages: adv, masks: allMasks, logps: logps, refLogps: refs.map { $0.flatMap { $0 } },
+            loss: Float(loss), preciseLoss: loss, advantages: adv, masks: allMasks, logps: logps, refLogps: refs.map { $0.flatMap { $0 } },
             perTokenKL: refs == nil ? nil : kls, perTokenLoss: losses,
-            klMean: tokens > 0 ? Float(klSum / Double(tokens)) : 0, clipRatio: tokens > 0 ? Float(clipped) / Float(tokens) : 0,
+            klMean: tokens > 0 ? Float(klSum / Double(tokens)) : 0, klSum: klSum,
+            clipRatio: tokens > 0 ? Float(clipped) / Float(tokens) : 0, clippedTokens: clipped,
             completionLengths: lengths, rewardMean: rMean, rewardStd: rStd,
             zeroStdGroupShare: Float(zeroStd) / Float(groups.count), tokens: tokens)
     }

@@ -83,3 +83,13 @@ public struct DataOrder: Sendable {
 public func microBatchRNG(seed: UInt64, step: Int, slot: Int) -> SentioRNG {
     SentioRNG(seed: seed ^ (UInt64(truncatingIfNeeded: step) &* 0x9E3779B97F4A7C15) ^ (UInt64(truncatingIfNeeded: slot) &* 0xC2B2AE3D27D4EB4F &+ 0x165667B19E3779F9))
 }
+
+/// The generator of the sample at `position` of step `step`'s global batch (position = slot ×
+/// micro-batch + index in the micro-batch), for stream `stream` (GRPO: 0 rollouts, 1 LoRA dropout).
+/// Unlike `microBatchRNG` it does not depend on how the global batch is cut into micro-batches, ranks
+/// and accumulation steps: a prompt's rollouts are the same on one process and on N ranks.
+public func sampleRNG(seed: UInt64, step: Int, position: Int, stream: UInt64 = 0) -> SentioRNG {
+    SentioRNG(seed: seed ^ (UInt64(truncatingIfNeeded: step) &* 0xBF58476D1CE4E5B9)
+                  ^ (UInt64(truncatingIfNeeded: position) &* 0x94D049BB133111EB &+ 0x2545F4914F6CDD1D)
+                  ^ (stream &* 0xD6E8FEB86659FD93))
+}

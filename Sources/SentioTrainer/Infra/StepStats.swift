@@ -4,11 +4,14 @@
 import Foundation
 
 public struct StepStats: Equatable, Sendable {
-    /// Micro-batches merged (the loss, KL and clip ratio are means over them).
+    /// Micro-batches merged (the loss is the mean over them, as the gradient is).
     public var microBatches = 0
     public var loss = 0.0
-    public var kl = 0.0
-    public var clipRatio = 0.0
+    /// Sum of the per-token KL and number of clipped tokens over the `policyTokens` tokens of the policy
+    /// loss: KL and clip ratio are token means over the whole step, however it is split into micro-batches.
+    public var klSum = 0.0
+    public var clippedTokens = 0
+    public var policyTokens = 0
     /// Completions and their token counts.
     public var completions = 0
     public var completionTokens = 0
@@ -30,10 +33,11 @@ public struct StepStats: Equatable, Sendable {
 
     /// One micro-batch: `rewards[i]` are completion i's reward values (in `rewardNames` order),
     /// `totals[i]` its weighted total; consecutive runs of `groupSize` completions are one group.
-    public init(loss: Double, kl: Double = 0, clipRatio: Double = 0, rewardNames: [String], rewards: [[Double]],
-                totals: [Double], completionLengths: [Int], groupSize: Int, tokens: Int, samples: [SampleCompletion] = []) {
+    public init(loss: Double, klSum: Double = 0, clippedTokens: Int = 0, policyTokens: Int = 0, rewardNames: [String],
+                rewards: [[Double]], totals: [Double], completionLengths: [Int], groupSize: Int, tokens: Int,
+                samples: [SampleCompletion] = []) {
         microBatches = 1
-        self.loss = loss; self.kl = kl; self.clipRatio = clipRatio
+        self.loss = loss; self.klSum = klSum; self.clippedTokens = clippedTokens; self.policyTokens = policyTokens
         completions = totals.count
         completionTokens = completionLengths.reduce(0, +)
         self.tokens = tokens
@@ -61,7 +65,7 @@ public struct StepStats: Equatable, Sendable {
             rewardSquares = rewardSums
         }
         microBatches += o.microBatches
-        loss += o.loss; kl += o.kl; clipRatio += o.clipRatio
+        loss += o.loss; klSum += o.klSum; clippedTokens += o.clippedTokens; policyTokens += o.policyTokens
         completions += o.completions; completionTokens += o.completionTokens; tokens += o.tokens
         for k in rewardSums.indices where k < o.rewardSums.count {
             rewardSums[k] += o.rewardSums[k]; rewardSquares[k] += o.rewardSquares[k]
@@ -73,16 +77,17 @@ public struct StepStats: Equatable, Sendable {
 
     /// The numbers as one buffer for an all-reduce (sum), and back.
     public var packed: [Double] {
-        [Double(microBatches), loss, kl, clipRatio, Double(completions), Double(completionTokens), Double(tokens),
-         totalSum, totalSquares, Double(groups), Double(zeroStdGroups)] + rewardSums + rewardSquares
+        [Double(microBatches), loss, klSum, Double(clippedTokens), Double(policyTokens), Double(completions),
+         Double(completionTokens), Double(tokens), totalSum, totalSquares, Double(groups), Double(zeroStdGroups)]
+            + rewardSums + rewardSquares
     }
 
     public mutating func unpack(_ p: [Double]) {
-        microBatches = Int(p[0]); loss = p[1]; kl = p[2]; clipRatio = p[3]
-        completions = Int(p[4]); completionTokens = Int(p[5]); tokens = Int(p[6])
-        totalSum = p[7]; totalSquares = p[8]; groups = Int(p[9]); zeroStdGroups = Int(p[10])
+        microBatches = Int(p[0]); loss = p[1]; klSum = p[2]; clippedTokens = Int(p[3]); policyTokens = Int(p[4])
+        completions = Int(p[5]); completionTokens = Int(p[6]); tokens = Int(p[7])
+        totalSum = p[8]; totalSquares = p[9]; groups = Int(p[10]); zeroStdGroups = Int(p[11])
         let n = rewardNames.count
-        rewardSums = Array(p[11 ..< 11 + n]); rewardSquares = Array(p[11 + n ..< 11 + 2 * n])
+        rewardSums = Array(p[12 ..< 12 + n]); rewardSquares = Array(p[12 + n ..< 12 + 2 * n])
     }
 }
 
@@ -133,7 +138,9 @@ public struct StepRecord: Codable, Equatable, Sendable {
     public init(step: Int, epoch: Int, lr: Double, gradNorm: Double, stats s: StepStats, stepTime: Double, peakRSS: Int) {
         self.step = step; self.epoch = epoch; self.lr = lr; self.gradNorm = gradNorm
         let mb = Double(max(1, s.microBatches))
-        loss = s.loss / mb; kl = s.kl / mb; clipRatio = s.clipRatio / mb
+        loss = s.loss / mb
+        kl = s.policyTokens > 0 ? s.klSum / Double(s.policyTokens) : 0
+        clipRatio = s.policyTokens > 0 ? Double(s.clippedTokens) / Double(s.policyTokens) : 0
         let t = meanStd(sum: s.totalSum, squares: s.totalSquares, count: s.completions)
         reward = t.mean; rewardStd = t.std
         var r: [String: RewardStat] = [:]

@@ -117,12 +117,16 @@ public final class Trainer<S: TrainingStepper> {
             let (global, pos) = order.globalBatch(at: position)
             var grads = NamedTensors(zeros: params.layout)
             var stats = StepStats()
-            for a in 0..<config.gradientAccumulation {
+            let micro = (0..<config.gradientAccumulation).map { a -> MicroBatch in
                 let (indices, slot) = order.microBatch(global, accumulationStep: a, rank: collective.rank)
-                var rng = microBatchRNG(seed: config.seed, step: step, slot: slot)
-                let context = StepContext(step: step, iteration: iteration, iterations: config.iterations, slot: slot,
-                                          rank: collective.rank, worldSize: collective.size)
-                let (g, s) = try stepper.step(batch: indices, context: context, rng: &rng)
+                return MicroBatch(indices: indices, context: StepContext(
+                    step: step, iteration: iteration, iterations: config.iterations, slot: slot,
+                    rank: collective.rank, worldSize: collective.size, seed: config.seed))
+            }
+            try stepper.prepare(micro, collective: collective)
+            for mb in micro {
+                var rng = microBatchRNG(seed: config.seed, step: step, slot: mb.context.slot)
+                let (g, s) = try stepper.step(batch: mb.indices, context: mb.context, rng: &rng)
                 guard g.layout == params.layout else {
                     throw SentioError(.shape, "the stepper's gradients do not have the parameters' layout")
                 }

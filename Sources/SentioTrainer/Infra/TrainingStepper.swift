@@ -18,6 +18,16 @@ public struct StepContext: Sendable, Equatable {
     public var slot: Int
     public var rank: Int
     public var worldSize: Int
+    /// The run's seed (for generators that must not depend on the slot: `sampleRNG`).
+    public var seed: UInt64 = 0
+}
+
+/// One of this rank's micro-batches of an optimizer step.
+public struct MicroBatch: Sendable, Equatable {
+    /// Dataset indices; sample i sits at position `context.slot * indices.count + i` of the global batch.
+    public var indices: [Int]
+    public var context: StepContext
+    public init(indices: [Int], context: StepContext) { self.indices = indices; self.context = context }
 }
 
 public protocol TrainingStepper: AnyObject {
@@ -31,10 +41,17 @@ public protocol TrainingStepper: AnyObject {
     /// gradients over micro-batches and ranks. `rng` depends only on (seed, step, slot).
     func step(batch: [Int], context: StepContext, rng: inout SentioRNG) throws -> (gradients: NamedTensors, stats: StepStats)
 
+    /// Called on every rank once per optimizer step, before its `step` calls, with this rank's
+    /// micro-batches in accumulation order. A stepper whose loss needs statistics of the whole global
+    /// batch (GRPO: reward scaling "batch", dapo's token count) computes its part here and all-reduces
+    /// it with `collective`; every rank must make the same collective calls. The default does nothing.
+    func prepare(_ microBatches: [MicroBatch], collective: Collective) throws
+
     /// Extra files for a checkpoint folder (e.g. a PEFT adapter); the default writes nothing.
     func saveArtifacts(to directory: URL) throws
 }
 
 extension TrainingStepper {
     public func saveArtifacts(to directory: URL) throws {}
+    public func prepare(_ microBatches: [MicroBatch], collective: Collective) throws {}
 }

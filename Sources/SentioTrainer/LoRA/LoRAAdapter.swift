@@ -24,7 +24,18 @@ public final class LoRATensors: @unchecked Sendable {
     /// A zero-filled buffer of the same names and shapes.
     public func zerosLike() -> LoRATensors { LoRATensors(names: names, shapes: shapes) }
 
-    public func zero() { for i in values.indices { for j in values[i].indices { values[i][j] = 0 } } }
+    public func zero() { for i in values.indices { values[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } } }
+
+    /// Adds `other` (same layout) element-wise, one addition per element.
+    public func add(_ other: LoRATensors) {
+        for i in values.indices {
+            other.values[i].withUnsafeBufferPointer { src in
+                values[i].withUnsafeMutableBufferPointer { dst in
+                    for j in 0..<min(src.count, dst.count) { dst[j] += src[j] }
+                }
+            }
+        }
+    }
 
     public var dictionary: [String: [Float]] {
         get { Dictionary(uniqueKeysWithValues: zip(names, values)) }
