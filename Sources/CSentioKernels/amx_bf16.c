@@ -99,31 +99,57 @@ AMX void sentio_f32_to_bf16_rows(const float *x, long ldx, long cols, long r0, l
     }
 }
 
+/* Stores the 16 x 16 dword transpose of r (r[j] = 16 bf16 pairs of row j) as one B tile: dst row p (64 bytes)
+   = pair p of rows 0..15. Unpacks of 32- and 64-bit elements inside 128-bit lanes, then a 4 x 4 transpose
+   of 128-bit lanes (64 shuffles per tile instead of 16 scatters). */
+AMX static inline void store_transposed16(const __m512i r[16], uint16_t *dst) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {       /* b[4i + q], lane L: rows 4i..4i+3 at pair 4L + q */
+        b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    for (int q = 0; q < 4; q++) {       /* pair 4L + q = lane L of b[q], b[4 + q], b[8 + q], b[12 + q] */
+        __m512i c0 = _mm512_shuffle_i32x4(b[q], b[4 + q], 0x44), c1 = _mm512_shuffle_i32x4(b[q], b[4 + q], 0xEE);
+        __m512i c2 = _mm512_shuffle_i32x4(b[8 + q], b[12 + q], 0x44), c3 = _mm512_shuffle_i32x4(b[8 + q], b[12 + q], 0xEE);
+        _mm512_store_si512((void *)(dst + (0 + q) * 32), _mm512_shuffle_i32x4(c0, c2, 0x88));
+        _mm512_store_si512((void *)(dst + (4 + q) * 32), _mm512_shuffle_i32x4(c0, c2, 0xDD));
+        _mm512_store_si512((void *)(dst + (8 + q) * 32), _mm512_shuffle_i32x4(c1, c3, 0x88));
+        _mm512_store_si512((void *)(dst + (12 + q) * 32), _mm512_shuffle_i32x4(c1, c3, 0xDD));
+    }
+}
+
+/* 32 values of a row from k (cols valid, zero beyond) as 16 bf16 pairs. */
+AMX static inline __m512i pairs32(const float *row, long k, long cols) {
+    long left = cols - k;
+    __m512 lo, hi;
+    if (left >= 32) { lo = _mm512_loadu_ps(row + k); hi = _mm512_loadu_ps(row + k + 16); }
+    else if (left <= 0) return _mm512_setzero_si512();
+    else {
+        __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+        __mmask16 m1 = left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+        lo = _mm512_maskz_loadu_ps(m0, row + k);
+        hi = _mm512_maskz_loadu_ps(m1, row + k + 16);
+    }
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
 /* Packs rows j < h of f (row stride lds, cols valid columns, zero beyond) as B tiles: for k-step s, tile
    (j / 16) at dst + s * 1024 + (j / 16) * 512, element (pair p, column j % 16, e) = row j, k = 32 s + 2 p + e.
-   Rows h..31 pack as zeros. One 16-dword scatter per (row, k-step): a k-step of a row is 16 bf16 pairs, one per
-   tile row. */
+   Rows h..31 pack as zeros. dst 64-byte aligned. */
 AMX static void pack_pairs(const float *f, long lds, long cols, int h, long ks, uint16_t *dst) {
-    const __m512i idx = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-    for (int j = 0; j < 32; j++) {
-        uint32_t *base = (uint32_t *)(dst + (j / 16) * 512) + (j % 16);
-        const float *row = f + j * lds;
+    __m512i r[16];
+    for (int half = 0; half < 2; half++)
         for (long s = 0; s < ks; s++) {
-            __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
-            if (j < h) {
-                long k = 32 * s, left = cols - k;
-                if (left >= 32) { lo = _mm512_loadu_ps(row + k); hi = _mm512_loadu_ps(row + k + 16); }
-                else {
-                    __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-                    __mmask16 m1 = left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-                    lo = _mm512_maskz_loadu_ps(m0, row + k);
-                    hi = _mm512_maskz_loadu_ps(m1, row + k + 16);
-                }
-            }
-            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-            _mm512_i32scatter_epi32(base + s * 512, idx, v, 4);
+            for (int j = 0; j < 16; j++)
+                r[j] = 16 * half + j < h ? pairs32(f + (16 * half + j) * lds, 32 * s, cols) : _mm512_setzero_si512();
+            store_transposed16(r, dst + s * 1024 + half * 512);
         }
-    }
 }
 
 /* 32 x 32 outputs over ks k-steps: a = 32 bf16 activation rows (row stride ldab bytes), b = packed group. */
@@ -252,15 +278,15 @@ int sentio_attn_amx_available(long hd) { return hd == 64 && (sentio_cpu_features
 
 AMX void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *vp) {
     const long npad = sentio_attn_amx_keys(n);
-    const __m512i idx = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-    for (long j = 0; j < npad; j++) {
-        uint32_t *base = (uint32_t *)(kp + (j / 16) * 1024) + (j % 16);
+    __m512i r[16];
+    for (long kb = 0; kb < npad / 16; kb++)
         for (int ds = 0; ds < 2; ds++) {
-            __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
-            if (j < n) { lo = _mm512_loadu_ps(k + j * ld + 32 * ds); hi = _mm512_loadu_ps(k + j * ld + 32 * ds + 16); }
-            _mm512_i32scatter_epi32(base + ds * 256, idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo), 4);
+            for (int j = 0; j < 16; j++) {
+                long key = 16 * kb + j;
+                r[j] = key < n ? pairs32(k + key * ld, 32 * ds, 64) : _mm512_setzero_si512();
+            }
+            store_transposed16(r, kp + (kb * 2 + ds) * 512);
         }
-    }
     for (long t = 0; t < npad; t += 2) {           /* keys t, t + 1: one tile row (pair p) of step t / 32 */
         uint16_t *tile = vp + (t / 32) * 2048 + ((t % 32) / 2) * 32;
         for (int db = 0; db < 4; db++) {
