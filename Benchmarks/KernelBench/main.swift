@@ -182,7 +182,7 @@ if what == "attn" || what == "all" {
         for path in ["sgemm", "blocked", "amx-bf16"] {
             if path == "amx-bf16" && sentio_attn_amx_available(hd) == 0 { continue }
             Attention.useBlockedFull = path != "sgemm"
-            let precision: EncoderAttentionPrecision = path == "amx-bf16" ? .bf16 : .f32
+            let precision: AttentionPrecision = path == "amx-bf16" ? .bf16 : .f32
             let sec = timeIt(minTime: 0.5) {
                 Attention.full(q: q, k: q, v: q, n: n, heads: heads, headDim: hd, out: &out, precision: precision, pool: pool)
             }

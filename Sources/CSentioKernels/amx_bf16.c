@@ -269,7 +269,9 @@ AMX int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long col
    vp + (t * 4 + db) * 512, element (pair p, dim j, e) = V[32 t + 2 p + e][16 db + j]. Keys are padded to a
    multiple of 32 with zeros (their scores are excluded from the softmax, their probabilities are 0).
    Per block of 16 query rows: scores S = (scale q) K^T in f32 tiles; softmax numerators e = exp(s - max)
-   rounded to bf16 as P; O = P V in f32 tiles; out = O / sum(e) (sum of the unrounded f32 numerators). */
+   rounded to bf16 as P; O = P V in f32 tiles; out = O / sum(e) (sum of the unrounded f32 numerators).
+   causal >= 0: query row i sees keys 0 ... causal + i only (decoder prefill after `causal` cached tokens); a
+   block then scores and multiplies only the 32-key steps its last row needs. */
 long sentio_attn_amx_keys(long n) { return (n + 31) / 32 * 32; }
 long sentio_attn_amx_pack_elems(long n) { return sentio_attn_amx_keys(n) * 64; }
 long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 6 + 128; }
@@ -316,8 +318,9 @@ AMX static inline __m512 exp_nonpos(__m512 x) {
 }
 
 AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *vp, long n,
-                              long i0, long i1, float scale, const float *mask, void *scratch, float *out, long ldo) {
-    const long npad = sentio_attn_amx_keys(n), nkb = npad / 16;
+                              long i0, long i1, float scale, const float *mask, long causal, void *scratch,
+                              float *out, long ldo) {
+    const long npad = sentio_attn_amx_keys(n);
     uint8_t *sp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *S = (float *)sp;                                   /* 16 x npad f32 scores */
     uint16_t *P = (uint16_t *)(S + 16 * npad);                 /* 16 x npad bf16 numerators */
@@ -335,6 +338,9 @@ AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, cons
             }
         _tile_loadd(4, Q, 128);
         _tile_loadd(5, Q + 32, 128);
+        /* keys this block needs: all n, or (causal) up to key causal + i + m - 1, rounded up to a 32-key step */
+        const long kend = causal < 0 ? npad : sentio_attn_amx_keys(causal + i + m < n ? causal + i + m : n);
+        const long nkb = kend / 16;
         long kb = 0;
         for (; kb + 2 <= nkb; kb += 2) {               /* nkb is even: pairs of 16-key blocks */
             _tile_zero(0); _tile_zero(1);
@@ -352,22 +358,23 @@ AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, cons
         for (int r = 0; r < 16; r++) {
             float *s = S + r * npad;
             uint16_t *p = P + r * npad;
-            if (r >= m) { memset(p, 0, (size_t)npad * 2); sums[r] = 1; continue; }
+            if (r >= m) { memset(p, 0, (size_t)kend * 2); sums[r] = 1; continue; }
+            const long nr = causal < 0 || causal + i + r + 1 > n ? n : causal + i + r + 1;   /* keys of row r */
             __m512 mx = _mm512_set1_ps(-__builtin_inff());
             const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
-            for (long t = 0; t < n; t += 16) {         /* pass 1: the row's max over the n real keys */
-                __mmask16 mk = n - t >= 16 ? 0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+            for (long t = 0; t < nr; t += 16) {         /* pass 1: the row's max over the n real keys */
+                __mmask16 mk = nr - t >= 16 ? 0xFFFF : (__mmask16)((1u << (nr - t)) - 1);
                 __m512 x = _mm512_mask_loadu_ps(ninf, mk, s + t);
                 if (mask) x = _mm512_add_ps(x, _mm512_mask_loadu_ps(_mm512_setzero_ps(), mk, mask + t));
                 mx = _mm512_max_ps(mx, x);
             }
             float mxs = _mm512_reduce_max_ps(mx);
-            if (mxs == -__builtin_inff()) { memset(p, 0, (size_t)npad * 2); sums[r] = 0; continue; }
+            if (mxs == -__builtin_inff()) { memset(p, 0, (size_t)kend * 2); sums[r] = 0; continue; }
             __m512 vmx = _mm512_set1_ps(mxs), sum = _mm512_setzero_ps();
-            for (long t = 0; t < npad; t += 16) {      /* pass 2: numerators (0 past n), their sum, bf16 */
+            for (long t = 0; t < kend; t += 16) {      /* pass 2: numerators (0 past nr), their sum, bf16 */
                 __m512 e = _mm512_setzero_ps();
-                if (t < n) {
-                    __mmask16 mk = n - t >= 16 ? 0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+                if (t < nr) {
+                    __mmask16 mk = nr - t >= 16 ? 0xFFFF : (__mmask16)((1u << (nr - t)) - 1);
                     __m512 x = _mm512_mask_loadu_ps(ninf, mk, s + t);
                     if (mask) x = _mm512_add_ps(x, _mm512_mask_loadu_ps(_mm512_setzero_ps(), mk, mask + t));
                     e = exp_nonpos(_mm512_sub_ps(x, vmx));
@@ -378,7 +385,7 @@ AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, cons
             sums[r] = _mm512_reduce_add_ps(sum);
         }
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-        for (long t = 0; t < npad / 32; t++) {
+        for (long t = 0; t < kend / 32; t++) {
             const uint16_t *vt = vp + t * 2048;
             _tile_loadd(4, P + t * 32, npad * 2);
             _tile_loadd(5, vt, 64);
@@ -426,7 +433,7 @@ void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint1
     (void)k; (void)v; (void)ld; (void)n; (void)kp; (void)vp;
 }
 void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *vp, long n,
-                          long i0, long i1, float scale, const float *mask, void *scratch, float *out, long ldo) {
-    (void)q; (void)ldq; (void)kp; (void)vp; (void)n; (void)i0; (void)i1; (void)scale; (void)mask; (void)scratch; (void)out; (void)ldo;
+                          long i0, long i1, float scale, const float *mask, long causal, void *scratch, float *out, long ldo) {
+    (void)q; (void)ldq; (void)kp; (void)vp; (void)n; (void)i0; (void)i1; (void)scale; (void)mask; (void)causal; (void)scratch; (void)out; (void)ldo;
 }
 #endif

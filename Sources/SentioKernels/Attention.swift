@@ -54,13 +54,13 @@ final class PackedKV: @unchecked Sendable {
 
 /// Arithmetic an encoder allows for its full attention: `.f32` everywhere (the reference path), or
 /// `.bf16` tiles where the CPU has them (inputs rounded to bf16, f32 sums; used with quantized weights).
-public enum EncoderAttentionPrecision: Sendable {
+public enum AttentionPrecision: Sendable {
     case f32, bf16
 
     /// The precision an encoder layer allows given its projection weights: quantized weights already round
     /// far more than bf16 attention does (the same dtypes Linear runs on bf16 tiles); float weights keep
     /// exact f32 attention (the reference path the fixtures are checked on).
-    public static func matching(_ w: WeightMatrix) -> EncoderAttentionPrecision {
+    public static func matching(_ w: WeightMatrix) -> AttentionPrecision {
         switch w.dtype {
         case .q8, .q4, .q4_1: return .bf16
         default: return .f32
@@ -76,8 +76,11 @@ public enum Attention {
 
     /// Causal grouped-query attention for nQ query rows at positions start..<start+nQ; q: [nQ, heads*headDim] (RoPE already applied),
     /// keys/values 0..<start+nQ already stored in kv; out: [nQ, heads*headDim]. Query head h uses KV head h / (heads / kvHeads).
+    /// `precision: .bf16` lets prefill (nQ > decodeRows) run on the AMX tile kernel where it runs (head dim 64):
+    /// K/V gathered and rounded to bf16 once per KV head, q and the softmax numerators rounded to bf16.
     public static func causal(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
-                              out: UnsafeMutablePointer<Float>, pool: ThreadPool = .shared) {
+                              out: UnsafeMutablePointer<Float>, precision: AttentionPrecision = .f32,
+                              pool: ThreadPool = .shared) {
         if nQ <= 0 { return }
         let total = start + nQ, hd = kv.headDim, kvh = kv.kvHeads
         precondition(total <= kv.length, "Attention.causal: keys 0..<\(total) but the cache holds \(kv.length)")
@@ -85,6 +88,10 @@ public enum Attention {
         let group = heads / kvh
         if nQ <= decodeRows {
             causalDecode(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, pool: pool)
+            return
+        }
+        if precision == .bf16 && sentio_attn_amx_available(hd) != 0 {
+            causalBF16Tiles(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, pool: pool)
             return
         }
         // Contiguous f32 K/V per KV head: use the block directly when it already is, else gather.
@@ -207,7 +214,7 @@ public enum Attention {
     /// f32 accumulation) where it runs (ISA level 4, head dim 64); encoders pass it for quantized weights.
     public static func full(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int, headDim: Int,
                             out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil,
-                            precision: EncoderAttentionPrecision = .f32, pool: ThreadPool = .shared) {
+                            precision: AttentionPrecision = .f32, pool: ThreadPool = .shared) {
         if n <= 0 { return }
         let hd = headDim, ld = heads * hd
         if precision == .bf16 && sentio_attn_amx_available(hd) != 0 {
@@ -309,7 +316,39 @@ public enum Attention {
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
             defer { scratch.deallocate() }
             sentio_attn_amx_rows(q + h * hd, ld, pk + 2 * h * elems, pk + (2 * h + 1) * elems, n, i0, i1, scale, mask,
-                                 scratch, out + h * hd, ld)
+                                 -1, scratch, out + h * hd, ld)
+        }
+    }
+
+    /// Causal prefill on the AMX tile kernel: per KV head, K and V gathered to f32 and packed once; tasks of
+    /// (query head, row range) share their KV head's packs; row i sees keys 0 ... start + i.
+    static func causalBF16Tiles(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
+                                out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let hd = 64, kvh = kv.kvHeads, group = heads / kvh, total = start + nQ
+        let elems = sentio_attn_amx_pack_elems(total)
+        let f32 = UnsafeMutablePointer<Float>.allocate(capacity: 2 * kvh * total * hd)
+        let packs = UnsafeMutableRawPointer.allocate(byteCount: 2 * kvh * elems * 2, alignment: 64)
+            .bindMemory(to: UInt16.self, capacity: 2 * kvh * elems)
+        defer { f32.deallocate(); UnsafeMutableRawPointer(packs).deallocate() }
+        nonisolated(unsafe) let (q, out, f, pk) = (q, out, f32, packs)
+        pool.parallelFor(kvh) { g in
+            let kf = f + 2 * g * total * hd, vf = kf + total * hd
+            kv.gather(kv.kBlocks, head: g, count: total, into: kf)
+            kv.gather(kv.vBlocks, head: g, count: total, into: vf)
+            sentio_attn_amx_pack(kf, vf, hd, total, pk + 2 * g * elems, pk + (2 * g + 1) * elems)
+        }
+        let splits = max(1, min((nQ + 15) / 16, (pool.threadCount * 4 + heads - 1) / heads))
+        let rowsPer = ((nQ + splits - 1) / splits + 15) / 16 * 16
+        let scale = 1 / Float(hd).squareRoot(), scratchBytes = sentio_attn_amx_scratch_bytes(total), ld = heads * hd
+        pool.parallelFor(heads * splits) { task in
+            // later row ranges see more keys: hand them out first
+            let h = task % heads, part = splits - 1 - task / heads, g = h / group
+            let i0 = part * rowsPer, i1 = min(nQ, i0 + rowsPer)
+            if i0 >= i1 { return }
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
+            sentio_attn_amx_rows(q + h * hd, ld, pk + 2 * g * elems, pk + (2 * g + 1) * elems, total, i0, i1, scale, nil,
+                                 start, scratch, out + h * hd, ld)
         }
     }
 
