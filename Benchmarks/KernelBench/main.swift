@@ -209,8 +209,13 @@ if what == "attn" || what == "all" {
             kv.store(k: kvals, v: kvals, start: 0, n: len)
             let qq = (0..<(nQ * h2 * hd)).map { Float(sin(Double($0) * 0.01)) }
             var o = [Float](repeating: 0, count: nQ * h2 * hd)
-            let s2 = timeIt(minTime: 0.3) { Attention.causal(q: qq, nQ: nQ, start: start, heads: h2, kv: kv, out: &o, pool: pool) }
-            print(String(format: "causal nQ=%4d start=%3d f16 paged  %dT  %8.3f ms", nQ, start, t, s2 * 1e3))
+            for (name, precision) in [("f32", AttentionPrecision.f32), ("bf16", .bf16), ("bf16-split", .bf16SplitScores)] {
+                if precision != .f32 && (nQ == 1 || sentio_attn_amx_available(hd) == 0) { continue }
+                let s2 = timeIt(minTime: 0.3) {
+                    Attention.causal(q: qq, nQ: nQ, start: start, heads: h2, kv: kv, out: &o, precision: precision, pool: pool)
+                }
+                print(String(format: "causal nQ=%4d start=%3d f16 paged %-10@ %dT  %8.3f ms", nQ, start, name as NSString, t, s2 * 1e3))
+            }
             kb.forEach { $0.deallocate() }; vb.forEach { $0.deallocate() }
         }
     }

@@ -270,15 +270,25 @@ AMX int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long col
    multiple of 32 with zeros (their scores are excluded from the softmax, their probabilities are 0).
    Per block of 16 query rows: scores S = (scale q) K^T in f32 tiles; softmax numerators e = exp(s - max)
    rounded to bf16 as P; O = P V in f32 tiles; out = O / sum(e) (sum of the unrounded f32 numerators).
+   kplo (optional): the bf16 residuals K - bf16(K), packed like kp: scores then come from qh.kh + ql.kh + qh.kl
+   (q split the same way), within ~2^-16 of the f32 product, for decoders whose logits are large.
    causal >= 0: query row i sees keys 0 ... causal + i only (decoder prefill after `causal` cached tokens); a
    block then scores and multiplies only the 32-key steps its last row needs. */
 long sentio_attn_amx_keys(long n) { return (n + 31) / 32 * 32; }
 long sentio_attn_amx_pack_elems(long n) { return sentio_attn_amx_keys(n) * 64; }
-long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 6 + 128; }
+long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 8 + 128; }
 
 int sentio_attn_amx_available(long hd) { return hd == 64 && (sentio_cpu_features() & SENTIO_CPU_AMX) && sentio_isa_level() >= 4; }
 
-AMX void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *vp) {
+/* The bf16 residual x - bf16(x) of 32 values, as 16 bf16 pairs (the "lo" half of a hi + lo split). */
+AMX static inline __m512i residual_pairs32(const float *row) {
+    __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + 16);
+    lo = _mm512_sub_ps(lo, _mm512_cvtpbh_ps(_mm512_cvtneps_pbh(lo)));
+    hi = _mm512_sub_ps(hi, _mm512_cvtpbh_ps(_mm512_cvtneps_pbh(hi)));
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+AMX void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *kplo, uint16_t *vp) {
     const long npad = sentio_attn_amx_keys(n);
     __m512i r[16];
     for (long kb = 0; kb < npad / 16; kb++)
@@ -288,6 +298,12 @@ AMX void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, u
                 r[j] = key < n ? pairs32(k + key * ld, 32 * ds, 64) : _mm512_setzero_si512();
             }
             store_transposed16(r, kp + (kb * 2 + ds) * 512);
+            if (!kplo) continue;
+            for (int j = 0; j < 16; j++) {
+                long key = 16 * kb + j;
+                r[j] = key < n ? residual_pairs32(k + key * ld + 32 * ds) : _mm512_setzero_si512();
+            }
+            store_transposed16(r, kplo + (kb * 2 + ds) * 512);
         }
     for (long t = 0; t < npad; t += 2) {           /* keys t, t + 1: one tile row (pair p) of step t / 32 */
         uint16_t *tile = vp + (t / 32) * 2048 + ((t % 32) / 2) * 32;
@@ -317,15 +333,16 @@ AMX static inline __m512 exp_nonpos(__m512 x) {
     return _mm512_maskz_scalef_ps(keep, p, nf);
 }
 
-AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *vp, long n,
-                              long i0, long i1, float scale, const float *mask, long causal, void *scratch,
+AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *kplo, const uint16_t *vp,
+                              long n, long i0, long i1, float scale, const float *mask, long causal, void *scratch,
                               float *out, long ldo) {
     const long npad = sentio_attn_amx_keys(n);
     uint8_t *sp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *S = (float *)sp;                                   /* 16 x npad f32 scores */
     uint16_t *P = (uint16_t *)(S + 16 * npad);                 /* 16 x npad bf16 numerators */
     uint16_t *Q = P + 16 * npad;                               /* 16 x 64 bf16 */
-    float *O = (float *)(Q + 16 * 64);                         /* 16 x 64 f32 */
+    uint16_t *Qlo = Q + 16 * 64;                               /* 16 x 64 bf16 residuals (split scores) */
+    float *O = (float *)(Qlo + 16 * 64);                       /* 16 x 64 f32 */
     float sums[16];
     config16x64();
     for (long i = i0; i < i1; i += 16) {
@@ -334,7 +351,10 @@ AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, cons
         for (int r = 0; r < 16; r++)
             for (int c = 0; c < 4; c++) {
                 __m512 x = r < m ? _mm512_mul_ps(_mm512_loadu_ps(q + (i + r) * ldq + 16 * c), vs) : _mm512_setzero_ps();
-                _mm256_store_si256((__m256i *)(Q + r * 64 + 16 * c), (__m256i)_mm512_cvtneps_pbh(x));
+                __m256bh h = _mm512_cvtneps_pbh(x);
+                _mm256_store_si256((__m256i *)(Q + r * 64 + 16 * c), (__m256i)h);
+                _mm256_store_si256((__m256i *)(Qlo + r * 64 + 16 * c),
+                                   (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(x, _mm512_cvtpbh_ps(h))));
             }
         _tile_loadd(4, Q, 128);
         _tile_loadd(5, Q + 32, 128);
@@ -342,6 +362,24 @@ AMX void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, cons
         const long kend = causal < 0 ? npad : sentio_attn_amx_keys(causal + i + m < n ? causal + i + m : n);
         const long nkb = kend / 16;
         long kb = 0;
+        if (kplo) {        /* split scores: qh.kh + ql.kh + qh.kl (the ql.kl term is below f32 rounding) */
+            _tile_loadd(2, Qlo, 128);
+            _tile_loadd(3, Qlo + 32, 128);
+            for (; kb < nkb; kb++) {
+                _tile_zero(0);
+                _tile_loadd(6, kp + (kb * 2) * 512, 64);
+                _tile_loadd(7, kp + (kb * 2 + 1) * 512, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(0, 5, 7);
+                _tile_dpbf16ps(0, 2, 6);
+                _tile_dpbf16ps(0, 3, 7);
+                _tile_loadd(6, kplo + (kb * 2) * 512, 64);
+                _tile_loadd(7, kplo + (kb * 2 + 1) * 512, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(0, 5, 7);
+                _tile_stored(0, S + kb * 16, npad * 4);
+            }
+        }
         for (; kb + 2 <= nkb; kb += 2) {               /* nkb is even: pairs of 16-key blocks */
             _tile_zero(0); _tile_zero(1);
             _tile_loadd(6, kp + (kb * 2) * 512, 64);
@@ -427,13 +465,13 @@ int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long cols, l
 }
 long sentio_attn_amx_keys(long n) { return (n + 31) / 32 * 32; }
 long sentio_attn_amx_pack_elems(long n) { return sentio_attn_amx_keys(n) * 64; }
-long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 6 + 128; }
+long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 8 + 128; }
 int sentio_attn_amx_available(long hd) { (void)hd; return 0; }
-void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *vp) {
-    (void)k; (void)v; (void)ld; (void)n; (void)kp; (void)vp;
+void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *kplo, uint16_t *vp) {
+    (void)k; (void)v; (void)ld; (void)n; (void)kp; (void)kplo; (void)vp;
 }
-void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *vp, long n,
-                          long i0, long i1, float scale, const float *mask, long causal, void *scratch, float *out, long ldo) {
-    (void)q; (void)ldq; (void)kp; (void)vp; (void)n; (void)i0; (void)i1; (void)scale; (void)mask; (void)causal; (void)scratch; (void)out; (void)ldo;
+void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *kplo, const uint16_t *vp,
+                          long n, long i0, long i1, float scale, const float *mask, long causal, void *scratch, float *out, long ldo) {
+    (void)q; (void)ldq; (void)kp; (void)kplo; (void)vp; (void)n; (void)i0; (void)i1; (void)scale; (void)mask; (void)causal; (void)scratch; (void)out; (void)ldo;
 }
 #endif

@@ -52,19 +52,30 @@ final class PackedKV: @unchecked Sendable {
     }
 }
 
-/// Arithmetic an encoder allows for its full attention: `.f32` everywhere (the reference path), or
-/// `.bf16` tiles where the CPU has them (inputs rounded to bf16, f32 sums; used with quantized weights).
+/// Arithmetic a model allows for its attention.
 public enum AttentionPrecision: Sendable {
-    case f32, bf16
+    /// f32 throughout: the reference path.
+    case f32
+    /// AMX bf16 tiles where the CPU has them: q, k, v and the softmax numerators rounded to bf16, f32 sums.
+    case bf16
+    /// AMX tiles with the scores from bf16 hi + lo splits of q and k (qh·kh + ql·kh + qh·kl: within ~2^-16 of
+    /// the f32 scores) and P·V in bf16: for decoders, whose large attention logits plain bf16 scores perturb.
+    case bf16SplitScores
 
-    /// The precision an encoder layer allows given its projection weights: quantized weights already round
-    /// far more than bf16 attention does (the same dtypes Linear runs on bf16 tiles); float weights keep
-    /// exact f32 attention (the reference path the fixtures are checked on).
+    /// For an encoder layer given its projection weights: quantized weights already round far more than bf16
+    /// attention does (the dtypes Linear runs on bf16 tiles); float weights keep exact f32 attention (the
+    /// reference path the fixtures are checked on).
     public static func matching(_ w: WeightMatrix) -> AttentionPrecision {
         switch w.dtype {
         case .q8, .q4, .q4_1: return .bf16
         default: return .f32
         }
+    }
+
+    /// For a decoder layer: split scores with quantized weights (measured on Qwen2.5-Coder q8, docs/BENCHMARKS.md:
+    /// plain bf16 scores raised the KL against f32 by ~70 %), f32 with float weights.
+    public static func matchingDecoder(_ w: WeightMatrix) -> AttentionPrecision {
+        matching(w) == .bf16 ? .bf16SplitScores : .f32
     }
 }
 
@@ -90,8 +101,9 @@ public enum Attention {
             causalDecode(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, pool: pool)
             return
         }
-        if precision == .bf16 && sentio_attn_amx_available(hd) != 0 {
-            causalBF16Tiles(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, pool: pool)
+        if precision != .f32 && sentio_attn_amx_available(hd) != 0 {
+            causalBF16Tiles(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, split: precision == .bf16SplitScores,
+                            pool: pool)
             return
         }
         // Contiguous f32 K/V per KV head: use the block directly when it already is, else gather.
@@ -217,8 +229,8 @@ public enum Attention {
                             precision: AttentionPrecision = .f32, pool: ThreadPool = .shared) {
         if n <= 0 { return }
         let hd = headDim, ld = heads * hd
-        if precision == .bf16 && sentio_attn_amx_available(hd) != 0 {
-            fullBF16Tiles(q: q, k: k, v: v, n: n, heads: heads, out: out, mask: mask, pool: pool)
+        if precision != .f32 && sentio_attn_amx_available(hd) != 0 {
+            fullBF16Tiles(q: q, k: k, v: v, n: n, heads: heads, out: out, mask: mask, split: precision == .bf16SplitScores, pool: pool)
             return
         }
         let tiles = (n + queryTile - 1) / queryTile
@@ -297,14 +309,17 @@ public enum Attention {
     /// `full` on the AMX bf16 tile kernel (amx_bf16.c, head dim 64): K and V of every head packed once
     /// into the tile layouts, then tasks of (head, query-row range) in blocks of 16 query rows.
     static func fullBF16Tiles(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
-                              out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, pool: ThreadPool) {
-        let hd = 64, ld = heads * hd, elems = sentio_attn_amx_pack_elems(n)
-        let packs = UnsafeMutableRawPointer.allocate(byteCount: 2 * heads * elems * 2, alignment: 64)
-            .bindMemory(to: UInt16.self, capacity: 2 * heads * elems)
+                              out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, split: Bool, pool: ThreadPool) {
+        let hd = 64, ld = heads * hd, elems = sentio_attn_amx_pack_elems(n), per = split ? 3 : 2
+        let packs = UnsafeMutableRawPointer.allocate(byteCount: per * heads * elems * 2, alignment: 64)
+            .bindMemory(to: UInt16.self, capacity: per * heads * elems)
         defer { UnsafeMutableRawPointer(packs).deallocate() }
         nonisolated(unsafe) let (q, k, v, out, mask, pk) = (q, k, v, out, mask, packs)
+        // per head: K, V, then (split) K's residuals
+        func kp(_ h: Int) -> UnsafeMutablePointer<UInt16> { pk + per * h * elems }
+        func lo(_ h: Int) -> UnsafeMutablePointer<UInt16>? { split ? pk + (per * h + 2) * elems : nil }
         pool.parallelFor(heads) { h in
-            sentio_attn_amx_pack(k + h * hd, v + h * hd, ld, n, pk + 2 * h * elems, pk + (2 * h + 1) * elems)
+            sentio_attn_amx_pack(k + h * hd, v + h * hd, ld, n, kp(h), lo(h), kp(h) + elems)
         }
         let splits = max(1, min((n + 15) / 16, (pool.threadCount * 4 + heads - 1) / heads))
         let rowsPer = ((n + splits - 1) / splits + 15) / 16 * 16
@@ -315,7 +330,7 @@ public enum Attention {
             if i0 >= i1 { return }
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
             defer { scratch.deallocate() }
-            sentio_attn_amx_rows(q + h * hd, ld, pk + 2 * h * elems, pk + (2 * h + 1) * elems, n, i0, i1, scale, mask,
+            sentio_attn_amx_rows(q + h * hd, ld, kp(h), lo(h), kp(h) + elems, n, i0, i1, scale, mask,
                                  -1, scratch, out + h * hd, ld)
         }
     }
@@ -323,19 +338,21 @@ public enum Attention {
     /// Causal prefill on the AMX tile kernel: per KV head, K and V gathered to f32 and packed once; tasks of
     /// (query head, row range) share their KV head's packs; row i sees keys 0 ... start + i.
     static func causalBF16Tiles(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
-                                out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                                out: UnsafeMutablePointer<Float>, split: Bool, pool: ThreadPool) {
         let hd = 64, kvh = kv.kvHeads, group = heads / kvh, total = start + nQ
-        let elems = sentio_attn_amx_pack_elems(total)
+        let elems = sentio_attn_amx_pack_elems(total), per = split ? 3 : 2
         let f32 = UnsafeMutablePointer<Float>.allocate(capacity: 2 * kvh * total * hd)
-        let packs = UnsafeMutableRawPointer.allocate(byteCount: 2 * kvh * elems * 2, alignment: 64)
-            .bindMemory(to: UInt16.self, capacity: 2 * kvh * elems)
+        let packs = UnsafeMutableRawPointer.allocate(byteCount: per * kvh * elems * 2, alignment: 64)
+            .bindMemory(to: UInt16.self, capacity: per * kvh * elems)
         defer { f32.deallocate(); UnsafeMutableRawPointer(packs).deallocate() }
         nonisolated(unsafe) let (q, out, f, pk) = (q, out, f32, packs)
+        func kp(_ g: Int) -> UnsafeMutablePointer<UInt16> { pk + per * g * elems }
+        func lo(_ g: Int) -> UnsafeMutablePointer<UInt16>? { split ? pk + (per * g + 2) * elems : nil }
         pool.parallelFor(kvh) { g in
             let kf = f + 2 * g * total * hd, vf = kf + total * hd
             kv.gather(kv.kBlocks, head: g, count: total, into: kf)
             kv.gather(kv.vBlocks, head: g, count: total, into: vf)
-            sentio_attn_amx_pack(kf, vf, hd, total, pk + 2 * g * elems, pk + (2 * g + 1) * elems)
+            sentio_attn_amx_pack(kf, vf, hd, total, kp(g), lo(g), kp(g) + elems)
         }
         let splits = max(1, min((nQ + 15) / 16, (pool.threadCount * 4 + heads - 1) / heads))
         let rowsPer = ((nQ + splits - 1) / splits + 15) / 16 * 16
@@ -347,7 +364,7 @@ public enum Attention {
             if i0 >= i1 { return }
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
             defer { scratch.deallocate() }
-            sentio_attn_amx_rows(q + h * hd, ld, pk + 2 * g * elems, pk + (2 * g + 1) * elems, total, i0, i1, scale, nil,
+            sentio_attn_amx_rows(q + h * hd, ld, kp(g), lo(g), kp(g) + elems, total, i0, i1, scale, nil,
                                  start, scratch, out + h * hd, ld)
         }
     }

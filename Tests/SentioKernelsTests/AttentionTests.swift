@@ -187,6 +187,8 @@ final class AttentionTests: XCTestCase {
                     }
                 }
             }
+            var exact = [Float](repeating: 0, count: nQ * ld)
+            Attention.causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &exact)
             for pool in pools {
                 var out = [Float](repeating: .nan, count: nQ * ld)
                 Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &out, precision: .bf16, pool: pool)
@@ -195,7 +197,22 @@ final class AttentionTests: XCTestCase {
                 let ctx = "\(dtype) bt=\(bt) h=\(heads)/\(kvh) start=\(start) nQ=\(nQ) threads=\(pool.threadCount)"
                 XCTAssertLessThanOrEqual(d.maxAbs, 4e-3, "\(ctx): \(d)")
                 XCTAssertLessThanOrEqual(d.meanAbs, 2e-4, "\(ctx): \(d)")
+                // Split scores: within ~2^-16 of the f32 scores, so only V and the numerators are rounded (2^-9
+                // each, as in the plain path): 8e-3 as above against exact attention.
+                var split = [Float](repeating: .nan, count: nQ * ld)
+                Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &split, precision: .bf16SplitScores, pool: pool)
+                XCTAssertLessThanOrEqual(compare(split, exact).maxAbs, 8e-3, "\(ctx) split vs exact: \(compare(split, exact))")
             }
+            // Large logits (q x 12: scores of tens, as a decoder's): plain bf16 scores are off by ~|s| 2^-8, which
+            // moves the softmax; the split scores are not, so their error against exact attention is far smaller.
+            let big = q.map { $0 * 12 }
+            var exactBig = [Float](repeating: 0, count: nQ * ld), plain = exactBig, split = exactBig
+            Attention.causalRef(q: big, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &exactBig)
+            Attention.causal(q: big, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &plain, precision: .bf16)
+            Attention.causal(q: big, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &split, precision: .bf16SplitScores)
+            let ds = compare(split, exactBig), db = compare(plain, exactBig)
+            XCTAssertLessThan(ds.meanAbs, db.meanAbs * 0.5, "large logits: split \(ds) vs plain bf16 \(db)")
+            XCTAssertLessThanOrEqual(ds.maxAbs, 8e-3, "large logits: split \(ds)")
         }
     }
 }

@@ -104,7 +104,8 @@ void sentio_attn_full_rows(const float *q, long ldq, const float *kp, const floa
    sentio_f32_to_bf16_rows, row stride ldx: a multiple of 32 >= cols, and at least n rounded up to 32 rows
    readable). Returns 0 (and writes nothing) where the tiles are not available.
    Attention (head dim 64): per head, sentio_attn_amx_pack packs K and V (rows at k + t*ld, v + t*ld) into
-   sentio_attn_amx_pack_elems(n) bf16 each (64-byte aligned); sentio_attn_amx_rows computes query rows
+   sentio_attn_amx_pack_elems(n) bf16 each (64-byte aligned), and optionally (kplo non-NULL) K's bf16 residuals
+   for split scores (qh.kh + ql.kh + qh.kl, near f32); sentio_attn_amx_rows computes query rows
    [i0, i1) of softmax(scale * q.K^T + mask) . V with scratch of sentio_attn_amx_scratch_bytes(n) bytes;
    causal >= 0 limits row i to keys 0 ... causal + i (else -1: every key). */
 void sentio_f32_to_bf16_rows(const float *x, long ldx, long cols, long r0, long r1, uint16_t *out, long ldo);
@@ -114,9 +115,9 @@ long sentio_attn_amx_keys(long n);
 long sentio_attn_amx_pack_elems(long n);
 long sentio_attn_amx_scratch_bytes(long n);
 int sentio_attn_amx_available(long hd);
-void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *vp);
-void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *vp, long n,
-                          long i0, long i1, float scale, const float *mask, long causal, void *scratch, float *out, long ldo);
+void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *kplo, uint16_t *vp);
+void sentio_attn_amx_rows(const float *q, long ldq, const uint16_t *kp, const uint16_t *kplo, const uint16_t *vp,
+                          long n, long i0, long i1, float scale, const float *mask, long causal, void *scratch, float *out, long ldo);
 
 /* Drops the resident pages wholly inside [p, p+n) when they belong to a read-only file mapping (checked
    in /proc/self/maps); the next read faults them back from the page cache unchanged. Returns the bytes

@@ -111,7 +111,7 @@ public final class Qwen2Model: @unchecked Sendable {
                 let view = seg.cache.view(layer: l, tokens: start + seg.count)
                 view.store(k: k + row * kvd, v: v + row * kvd, start: start, n: seg.count)
                 Attention.causal(q: q + row * h, nQ: seg.count, start: start, heads: c.numAttentionHeads,
-                                 kv: view, out: att + row * h, precision: .matching(L.q), pool: pool)
+                                 kv: view, out: att + row * h, precision: .matchingDecoder(L.q), pool: pool)
                 row += seg.count
             }
             project(l, .o, L.o, att, xn, nil)
