@@ -7,7 +7,7 @@
 // Keys and values each have their own element type (`keyType`, `valueType`): the K plane's regions are
 // laid out for keyType, the V plane's for valueType (q8v cache: f16 keys, q8 values).
 // q8 rows are quantized symmetrically per (token, head) row: scale = max|x| / 127, q = round(x / scale)
-// clamped to [-127, 127]; the attention kernels dequantize in registers (sentio_attn_decode_group) or
+// clamped to [-127, 127]; the attention kernels dequantize in registers (sentio_attn_decode_group_kv) or
 // while gathering into f32 (prefill). Regions of q8 stay 4-byte aligned for any hd; with hd a multiple
 // of 64 and bt a multiple of 16 they are 64-byte aligned.
 import CSentioKernels
@@ -28,6 +28,8 @@ public struct KVView: @unchecked Sendable {
                 kBlocks: UnsafePointer<UnsafeMutableRawPointer>, vBlocks: UnsafePointer<UnsafeMutableRawPointer>, length: Int) {
         precondition([keyType, valueType].allSatisfy { $0 == .f32 || $0 == .f16 || $0 == .q8 }, "KVView: types must be f32, f16 or q8")
         precondition(kvHeads > 0 && headDim > 0 && blockTokens > 0 && length >= 0)
+        // the plane's type is told by its table (planeType), so keys and values of different types need two
+        precondition(keyType == valueType || kBlocks != vBlocks, "KVView: keys and values of different types share one block table")
         self.keyType = keyType
         self.valueType = valueType
         self.kvHeads = kvHeads
