@@ -19,7 +19,7 @@ struct Bench: ParsableCommand {
     @Option(name: .customShort("r"), help: "Repetitions") var reps: Int = 3
     @Option(help: "For a .gguf: convert matrices in memory to this type") var ggufQuant: String?
     @Option(help: "Batch sizes for batched decode (tg<N>xB rows, aggregate t/s), comma separated") var batch: String?
-    @Option(help: "KV cache type: f16, f32 or q8") var kv: String = "f16"
+    @Option(help: "KV cache type: f16, f32, q8 (int8 keys and values) or q8v (f16 keys, int8 values)") var kv: String = "f16"
     @Flag(help: "JSON rows (llama-bench field names)") var json = false
     @Flag(help: "Markdown table (default)") var md = false
 
@@ -34,7 +34,7 @@ struct Bench: ParsableCommand {
                 guard !v.isEmpty, v.allSatisfy({ $0 > 0 && $0 <= 512 }) else { throw SentioError(.argument, "--batch takes sizes 1...512") }
                 return v
             } ?? []
-            guard let kvType = KVCacheLayout.KVDType(rawValue: kv) else { throw SentioError(.argument, "--kv must be f16, f32 or q8") }
+            guard let kvType = KVCacheLayout.KVDType(rawValue: kv) else { throw SentioError(.argument, "--kv must be one of \(KVCacheLayout.KVDType.names)") }
             var rows: [[String: Any]] = []
             let machine = MachineInfo.summary
             if !json {

@@ -12,7 +12,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
     @Option(help: "For a .gguf: convert matrices to this type in memory (f32, f16, bf16, q8, q4, q4_1); default keeps Q8_0/Q4_0/Q4_1/F16 as they are")
     var ggufQuant: String?
-    @Option(help: "KV cache element type: f16, f32 or q8")
+    @Option(help: "KV cache type: f16, f32, q8 (int8 keys and values) or q8v (f16 keys, int8 values)")
     var kv: String = "f16"
 
     func load() throws -> LanguageModel {
@@ -32,7 +32,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     func kvType() throws -> KVCacheLayout.KVDType {
-        guard let k = KVCacheLayout.KVDType(rawValue: kv) else { throw SentioError(.argument, "--kv must be f16, f32 or q8") }
+        guard let k = KVCacheLayout.KVDType(rawValue: kv) else { throw SentioError(.argument, "--kv must be one of \(KVCacheLayout.KVDType.names)") }
         return k
     }
 }

@@ -107,7 +107,7 @@ public enum Attention {
             return
         }
         // Contiguous f32 K/V per KV head: use the block directly when it already is, else gather.
-        let direct = kv.dtype == .f32 && total <= kv.blockTokens
+        let direct = kv.keyType == .f32 && kv.valueType == .f32 && total <= kv.blockTokens
         let kbuf = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kvh * total * hd)
         let vbuf = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kvh * total * hd)
         defer { kbuf?.deallocate(); vbuf?.deallocate() }
@@ -171,14 +171,14 @@ public enum Attention {
     /// Query rows up to which `causal` reads the paged cache in place (decode) instead of gathering it.
     static let decodeRows = 4
 
-    /// Decode path of `causal`: one task per (KV head, query row) reads the K/V blocks in place (f16
-    /// converted in registers) for the whole group of query heads sharing that KV head.
+    /// Decode path of `causal`: one task per (KV head, query row) reads the K/V blocks in place (f16 and
+    /// q8 converted in registers, keys and values each of their own type) for the whole group of query heads sharing that KV head.
     static func causalDecode(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
                              out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let hd = kv.headDim, kvh = kv.kvHeads, group = heads / kvh, ld = heads * hd
         let scale = 1 / Float(hd).squareRoot()
         nonisolated(unsafe) let (q, out) = (q, out)
-        let code = Int32(kv.dtype.rawValue)
+        let (kcode, vcode) = (Int32(kv.keyType.rawValue), Int32(kv.valueType.rawValue))
         pool.parallelFor(kvh * nQ) { task in
             let g = task % kvh, r = task / kvh
             let keys = start + r + 1
@@ -186,7 +186,7 @@ public enum Attention {
             defer { scores.deallocate() }
             UnsafeRawPointer(kv.kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
                 UnsafeRawPointer(kv.vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
-                    sentio_attn_decode_group(code, kb, vb, kv.blockTokens, hd, g, keys, q + r * ld + g * group * hd, hd,
+                    sentio_attn_decode_group_kv(kcode, vcode, kb, vb, kv.blockTokens, hd, g, keys, q + r * ld + g * group * hd, hd,
                                              group, scale, scores, out + r * ld + g * group * hd, hd)
                 }
             }

@@ -4,15 +4,18 @@
 // t % blockTokens. A contiguous cache is one block. Per KV head g a block has one region:
 //   f32 / f16: [blockTokens][headDim] elements                        (region = bt * hd * 4 or 2 bytes)
 //   q8       : [blockTokens][headDim] int8, then [blockTokens] f32 scales (region = bt * hd + bt * 4 bytes)
+// Keys and values each have their own element type (`keyType`, `valueType`): the K plane's regions are
+// laid out for keyType, the V plane's for valueType (q8v cache: f16 keys, q8 values).
 // q8 rows are quantized symmetrically per (token, head) row: scale = max|x| / 127, q = round(x / scale)
-// clamped to [-127, 127]; the attention kernels dequantize in registers (sentio_attn_decode_group) or
+// clamped to [-127, 127]; the attention kernels dequantize in registers (sentio_attn_decode_group_kv) or
 // while gathering into f32 (prefill). Regions of q8 stay 4-byte aligned for any hd; with hd a multiple
 // of 64 and bt a multiple of 16 they are 64-byte aligned.
 import CSentioKernels
 import SentioCore
 
 public struct KVView: @unchecked Sendable {
-    public let dtype: DType             // .f32, .f16 or .q8
+    public let keyType: DType           // .f32, .f16 or .q8
+    public let valueType: DType         // .f32, .f16 or .q8
     public let kvHeads: Int
     public let headDim: Int
     public let blockTokens: Int
@@ -20,11 +23,15 @@ public struct KVView: @unchecked Sendable {
     public let vBlocks: UnsafePointer<UnsafeMutableRawPointer>
     public let length: Int              // valid tokens
 
-    public init(dtype: DType, kvHeads: Int, headDim: Int, blockTokens: Int,
+    /// A view whose keys are `keyType` and values `valueType` (each .f32, .f16 or .q8).
+    public init(keyType: DType, valueType: DType, kvHeads: Int, headDim: Int, blockTokens: Int,
                 kBlocks: UnsafePointer<UnsafeMutableRawPointer>, vBlocks: UnsafePointer<UnsafeMutableRawPointer>, length: Int) {
-        precondition(dtype == .f32 || dtype == .f16 || dtype == .q8, "KVView: dtype must be f32, f16 or q8")
+        precondition([keyType, valueType].allSatisfy { $0 == .f32 || $0 == .f16 || $0 == .q8 }, "KVView: types must be f32, f16 or q8")
         precondition(kvHeads > 0 && headDim > 0 && blockTokens > 0 && length >= 0)
-        self.dtype = dtype
+        // the plane's type is told by its table (planeType), so keys and values of different types need two
+        precondition(keyType == valueType || kBlocks != vBlocks, "KVView: keys and values of different types share one block table")
+        self.keyType = keyType
+        self.valueType = valueType
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.blockTokens = blockTokens
@@ -32,6 +39,17 @@ public struct KVView: @unchecked Sendable {
         self.vBlocks = vBlocks
         self.length = length
     }
+
+    /// A view whose keys and values are both `dtype`.
+    public init(dtype: DType, kvHeads: Int, headDim: Int, blockTokens: Int,
+                kBlocks: UnsafePointer<UnsafeMutableRawPointer>, vBlocks: UnsafePointer<UnsafeMutableRawPointer>, length: Int) {
+        self.init(keyType: dtype, valueType: dtype, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens,
+                  kBlocks: kBlocks, vBlocks: vBlocks, length: length)
+    }
+
+    /// Element type of the keys (`value` false) or values.
+    @inline(__always) func elementType(value: Bool) -> DType { value ? valueType : keyType }
+    @inline(__always) func planeType(_ blocks: UnsafePointer<UnsafeMutableRawPointer>) -> DType { blocks == vBlocks ? valueType : keyType }
 
     /// Bytes per element of a row (1 for q8, whose scales sit after the rows).
     @inline(__always) static func elementBytes(_ dtype: DType) -> Int { dtype == .f32 ? 4 : dtype == .f16 ? 2 : 1 }
@@ -46,18 +64,21 @@ public struct KVView: @unchecked Sendable {
         kvHeads * headRegionBytes(dtype: dtype, headDim: headDim, blockTokens: blockTokens)
     }
 
-    /// Bytes of one block (K or V).
-    public var blockBytes: Int { Self.blockBytes(dtype: dtype, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens) }
+    /// Bytes of one K block (`value` false) or V block.
+    public func blockBytes(value: Bool) -> Int {
+        Self.blockBytes(dtype: elementType(value: value), kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens)
+    }
 
     /// Address of token t, head g's row in a block table.
     @inline(__always) func slot(_ blocks: UnsafePointer<UnsafeMutableRawPointer>, token t: Int, head g: Int) -> UnsafeMutableRawPointer {
-        blocks[t / blockTokens] + g * Self.headRegionBytes(dtype: dtype, headDim: headDim, blockTokens: blockTokens)
-            + (t % blockTokens) * headDim * Self.elementBytes(dtype)
+        let dt = planeType(blocks)
+        return blocks[t / blockTokens] + g * Self.headRegionBytes(dtype: dt, headDim: headDim, blockTokens: blockTokens)
+            + (t % blockTokens) * headDim * Self.elementBytes(dt)
     }
 
     /// Address of the f32 scale of token t, head g (q8 only).
     @inline(__always) func scaleSlot(_ blocks: UnsafePointer<UnsafeMutableRawPointer>, token t: Int, head g: Int) -> UnsafeMutablePointer<Float> {
-        (blocks[t / blockTokens] + g * Self.headRegionBytes(dtype: dtype, headDim: headDim, blockTokens: blockTokens)
+        (blocks[t / blockTokens] + g * Self.headRegionBytes(dtype: .q8, headDim: headDim, blockTokens: blockTokens)
             + blockTokens * headDim + (t % blockTokens) * 4).assumingMemoryBound(to: Float.self)
     }
 
@@ -79,19 +100,19 @@ public struct KVView: @unchecked Sendable {
         for j in 0..<n {
             for g in 0..<kvHeads {
                 let src = (j * kvHeads + g) * headDim
-                let kd = slot(kBlocks, token: start + j, head: g), vd = slot(vBlocks, token: start + j, head: g)
-                switch dtype {
-                case .f32:
-                    kd.assumingMemoryBound(to: Float.self).update(from: k + src, count: headDim)
-                    vd.assumingMemoryBound(to: Float.self).update(from: v + src, count: headDim)
-                case .q8:
-                    scaleSlot(kBlocks, token: start + j, head: g).pointee = Self.quantizeRow(k + src, kd.assumingMemoryBound(to: Int8.self), count: headDim)
-                    scaleSlot(vBlocks, token: start + j, head: g).pointee = Self.quantizeRow(v + src, vd.assumingMemoryBound(to: Int8.self), count: headDim)
-                default:
-                    sentio_f32_to_f16(k + src, kd.assumingMemoryBound(to: UInt16.self), headDim)
-                    sentio_f32_to_f16(v + src, vd.assumingMemoryBound(to: UInt16.self), headDim)
-                }
+                storeRow(kBlocks, keyType, k + src, token: start + j, head: g)
+                storeRow(vBlocks, valueType, v + src, token: start + j, head: g)
             }
+        }
+    }
+
+    @inline(__always) private func storeRow(_ blocks: UnsafePointer<UnsafeMutableRawPointer>, _ dt: DType, _ x: UnsafePointer<Float>,
+                                            token t: Int, head g: Int) {
+        let d = slot(blocks, token: t, head: g)
+        switch dt {
+        case .f32: d.assumingMemoryBound(to: Float.self).update(from: x, count: headDim)
+        case .q8: scaleSlot(blocks, token: t, head: g).pointee = Self.quantizeRow(x, d.assumingMemoryBound(to: Int8.self), count: headDim)
+        default: sentio_f32_to_f16(x, d.assumingMemoryBound(to: UInt16.self), headDim)
         }
     }
 
@@ -101,7 +122,7 @@ public struct KVView: @unchecked Sendable {
         while t < count {
             let run = min(blockTokens - t % blockTokens, count - t)   // tokens contiguous in this block
             let src = slot(blocks, token: t, head: g)
-            switch dtype {
+            switch planeType(blocks) {
             case .f32:
                 (out + t * headDim).update(from: src.assumingMemoryBound(to: Float.self), count: run * headDim)
             case .q8:
@@ -120,7 +141,7 @@ public struct KVView: @unchecked Sendable {
     /// Element i of token t, head g as f32 (reference path).
     func element(_ blocks: UnsafePointer<UnsafeMutableRawPointer>, token t: Int, head g: Int, _ i: Int) -> Float {
         let p = slot(blocks, token: t, head: g)
-        switch dtype {
+        switch planeType(blocks) {
         case .f32: return p.assumingMemoryBound(to: Float.self)[i]
         case .q8: return Float(p.assumingMemoryBound(to: Int8.self)[i]) * scaleSlot(blocks, token: t, head: g).pointee
         default: return f16ToFloat(p.assumingMemoryBound(to: UInt16.self)[i])
@@ -154,7 +175,7 @@ extension Attention {
             defer { scores.deallocate() }
             UnsafeRawPointer(kv.kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
                 UnsafeRawPointer(kv.vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
-                    sentio_attn_decode_group(Int32(kv.dtype.rawValue), kb, vb, kv.blockTokens, hd, g, keys,
+                    sentio_attn_decode_group_kv(Int32(kv.keyType.rawValue), Int32(kv.valueType.rawValue), kb, vb, kv.blockTokens, hd, g, keys,
                                              q + r * ld + g * group * hd, hd, group, scale, scores, out + r * ld + g * group * hd, hd)
                 }
             }

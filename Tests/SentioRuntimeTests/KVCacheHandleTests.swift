@@ -2,7 +2,8 @@
 // weights, the real 151936-token vocabulary): fork, rollback and save/restore give the same logits as
 // the unforked cache (bit for bit: same arithmetic on the same bytes) and as recomputing the whole
 // sequence from scratch in one prefill (within the tolerance of another grouping of the arithmetic),
-// for the f32, f16 and q8 cache types; memory accounting of forks; prompt-cache files rejected when bad.
+// for the f32, f16, q8 and q8v cache types; memory accounting of forks; prompt-cache files rejected when
+// bad; the quantized caches' logits against the f16 cache's.
 import XCTest
 import SentioCore
 import SentioKernels
@@ -50,9 +51,9 @@ final class KVCacheHandleTests: XCTestCase {
 
     /// Recompute tolerance (max |diff| / max |ref| over the logits): f32 cache: other summation order only (decode
     /// GEMV vs prefill GEMM), 1e-5 as KVCacheConsistencyTests; f16: keys/values rounded to 2^-11 relative from
-    /// slightly different f32 values, 1e-2 as there; q8: a row's int8 code can flip by one quantum (1/127 of the
-    /// row's max) when the f32 inputs differ in the last bits; one flipped code moves this model's logits by
-    /// ~1e-3 of their range, so 1e-2 as for f16. (Measured here: 2.4e-6 f32, 1.6e-6 f16, 1.9e-6 q8.)
+    /// slightly different f32 values, 1e-2 as there; q8 (and q8v's values): a row's int8 code can flip by one
+    /// quantum (1/127 of the row's max) when the f32 inputs differ in the last bits; one flipped code moves this
+    /// model's logits by ~1e-3 of their range, so 1e-2 as for f16. (Measured here: 2.4e-6 f32, 1.6e-6 f16, 1.9e-6 q8.)
     static func tolerance(_ d: KVCacheLayout.KVDType) -> Float { d == .f32 ? 1e-5 : 1e-2 }
 
     func testForkRollbackSaveRestoreMatchRecompute() throws {
@@ -156,6 +157,50 @@ final class KVCacheHandleTests: XCTestCase {
         }
     }
 
+    /// Quality of the quantized caches on the tiny model: logits of the whole text (one prefill, then decoding
+    /// the last 8 tokens one at a time) with each cache type vs with the f16 cache, mean KL(f16 || type) over
+    /// positions. Bounds from the rounding steps: KL grows with the square of the logit error. f32 vs f16
+    /// differs by f16's rounding only (<= 2^-12 relative per element): measured 4.5e-6, bound 2e-5. int8 rounds
+    /// to half a quantum = 1/254 of a row's max: 8x f16's worst relative step, and ~3x more against a typical
+    /// element of these rows, so ~(8 x 3)^2 ~ 600x the f16 KL (~3e-3) when keys and values are both int8
+    /// (q8), about half when only the values are (q8v, keys f16). Bounds 2x those orders: q8 6e-3, q8v 3e-3
+    /// (measured 1.8e-3 and 4.3e-4). And q8v's KL is below q8's: its only difference is f16 instead of int8 keys.
+    func testQuantizedCacheLogitsCloseToF16() throws {
+        let (m, tok) = try TinyLM.load()
+        let ids = tok.encode(Self.text, allowSpecial: false)
+        let V = m.config.vocabSize
+        func logits(_ dt: KVCacheLayout.KVDType) throws -> [Float] {
+            let c = KVCacheLayout(config: m.config, blockTokens: 8, dtype: dt).makeCache()
+            return try TinyLM.feed(m, c, Array(ids.dropLast(8)), chunk: 64) + TinyLM.feed(m, c, Array(ids.suffix(8)), chunk: 1)
+        }
+        func meanKL(_ p: [Float], _ q: [Float]) -> Double {
+            var total = 0.0
+            let rows = p.count / V
+            for r in 0..<rows {
+                let a = p[(r * V)..<((r + 1) * V)].map(Double.init), b = q[(r * V)..<((r + 1) * V)].map(Double.init)
+                let ma = a.max()!, mb = b.max()!
+                let za = a.reduce(0) { $0 + Foundation.exp($1 - ma) }, zb = b.reduce(0) { $0 + Foundation.exp($1 - mb) }
+                var kl = 0.0
+                for i in 0..<V {
+                    let la = a[i] - ma - Foundation.log(za), lb = b[i] - mb - Foundation.log(zb)
+                    kl += Foundation.exp(la) * (la - lb)
+                }
+                total += kl
+            }
+            return total / Double(rows)
+        }
+        let base = try logits(.f16)
+        var kls: [KVCacheLayout.KVDType: Double] = [:]
+        for (dt, bound) in [(KVCacheLayout.KVDType.f32, 2e-5), (.q8v, 3e-3), (.q8, 6e-3)] {
+            let kl = meanKL(base, try logits(dt))
+            kls[dt] = kl
+            print("kv \(dt): mean KL vs f16 cache \(kl) over \(ids.count) positions")
+            XCTAssertLessThanOrEqual(kl, bound, "\(dt)")
+            XCTAssertGreaterThan(kl, 0, "\(dt): the cache type changes the logits")
+        }
+        XCTAssertLessThan(kls[.q8v]!, kls[.q8]!, "f16 keys cost less than int8 keys")
+    }
+
     func testPromptCacheFileErrors() throws {
         let dir = TestPaths.tempDir("sentio-kv-bad")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -203,5 +248,43 @@ final class KVCacheHandleTests: XCTestCase {
         forged2.append(Data(layoutJSON.utf8)); forged2.append(bytes[(12 + hb)...])
         expectError(forged2, "layout.kvc", contains: "implausible layout")
         XCTAssertThrowsError(try PromptCache.read(dir.appendingPathComponent("missing.kvc")))
+        // A type this build does not know, and a q8v layout in a version-1 file (q8v files are version 2).
+        func forgeHeader(_ edit: (String) -> String) -> Data {
+            let j = edit(String(decoding: bytes[12..<(12 + hb)], as: UTF8.self))
+            var d = Data(bytes.prefix(8))
+            var n = UInt32(j.utf8.count).littleEndian
+            withUnsafeBytes(of: &n) { d.append(contentsOf: $0) }
+            d.append(Data(j.utf8)); d.append(bytes[(12 + hb)...])
+            return d
+        }
+        XCTAssertTrue(json.contains("\"dtype\":\"q8\"") && json.contains("\"version\":1"), json)
+        expectError(forgeHeader { $0.replacingOccurrences(of: "\"dtype\":\"q8\"", with: "\"dtype\":\"q3\"") }, "unknown-type.kvc",
+                    contains: "unknown KV cache type 'q3'")
+        expectError(forgeHeader { $0.replacingOccurrences(of: "\"version\":1", with: "\"version\":3") }, "version.kvc",
+                    contains: "unsupported version 3")
+        // q8v: written as version 2, read back; the same header relabelled version 1 is refused.
+        let l2 = KVCacheLayout(layers: 2, kvHeads: 2, headDim: 8, blockTokens: 4, dtype: .q8v)
+        let c2 = l2.makeCache()
+        try c2.reserve(6)
+        for l in 0..<2 { c2.view(layer: l, tokens: 6).store(k: k, v: k, start: 0, n: 6) }
+        c2.advance(6)
+        let good2 = dir.appendingPathComponent("good-q8v.kvc")
+        try PromptCache(tokens: [1, 2, 3, 4, 5, 6], cache: c2, logits: [], modelChecksum: "abc").write(to: good2)
+        let r2 = try PromptCache.read(good2)
+        XCTAssertEqual(r2.cache.layout, l2)
+        XCTAssertTrue(r2.cache is Q8VKVCache)
+        let v2 = r2.cache.view(layer: 1, tokens: 6)
+        XCTAssertEqual(v2.read(value: false, token: 5, head: 1, 7), Float(Float16(k[5 * 16 + 15])), "keys f16")
+        XCTAssertEqual(v2.read(value: true, token: 5, head: 1, 7), k[5 * 16 + 15], accuracy: 9.5 / 254 + 1e-6, "values q8")
+        let bytes2 = try Data(contentsOf: good2)
+        let hb2 = Int(bytes2[8]) | Int(bytes2[9]) << 8
+        let json2 = String(decoding: bytes2[12..<(12 + hb2)], as: UTF8.self)
+        XCTAssertTrue(json2.contains("\"version\":2") && json2.contains("\"dtype\":\"q8v\""), json2)
+        let j1 = json2.replacingOccurrences(of: "\"version\":2", with: "\"version\":1")
+        var v1 = Data(bytes2.prefix(8))
+        var n3 = UInt32(j1.utf8.count).littleEndian
+        withUnsafeBytes(of: &n3) { v1.append(contentsOf: $0) }
+        v1.append(Data(j1.utf8)); v1.append(bytes2[(12 + hb2)...])
+        expectError(v1, "q8v-v1.kvc", contains: "q8v cache in a version 1 file")
     }
 }

@@ -82,6 +82,11 @@ void sentio_f32_to_f16(const float *src, uint16_t *dst, long count);
 void sentio_attn_decode_group(int kvtype, const void *const *kblocks, const void *const *vblocks, long blockTokens,
                               long headDim, long g, long keys, const float *q, long qstride, long G, float scale,
                               float *scores, float *out, long ostride);
+/* The same with keys of element type ktype and values of vtype (each f32, f16 or q8; regions of each
+   plane laid out for its own type). sentio_attn_decode_group is this with ktype = vtype = kvtype. */
+void sentio_attn_decode_group_kv(int ktype, int vtype, const void *const *kblocks, const void *const *vblocks,
+                                 long blockTokens, long headDim, long g, long keys, const float *q, long qstride, long G,
+                                 float scale, float *scores, float *out, long ostride);
 
 /* ---- full (bidirectional) encoder attention, blocked f32 (attn_full.c) ----
    sentio_attn_full_available(hd): 1 when the kernel runs here (AVX-512, hd % 16 == 0, hd <= 64).

@@ -1,7 +1,8 @@
 // KV-cache handles: one sequence's keys and values, as a small protocol (`KVCache`) whose variants are
 // types: `F16KVCache` (default), `F32KVCache`, `Q8KVCache` (int8 rows with one f32 scale per token and
-// KV head, dequantized inside the attention kernels). All three are `PagedKVCache<Format>`: fixed-size
-// blocks shared copy-on-write.
+// KV head, dequantized inside the attention kernels) and `Q8VKVCache` (keys f16, values q8: 0.77x the
+// f16 memory at near-f16 quality, where q8 keys cost 35x more KL; docs/BENCHMARKS.md, KV section). All
+// are `PagedKVCache<Format>`: fixed-size blocks shared copy-on-write.
 //
 // A block holds `blockTokens` tokens of every layer (K and V; per layer and KV head one region laid out
 // as KVView describes). Blocks are reference-counted Swift objects: fork() copies the block list, so G
@@ -20,8 +21,33 @@ public struct KVCacheLayout: Sendable, Equatable, Codable {
     public var blockTokens: Int
     public var dtype: KVDType
 
-    /// Element type of a cache; each has its cache type (`cacheType`).
-    public enum KVDType: String, Sendable, Codable, CaseIterable { case f32, f16, q8 }
+    /// Element types of a cache (keys and values; q8v: f16 keys, q8 values); each has its cache type
+    /// (`makeCache`). Decoding an unknown name (a prompt-cache file from a newer build) throws an error
+    /// that names it and the known ones.
+    public enum KVDType: String, Sendable, Codable, CaseIterable {
+        case f32, f16, q8, q8v
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            let s = try c.decode(String.self)
+            guard let t = KVDType(rawValue: s) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription:
+                    "unknown KV cache type '\(s)' (this build knows \(Self.names))")
+            }
+            self = t
+        }
+
+        /// "f32, f16, q8, q8v" (CLI help and errors).
+        public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+        /// Element type of the keys.
+        public var keyType: DType { self == .f32 ? .f32 : self == .q8 ? .q8 : .f16 }
+        /// Element type of the values.
+        public var valueType: DType { self == .f32 ? .f32 : self == .f16 ? .f16 : .q8 }
+        /// True when some element is stored rounded below f16 (the cache changes what the model computes
+        /// by more than f16 rounding).
+        public var isQuantized: Bool { keyType == .q8 || valueType == .q8 }
+    }
 
     public init(layers: Int, kvHeads: Int, headDim: Int, blockTokens: Int = 64, dtype: KVDType = .f16) {
         self.layers = layers; self.kvHeads = kvHeads; self.headDim = headDim
@@ -32,13 +58,12 @@ public struct KVCacheLayout: Sendable, Equatable, Codable {
         self.init(layers: c.numHiddenLayers, kvHeads: c.numKeyValueHeads, headDim: c.headDim, blockTokens: blockTokens, dtype: dtype)
     }
 
-    var coreDType: DType {
-        switch dtype { case .f32: return .f32; case .f16: return .f16; case .q8: return .q8 }
-    }
-    /// Bytes of one layer's K (or V) part of a block.
-    var planeBytes: Int { KVView.blockBytes(dtype: coreDType, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens) }
+    /// Bytes of one layer's K part of a block.
+    var kPlaneBytes: Int { KVView.blockBytes(dtype: dtype.keyType, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens) }
+    /// Bytes of one layer's V part of a block.
+    var vPlaneBytes: Int { KVView.blockBytes(dtype: dtype.valueType, kvHeads: kvHeads, headDim: headDim, blockTokens: blockTokens) }
     /// Bytes of one whole block (all layers, K and V).
-    public var blockBytes: Int { planeBytes * 2 * layers }
+    public var blockBytes: Int { (kPlaneBytes + vPlaneBytes) * layers }
     /// Bytes of KV memory per cached token (all layers, K and V, scales included).
     public var bytesPerToken: Double { Double(blockBytes) / Double(blockTokens) }
 
@@ -48,6 +73,7 @@ public struct KVCacheLayout: Sendable, Equatable, Codable {
         case .f16: return F16KVCache(layout: self)
         case .f32: return F32KVCache(layout: self)
         case .q8: return Q8KVCache(layout: self)
+        case .q8v: return Q8VKVCache(layout: self)
         }
     }
 }
@@ -72,20 +98,26 @@ public protocol KVElementFormat { static var dtype: KVCacheLayout.KVDType { get 
 public enum KVFormatF16: KVElementFormat { public static var dtype: KVCacheLayout.KVDType { .f16 } }
 public enum KVFormatF32: KVElementFormat { public static var dtype: KVCacheLayout.KVDType { .f32 } }
 public enum KVFormatQ8: KVElementFormat { public static var dtype: KVCacheLayout.KVDType { .q8 } }
+public enum KVFormatQ8V: KVElementFormat { public static var dtype: KVCacheLayout.KVDType { .q8v } }
 
 public typealias F16KVCache = PagedKVCache<KVFormatF16>
 public typealias F32KVCache = PagedKVCache<KVFormatF32>
 public typealias Q8KVCache = PagedKVCache<KVFormatQ8>
+/// Keys f16 (Qwen2's keys have channels of very different ranges: one int8 scale per row crushes the
+/// small ones), values q8 (per-row int8 costs them almost nothing).
+public typealias Q8VKVCache = PagedKVCache<KVFormatQ8V>
 
 /// Storage for `blockTokens` tokens of all layers. Freed when the last cache holding it lets go.
 final class KVBlock {
     let memory: UnsafeMutableRawPointer
     let bytes: Int
-    let planeBytes: Int
+    let kPlaneBytes: Int
+    let vPlaneBytes: Int
 
     init(layout: KVCacheLayout) {
         bytes = layout.blockBytes
-        planeBytes = layout.planeBytes
+        kPlaneBytes = layout.kPlaneBytes
+        vPlaneBytes = layout.vPlaneBytes
         memory = .allocate(byteCount: bytes, alignment: 64)
         KVCacheMemory.live.add(bytes)
     }
@@ -95,8 +127,9 @@ final class KVBlock {
         KVCacheMemory.live.add(-bytes)
     }
 
-    func k(_ layer: Int) -> UnsafeMutableRawPointer { memory + layer * 2 * planeBytes }
-    func v(_ layer: Int) -> UnsafeMutableRawPointer { memory + (layer * 2 + 1) * planeBytes }
+    /// Layer l's K plane, then its V plane; layers one after another.
+    func k(_ layer: Int) -> UnsafeMutableRawPointer { memory + layer * (kPlaneBytes + vPlaneBytes) }
+    func v(_ layer: Int) -> UnsafeMutableRawPointer { memory + layer * (kPlaneBytes + vPlaneBytes) + kPlaneBytes }
 
     func copy(layout: KVCacheLayout) -> KVBlock {
         let b = KVBlock(layout: layout)
@@ -168,7 +201,7 @@ public final class PagedKVCache<Format: KVElementFormat>: KVCache {
     public func view(layer: Int, tokens: Int) -> KVView {
         precondition(tokens <= blocks.count * layout.blockTokens, "view past reserved blocks")
         if !tablesValid { rebuildTables() }
-        return KVView(dtype: layout.coreDType, kvHeads: layout.kvHeads, headDim: layout.headDim,
+        return KVView(keyType: layout.dtype.keyType, valueType: layout.dtype.valueType, kvHeads: layout.kvHeads, headDim: layout.headDim,
                       blockTokens: layout.blockTokens, kBlocks: UnsafePointer(kTables[layer]),
                       vBlocks: UnsafePointer(vTables[layer]), length: tokens)
     }
@@ -240,6 +273,7 @@ extension KVCacheLayout {
         case .f16: let c = F16KVCache(layout: self); c.load(blocks: blocks, length: length); return c
         case .f32: let c = F32KVCache(layout: self); c.load(blocks: blocks, length: length); return c
         case .q8: let c = Q8KVCache(layout: self); c.load(blocks: blocks, length: length); return c
+        case .q8v: let c = Q8VKVCache(layout: self); c.load(blocks: blocks, length: length); return c
         }
     }
 }

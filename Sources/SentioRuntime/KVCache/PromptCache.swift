@@ -5,6 +5,8 @@
 //   "SNTPKVC1"                         8-byte magic
 //   u32 headerBytes                    length of the JSON header (at most 64 KiB)
 //   JSON header                        {version, model_checksum, layout, length, token_count, logits_count}
+//                                      version 1 (f32/f16/q8 layouts) or 2 (the q8v layout, keys f16 and
+//                                      values q8: each layer's K plane then V plane in a block)
 //   token ids                          token_count x i32
 //   logits                             logits_count x f32
 //   KV blocks                          ceil(length / layout.blockTokens) x layout.blockBytes, raw
@@ -35,6 +37,9 @@ public struct PromptCache {
     }
 
     static let magic = Array("SNTPKVC1".utf8)
+    /// File version: 1 for the f32/f16/q8 caches (files older builds read), 2 for q8v, so that a build
+    /// without q8v says "unsupported version 2" instead of failing on the header's type name.
+    static func version(_ t: KVCacheLayout.KVDType) -> Int { t == .q8v ? 2 : 1 }
     static let maxHeaderBytes = 64 << 10
 
     struct Header: Codable {
@@ -55,7 +60,7 @@ public struct PromptCache {
         guard tokens.isEmpty || tokens.count == cache.length else {
             throw SentioError(.argument, file: url.path, "prompt cache: \(tokens.count) token ids for \(cache.length) cached positions")
         }
-        let h = Header(version: 1, modelChecksum: modelChecksum, layout: cache.layout, length: cache.length,
+        let h = Header(version: Self.version(cache.layout.dtype), modelChecksum: modelChecksum, layout: cache.layout, length: cache.length,
                        tokenCount: tokens.count, logitsCount: logits.count)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
@@ -86,8 +91,9 @@ public struct PromptCache {
         do { h = try JSONDecoder().decode(Header.self, from: data.subdata(in: 12..<(12 + hb))) } catch {
             throw bad("unreadable header: \(error)")
         }
-        guard h.version == 1 else { throw bad("unsupported version \(h.version)") }
+        guard (1...2).contains(h.version) else { throw bad("unsupported version \(h.version) (this build reads 1 and 2)") }
         let l = h.layout
+        guard h.version >= Self.version(l.dtype) else { throw bad("a \(l.dtype.rawValue) cache in a version \(h.version) file") }
         guard (1...4096).contains(l.layers), (1...1024).contains(l.kvHeads), (1...4096).contains(l.headDim),
               (1...65536).contains(l.blockTokens) else {
             throw bad("implausible layout (layers \(l.layers), kv heads \(l.kvHeads), head dim \(l.headDim), block \(l.blockTokens))")
@@ -113,9 +119,12 @@ public struct PromptCache {
             guard !o else { throw bad("size overflows") }
             return r
         }
-        let blockBytes = try mul(try mul(try mul(l.layers, 2), l.kvHeads),
-                                 try add(try mul(l.blockTokens, l.headDim) * (l.dtype == .f32 ? 4 : l.dtype == .f16 ? 2 : 1),
-                                         l.dtype == .q8 ? try mul(l.blockTokens, 4) : 0))
+        // One layer's K or V plane: kvHeads regions of blockTokens rows (q8: int8 rows, then an f32 scale per row).
+        func plane(_ t: DType) throws -> Int {
+            let rows = try mul(try mul(l.blockTokens, l.headDim), t == .f32 ? 4 : t == .f16 ? 2 : 1)
+            return try mul(l.kvHeads, try add(rows, t == .q8 ? try mul(l.blockTokens, 4) : 0))
+        }
+        let blockBytes = try mul(l.layers, try add(try plane(l.dtype.keyType), try plane(l.dtype.valueType)))
         guard blockBytes == l.blockBytes else { throw bad("block size mismatch") }
         let nBlocks = h.length / l.blockTokens + (h.length % l.blockTokens == 0 ? 0 : 1)
         let tokBytes = try mul(h.tokenCount, 4), logitBytes = try mul(h.logitsCount, 4), kvBytes = try mul(nBlocks, blockBytes)
