@@ -35,6 +35,9 @@ struct EvalRun: ParsableCommand {
     @Option(help: "Prompt layout: inference or training") var promptMode: String = "inference"
     @Option(help: "Instruction (default: R1-Omni's)") var instruction: String?
     @Option(help: "Stop after this many clips of this run (for trying a large dataset)") var limit: Int?
+    @Option(help: ArgumentHelp("Clips decoded together (multi-clip serving)",
+                               discussion: "Each clip is encoded and prefilled on its own; the group's completions are then generated in one batched decode (each weight read serves every clip). Under greedy decoding the answers equal those of --batch 1."))
+    var batch: Int = 1
 
     func run() throws {
         try runReportingErrors {
@@ -67,9 +70,12 @@ struct EvalRun: ParsableCommand {
             let progress = EvalProgress(total: todo)
             let known = Set(ds.samples.map(\.label))
             let instr = instruction ?? OmniModel.defaultInstruction
-            let records = try EvalRunner.run(samples: samples, writer: writer, knownLabels: known, predict: { s in
-                let (r, warnings) = try rec.recognize(clip: URL(fileURLWithPath: s.videoPath), instruction: instr, mode: mode, maxTokens: maxTokens)
-                return EvalPrediction(output: r.text, answer: r.answer, generatedTokens: r.generatedTokens.count, warnings: warnings)
+            guard batch >= 1 else { throw SentioError(.argument, "--batch must be at least 1") }
+            let records = try EvalRunner.run(samples: samples, writer: writer, knownLabels: known, batchSize: batch, predictBatch: { group in
+                rec.recognizeBatch(clips: group.map { URL(fileURLWithPath: $0.videoPath) }, instruction: instr, mode: mode, maxTokens: maxTokens)
+                    .map { res in res.map { r, warnings in
+                        EvalPrediction(output: r.text, answer: r.answer, generatedTokens: r.generatedTokens.count, warnings: warnings)
+                    } }
             }, progress: { i, n, r in progress.update(i, r) })
             progress.finish()
             var warnings = ds.warnings

@@ -33,6 +33,27 @@ final class EvalCLITests: XCTestCase {
         try CLI.run(["eval", "-m", RecognizeCLITests.model.path, "--max-tokens", "6", "-t", "2"] + args)
     }
 
+    /// `--batch 2` (multi-clip serving: two clips decoded together, then the odd one) reports exactly what
+    /// `--batch 1` does: the same outputs and answers per clip in the results file, the same metrics.
+    func testBatchedEvalEqualsOneByOne() throws {
+        let ds = try makeDataset(3)
+        let one = dir.appendingPathComponent("one"), two = dir.appendingPathComponent("two")
+        let a = try eval([ds.path, "--out", one.path]), b = try eval([ds.path, "--out", two.path, "--batch", "2"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(b.status, 0, b.stderr)
+        func outputs(_ d: URL) throws -> [String] {
+            try String(contentsOf: d.appendingPathComponent("results.jsonl"), encoding: .utf8).split(separator: "\n").dropFirst().map { line in
+                let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return "\(o["id"] ?? "") \(o["output"] ?? "") \(o["prediction"] ?? "-")"
+            }
+        }
+        let oa = try outputs(one), ob = try outputs(two)
+        XCTAssertEqual(oa.count, 3)
+        XCTAssertEqual(oa, ob)
+        XCTAssertEqual(try metrics(one), try metrics(two))
+        XCTAssertNotEqual(try eval([ds.path, "--out", dir.appendingPathComponent("bad").path, "--batch", "0"]).status, 0)
+    }
+
     /// Reference: two shards run separately and merged. Then a run killed with SIGKILL after its first clip and
     /// resumed must report exactly the same (each clip is run once, in one run or the other).
     func testKilledRunResumesAndShardsMergeToTheSameReport() throws {

@@ -68,4 +68,30 @@ final class PrefixReuseTests: XCTestCase {
         XCTAssertEqual(a.prefixRowsReused, EmotionRecognizer.sharedPrefix(a.promptIDs).count)
         XCTAssertEqual(a.generatedTokens, b.generatedTokens)
     }
+
+    /// Multi-clip serving (recognizeBatch, `sentio eval --batch`): three clips decoded together give each clip the
+    /// tokens of recognize(clip:) alone (greedy: batched decode equals independent decodes), a missing file fails
+    /// in its own slot without stopping the others, and each clip reports its own prefill and the shared decode.
+    func testRecognizeBatchEqualsOneByOne() throws {
+        let r = try EmotionRecognizer(url: try OmniFixture.sentio(.f32).url)
+        let clip = OmniFixture.dir.appendingPathComponent("clip.mp4")
+        let other = TestPaths.repoRoot.appendingPathComponent("models/demo/clip.mp4")   // another clip: the demo's
+        let missing = URL(fileURLWithPath: "/nonexistent/sentio-missing-clip.mp4")
+        let clips = [clip, missing, other, clip]
+        let batch = r.recognizeBatch(clips: clips, maxTokens: 6)
+        XCTAssertEqual(batch.count, clips.count)
+        for (i, url) in clips.enumerated() {
+            if url == missing {
+                guard case .failure = batch[i] else { return XCTFail("the missing clip must fail in its slot") }
+                continue
+            }
+            let one = try r.recognize(clip: url, maxTokens: 6)
+            guard case .success(let b) = batch[i] else { return XCTFail("clip \(i) failed: \(batch[i])") }
+            XCTAssertEqual(b.result.generatedTokens, one.result.generatedTokens, "clip \(i)")
+            XCTAssertEqual(b.result.text, one.result.text, "clip \(i)")
+            XCTAssertEqual(b.result.gate, one.result.gate, "clip \(i)")
+            XCTAssertEqual(b.result.prefixRowsReused, EmotionRecognizer.sharedPrefix(b.result.promptIDs).count)
+            XCTAssertGreaterThan(b.result.timings.prefill, 0)
+        }
+    }
 }

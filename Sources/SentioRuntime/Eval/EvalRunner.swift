@@ -43,26 +43,48 @@ public struct EvalRunner {
     public static func run(samples: [EmotionSample], writer: EvalResultsWriter, knownLabels: Set<String>,
                            predict: (EmotionSample) throws -> EvalPrediction,
                            progress: ((Int, Int, EvalRecord) -> Void)? = nil) throws -> [EvalRecord] {
+        try run(samples: samples, writer: writer, knownLabels: knownLabels, batchSize: 1,
+                predictBatch: { batch in batch.map { s in Result { try predict(s) } } }, progress: progress)
+    }
+
+    /// As `run(predict:)`, with the pending clips handed to `predictBatch` in groups of `batchSize` (one result
+    /// per clip, in order; multi-clip serving decodes a group together). Each group's records are appended
+    /// when the group is done; a record's `seconds` is the group's wall time divided by its size.
+    @discardableResult
+    public static func run(samples: [EmotionSample], writer: EvalResultsWriter, knownLabels: Set<String>, batchSize: Int,
+                           predictBatch: ([EmotionSample]) -> [Result<EvalPrediction, Error>],
+                           progress: ((Int, Int, EvalRecord) -> Void)? = nil) throws -> [EvalRecord] {
         let done = Set(writer.previous.map(\.id))
         let pending = samples.filter { !done.contains($0.id) }
         var records = writer.previous
-        for (i, s) in pending.enumerated() {
+        var finished = 0
+        var from = 0
+        while from < pending.count {
+            let group = Array(pending[from..<min(pending.count, from + max(1, batchSize))])
+            from += group.count
             let t0 = Date()
-            var r: EvalRecord
-            do {
-                let p = try predict(s)
-                r = EvalRecord(id: s.id, index: s.index, video: s.videoPath, label: s.label,
-                               prediction: EvalRecord.predictedLabel(answer: p.answer, output: p.output, known: knownLabels),
-                               answer: p.answer, output: p.output, generatedTokens: p.generatedTokens,
-                               seconds: Date().timeIntervalSince(t0), warnings: p.warnings)
-            } catch {
-                let msg = String(describing: error)
-                r = EvalRecord(id: s.id, index: s.index, video: s.videoPath, label: s.label, prediction: nil, answer: nil,
-                               output: "", generatedTokens: 0, seconds: Date().timeIntervalSince(t0), error: msg)
+            var results = predictBatch(group)
+            if results.count != group.count {
+                results = group.map { _ in .failure(SentioError(.argument, "the predictor returned \(results.count) results for \(group.count) clips")) }
             }
-            try writer.append(r)
-            records.append(r)
-            progress?(i + 1, pending.count, r)
+            let seconds = Date().timeIntervalSince(t0) / Double(group.count)
+            for (s, res) in zip(group, results) {
+                let r: EvalRecord
+                switch res {
+                case .success(let p):
+                    r = EvalRecord(id: s.id, index: s.index, video: s.videoPath, label: s.label,
+                                   prediction: EvalRecord.predictedLabel(answer: p.answer, output: p.output, known: knownLabels),
+                                   answer: p.answer, output: p.output, generatedTokens: p.generatedTokens,
+                                   seconds: seconds, warnings: p.warnings)
+                case .failure(let error):
+                    r = EvalRecord(id: s.id, index: s.index, video: s.videoPath, label: s.label, prediction: nil, answer: nil,
+                                   output: "", generatedTokens: 0, seconds: seconds, error: String(describing: error))
+                }
+                try writer.append(r)
+                records.append(r)
+                finished += 1
+                progress?(finished, pending.count, r)
+            }
         }
         let order = Dictionary(samples.map { ($0.id, $0.index) }, uniquingKeysWith: { a, _ in a })
         return records.sorted { (order[$0.id] ?? $0.index, $0.id) < (order[$1.id] ?? $1.index, $1.id) }

@@ -231,11 +231,12 @@ public final class EmotionRecognizer: @unchecked Sendable {
         prefixEntry = nil
     }
 
-    /// Prefills the spliced embeddings [n, H] into a KV cache (chunks of maxRows), then decodes with
-    /// `sampling` until a stop token or maxTokens. With `promptIDs` and `reusePrefix`, the rows of the
-    /// shared prefix (ids before the first sentinel) come from the cached prefix instead of being prefilled.
-    public func generate(embeddings: [Float], promptIDs: [Int32]? = nil, maxTokens: Int,
-                         onText: ((String) -> Void)? = nil) throws -> Generated {
+    /// A prompt prefilled into its own KV cache, ready to decode.
+    struct Prefilled { let cache: any KVCache; let logits: [Float]; let reused: Int; let rows: Int; let seconds: Double }
+
+    /// Prefills the spliced embeddings [n, H] into a fresh KV cache (chunks of maxRows); with `promptIDs` and
+    /// `reusePrefix`, the rows of the shared prefix (ids before the first sentinel) come from the cached prefix.
+    func prefill(embeddings: [Float], promptIDs: [Int32]?) throws -> Prefilled {
         let lm = model.llm, h = lm.config.hiddenSize, V = lm.config.vocabSize
         guard embeddings.count % h == 0, embeddings.count > 0 else { throw SentioError(.argument, "R1-Omni: empty or ragged input embeddings") }
         let n = embeddings.count / h
@@ -254,18 +255,82 @@ public final class EmotionRecognizer: @unchecked Sendable {
             }
             return (cache, reused)
         }
-        let t1 = Date()
+        return Prefilled(cache: cache, logits: logits, reused: reused, rows: n - reused, seconds: Date().timeIntervalSince(t0))
+    }
+
+    /// Decodes prefilled prompts together (one batched decode: each weight read serves every sequence) with
+    /// `sampling` until a stop token or maxTokens each. Results in input order; decodeSeconds is the batch's.
+    func decode(_ items: [Prefilled], maxTokens: Int, onText: ((Int, String) -> Void)? = nil) throws -> [Generated] {
         var o = GenerationOptions(maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens)
         // The penalty looks at generated ids only: with inputs_embeds HF's generate starts from an empty input_ids.
         o.penalizePrompt = false
-        let r = try BatchGenerator(model: lm, tokenizer: tokenizer, pool: pool)
-            .run([BatchGenerator.Sequence(cache: cache, logits: logits, prompt: [], options: o)],
-                 onText: onText.map { f in { _, s in f(s) } })[0]
-        let body = r.generatedTokens.filter { !stopTokens.contains($0) }
-        let text = tokenizer.decode(body, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
-        return Generated(tokens: r.generatedTokens, text: text, stopped: r.stopReason == .stopToken,
-                         prefillSeconds: t1.timeIntervalSince(t0), decodeSeconds: Date().timeIntervalSince(t1),
-                         prefixRowsReused: reused, rowsPrefilled: n - reused)
+        let t1 = Date()
+        let rs = try BatchGenerator(model: model.llm, tokenizer: tokenizer, pool: pool)
+            .run(items.map { BatchGenerator.Sequence(cache: $0.cache, logits: $0.logits, prompt: [], options: o) }, onText: onText)
+        let decodeSeconds = Date().timeIntervalSince(t1)
+        return zip(items, rs).map { p, r in
+            let body = r.generatedTokens.filter { !stopTokens.contains($0) }
+            let text = tokenizer.decode(body, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
+            return Generated(tokens: r.generatedTokens, text: text, stopped: r.stopReason == .stopToken,
+                             prefillSeconds: p.seconds, decodeSeconds: decodeSeconds,
+                             prefixRowsReused: p.reused, rowsPrefilled: p.rows)
+        }
+    }
+
+    /// Prefills the spliced embeddings [n, H] into a KV cache (chunks of maxRows), then decodes with
+    /// `sampling` until a stop token or maxTokens. With `promptIDs` and `reusePrefix`, the rows of the
+    /// shared prefix (ids before the first sentinel) come from the cached prefix instead of being prefilled.
+    public func generate(embeddings: [Float], promptIDs: [Int32]? = nil, maxTokens: Int,
+                         onText: ((String) -> Void)? = nil) throws -> Generated {
+        let p = try prefill(embeddings: embeddings, promptIDs: promptIDs)
+        return try decode([p], maxTokens: maxTokens, onText: onText.map { f in { _, s in f(s) } })[0]
+    }
+
+    /// Several clips at once (multi-clip serving, `sentio eval --batch`): each clip is decoded, encoded and
+    /// prefilled on its own, then all are decoded together in one batched decode. A clip that fails before
+    /// decoding gets its error in its slot; the others go on. Under greedy decoding every clip's tokens are
+    /// those of `recognize(clip:)` (batched decode equals independent decodes), its timings: its own
+    /// encoders and prefill, the batch's decode.
+    public func recognizeBatch(clips: [URL], instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
+                               maxTokens: Int = 2048) -> [Result<(result: OmniResult, warnings: [String]), Error>] {
+        var slots: [Result<(result: OmniResult, warnings: [String]), Error>] = []
+        var ready: [(slot: Int, prepared: OmniPrepared, prefilled: Prefilled, warnings: [String])] = []
+        for url in clips {
+            do {
+                var tm = OmniTimings()
+                var t = Date()
+                let sampled = try VideoDecoder.sampleFrames(url, count: config.numFrames)
+                let (wave, warning) = try AudioDecoder.decodeMono16k(url)
+                let px = try pixels(frames: sampled.frames, mode: mode)
+                tm.preprocess = Date().timeIntervalSince(t)
+                t = Date()
+                let mel = LogMel(mels: config.audio.numMelBins).compute(wave, threads: max(1, pool.threadCount))
+                tm.mel = Date().timeIntervalSince(t)
+                let p = try prepare(pixels: px, mel: mel, instruction: instruction, mode: mode, timings: tm)
+                let f = try prefill(embeddings: p.embeddings, promptIDs: p.promptIDs)
+                ready.append((slots.count, p, f, sampled.warnings + (warning.map { [$0] } ?? [])))
+                slots.append(.failure(SentioError(.argument, "not decoded")))   // replaced below
+            } catch {
+                slots.append(.failure(error))
+            }
+        }
+        if ready.isEmpty { return slots }
+        do {
+            let gens = try decode(ready.map(\.prefilled), maxTokens: maxTokens)
+            for (item, gen) in zip(ready, gens) {
+                var tm = item.prepared.timings
+                tm.prefill = gen.prefillSeconds
+                tm.decode = gen.decodeSeconds
+                let (think, answer) = Self.parse(gen.text)
+                let r = OmniResult(promptIDs: item.prepared.promptIDs, sequenceLength: item.prepared.embeddings.count / config.llm.hiddenSize,
+                                   generatedTokens: gen.tokens, text: gen.text, think: think, answer: answer, gate: item.prepared.gate,
+                                   stoppedAtEOS: gen.stopped, timings: tm, prefixRowsReused: gen.prefixRowsReused)
+                slots[item.slot] = .success((r, item.warnings))
+            }
+        } catch {
+            for item in ready { slots[item.slot] = .failure(error) }
+        }
+        return slots
     }
 
     /// <think> text (DOTALL, stripped) and the first `<answer>(.*?)</answer>` (no DOTALL, stripped), as the
