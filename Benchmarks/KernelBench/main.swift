@@ -5,7 +5,7 @@
 //
 // stream: pure read bandwidth (sum of 64-bit words over a 512 MB buffer per thread): the ceiling for GEMV.
 // pool: cost of one empty parallelFor (count = threads) on the pool, in microseconds.
-// gemvn: q8/q4 GEMV with n = 1..8 activation rows (batched decode), GB/s of weights.
+// gemvn: q8/q4 (q4_1) GEMV with n = 1..8 (BENCH_N) activation rows (batched decode), GB/s of weights.
 //
 // Measured (Sapphire Rapids-class VM, 2 vCPUs shared with other builds, thread CPU time, +-20% noise):
 //   stream 512 MB: 11.7-15 GB/s per thread; 2 threads together 12.1 GB/s wall (no gain over 1 thread).
@@ -212,18 +212,21 @@ if what == "attn" || what == "all" {
 }
 
 if what == "gemvn" {
-    print("\nGEMV n = 1...8 (batched decode): GB/s of weights read once per call, 1 thread")
+    // BENCH_N: the n values (default 1...8, e.g. BENCH_N=1,4,8,16); BENCH_DTYPES: q4,q8,q4_1 (default q4,q8).
+    let ns = ProcessInfo.processInfo.environment["BENCH_N"]?.split(separator: ",").compactMap { Int($0) } ?? Array(1...8)
+    let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
+    print("\nGEMV n = \(ns.map(String.init).joined(separator: ",")) (batched decode): GB/s of weights read once per call, 1 thread")
     for (rows, cols) in [(4864, 896), (896, 4864), (151936, 896)] {
-        for dtype in [DType.q4, .q8] {
+        for dtype in [DType.q4, .q8, .q4_1] where only?.contains(dtype.name) ?? (dtype != .q4_1) {
             let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
             var line = String(format: "%-13@ %-3@", "\(rows)x\(cols)" as NSString, dtype.name as NSString)
             let pool = ThreadPool(threads: 1)
             timingThreads = 1
-            for n in 1...8 {
+            for n in ns {
                 let x = (0..<(n * cols)).map { Float(sin(Double($0) * 0.7)) }
                 var y = [Float](repeating: 0, count: n * rows)
                 let sec = timeIt(minTime: rows > 100_000 ? 0.6 : 0.2) { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
-                line += String(format: "  n=%d %5.1f", n, Double(w.byteCount) / sec / 1e9)
+                line += String(format: "  n=%-2d %5.1f", n, Double(w.byteCount) / sec / 1e9)
             }
             print(line)
             p.deallocate()

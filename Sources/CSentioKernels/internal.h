@@ -46,6 +46,11 @@ void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
 #define SK_QGEMV_MAX_N 4
 void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* Batched-decode GEMV (qgemv_x86.c), AVX-512 VNNI, SK_QGEMV_MAX_N < n <= SK_QGEMVN_MAX_N activation rows,
+   q8 / q4 / q4_1 weights read in place (no repacking); same contract as sentio_qgemm. Returns 0 when it
+   cannot run (n out of range, scratch allocation failed): the caller then uses another kernel. */
+#define SK_QGEMVN_MAX_N 16
+int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_fgemm_scalar(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);

@@ -141,6 +141,158 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
     if (heap) { free(nc); free(dx); }
 }
 
+/* ---------------- AVX-512 VNNI GEMV-N: 5..SK_QGEMVN_MAX_N activation rows (batched decode) ----------------
+   The pair-of-blocks GEMV above spends, per weight block and activation row, one vpdpbusd and then a
+   convert, a multiply and an FMA (its lanes are k positions, so each block's partial sums must be scaled
+   separately for every activation row); at 8 rows that float work, not the weight stream, sets the
+   time. The packed tile GEMM (qgemm_512.c) has cheap arithmetic but gathers and unpacks every weight
+   row per call, which at n = 8 costs as much as the math. This kernel reads each weight block once,
+   in place, and puts the activation rows in the lanes instead:
+   - 8 activation rows per zmm, one qword lane each (two dword lanes g = 0, 1 per row). Per Q8_0 block,
+     4 steps t: the activation vector of step t holds bytes 8t..8t+7 of the block of each row (packed
+     once per call, see xn_prep); the weight operand of step t is the matching 8 weight bytes broadcast
+     to every qword (one vpbroadcastq from memory): q8 bytes 8t.. ^ 0x80 (= w + 128, unsigned);
+     q4 / q4_1: steps 0-1 the low nibbles of nibble bytes 0-7 / 8-15 (k = 0..15), steps 2-3 their high
+     nibbles masked in place (& 0xF0 = 16 * nibble, k = 16..31), accumulated separately and shifted
+     right by 4 (exact: a sum of multiples of 16) before they join the low half.
+   - Per block and weight row: 4 vpdpbusd give the block's integer dots of all 8 rows at once (lanes
+     2i, 2i+1 hold halves of row i's dot), started at -corr (the zero-point term, lane 2i only); then one
+     convert and one FMA with d_w * d_x (d_x per lane, d_w broadcast; the same product as the scalar
+     twin). q4_1: plus one FMA of the offset m_w with d_x * sum(q_x) (lane 2i only).
+   - Weight scales (and q4_1 offsets) of 16 blocks per row at a time: one dword gather, converted to f32.
+   Rows: 4 weight rows per pass (4 streams, prefetched like the GEMV), 1 or 2 activation vectors
+   (n <= 8 / n <= 16; lanes of missing rows hold zeros). One horizontal pair sum per output at the end. */
+
+#define XN_SLOT (7 * 64)    /* bytes per (block, activation vector): 4 step vectors, C, DX, SX */
+
+static _Thread_local uint8_t *tl_xn;
+static _Thread_local size_t tl_xn_cap;
+
+/* Activation side for V vectors of 8 rows: slot (b*V + v): [X_t: qword i = bytes 8t..8t+7 of block b of
+   row 8v+i] x4, C (int32 lane 2i: -corr, or 0 for q4_1), DX (f32 lanes 2i, 2i+1: d_x), SX (q4_1: f32
+   lane 2i: d_x * sum(q_x)). Rows past n are zero in every field. */
+static void xn_prep(int wtype, const sentio_xq *xq, long V, uint8_t *buf) {
+    const long nb = xq->cols / 32, n = xq->n, cols = xq->cols;
+    memset(buf, 0, (size_t)(nb * V) * XN_SLOT);
+    for (long b = 0; b < nb; b++)
+        for (long v = 0; v < V; v++) {
+            uint8_t *s = buf + (size_t)(b * V + v) * XN_SLOT;
+            int32_t *C = (int32_t *)(s + 256);
+            float *DX = (float *)(s + 320), *SX = (float *)(s + 384);
+            for (long i = 0; i < 8 && 8 * v + i < n; i++) {
+                const long row = 8 * v + i;
+                for (int t = 0; t < 4; t++) memcpy(s + t * 64 + i * 8, xq->qs + row * cols + b * 32 + 8 * t, 8);
+                const float d = xq->d[row * nb + b];
+                const int32_t c = xq->corr[row * nb + b];
+                C[2 * i] = wtype == SENTIO_Q4_1 ? 0 : -c;
+                DX[2 * i] = d; DX[2 * i + 1] = d;
+                SX[2 * i] = wtype == SENTIO_Q4_1 ? d * (float)c : 0.0f;
+            }
+        }
+}
+
+INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb, const uint8_t *xp, const int V,
+                                 float out[4][16]) {
+    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : 20;
+    const long qo = wtype == SENTIO_Q4_1 ? 4 : 2;
+    const __m512i lo = _mm512_set1_epi8(0x0F), hi = _mm512_set1_epi8((char)0xF0), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)bs));
+    __m512 f[4][2];
+    for (int k = 0; k < 4; k++) for (int v = 0; v < V; v++) f[k][v] = _mm512_setzero_ps();
+    float sc[4][16] __attribute__((aligned(64))), mo[4][16] __attribute__((aligned(64)));
+    for (long c = 0; c < nb; c += 16) {
+        const long cn = nb - c < 16 ? nb - c : 16;
+        const __mmask16 gm = cn == 16 ? 0xFFFF : (__mmask16)((1u << cn) - 1);
+        for (int k = 0; k < 4; k++) {
+            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[k] + c * bs, 1);
+            _mm512_store_ps(sc[k], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+            if (wtype == SENTIO_Q4_1) _mm512_store_ps(mo[k], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16))));
+        }
+        for (long j = 0; j < cn; j++) {
+            const long b = c + j;
+            const uint8_t *xs = xp + (size_t)(b * V) * XN_SLOT;
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *blk = wr[k] + b * bs;
+                if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
+                int64_t q0, q1; memcpy(&q0, blk + qo, 8); memcpy(&q1, blk + qo + 8, 8);
+                const __m512 dw = _mm512_set1_ps(sc[k][j]);
+                if (wtype == SENTIO_Q8) {
+                    int64_t q2, q3; memcpy(&q2, blk + qo + 16, 8); memcpy(&q3, blk + qo + 24, 8);
+                    const __m512i W0 = _mm512_xor_si512(_mm512_set1_epi64(q0), flip), W1 = _mm512_xor_si512(_mm512_set1_epi64(q1), flip);
+                    const __m512i W2 = _mm512_xor_si512(_mm512_set1_epi64(q2), flip), W3 = _mm512_xor_si512(_mm512_set1_epi64(q3), flip);
+                    for (int v = 0; v < V; v++) {
+                        const uint8_t *s = xs + v * XN_SLOT;
+                        __m512i a = _mm512_load_si512((const void *)(s + 256));
+                        a = _mm512_dpbusd_epi32(a, W0, _mm512_load_si512((const void *)s));
+                        a = _mm512_dpbusd_epi32(a, W1, _mm512_load_si512((const void *)(s + 64)));
+                        a = _mm512_dpbusd_epi32(a, W2, _mm512_load_si512((const void *)(s + 128)));
+                        a = _mm512_dpbusd_epi32(a, W3, _mm512_load_si512((const void *)(s + 192)));
+                        f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
+                    }
+                } else {
+                    const __m512i Q0 = _mm512_set1_epi64(q0), Q1 = _mm512_set1_epi64(q1);
+                    const __m512i L0 = _mm512_and_si512(Q0, lo), L1 = _mm512_and_si512(Q1, lo);
+                    const __m512i H0 = _mm512_and_si512(Q0, hi), H1 = _mm512_and_si512(Q1, hi);
+                    for (int v = 0; v < V; v++) {
+                        const uint8_t *s = xs + v * XN_SLOT;
+                        __m512i a = _mm512_load_si512((const void *)(s + 256));
+                        a = _mm512_dpbusd_epi32(a, L0, _mm512_load_si512((const void *)s));
+                        a = _mm512_dpbusd_epi32(a, L1, _mm512_load_si512((const void *)(s + 64)));
+                        __m512i h = _mm512_dpbusd_epi32(_mm512_setzero_si512(), H0, _mm512_load_si512((const void *)(s + 128)));
+                        h = _mm512_dpbusd_epi32(h, H1, _mm512_load_si512((const void *)(s + 192)));
+                        a = _mm512_add_epi32(a, _mm512_srai_epi32(h, 4));
+                        f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
+                        if (wtype == SENTIO_Q4_1)
+                            f[k][v] = _mm512_fmadd_ps(_mm512_set1_ps(mo[k][j]), _mm512_load_ps((const float *)(s + 384)), f[k][v]);
+                    }
+                }
+            }
+        }
+    }
+    /* lanes 2i + 2i+1 -> row i: out[k][8v + i] */
+    for (int k = 0; k < 4; k++)
+        for (int v = 0; v < V; v++) {
+            __m512 s = _mm512_add_ps(f[k][v], _mm512_castsi512_ps(_mm512_srli_epi64(_mm512_castps_si512(f[k][v]), 32)));
+            _mm256_storeu_ps(out[k] + 8 * v, _mm512_castps512_ps256(_mm512_permutexvar_ps(
+                _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0), s)));
+        }
+}
+
+/* One copy per (type, vector count): constant wtype and V keep the inner loop branch-free. */
+#define XN_VARIANT(NAME, WT, V) VNNI_TARGET __attribute__((noinline)) static void NAME(const uint8_t *const wr[4], long nb, \
+        const uint8_t *xp, float out[4][16]) { xn_rows4(WT, wr, nb, xp, V, out); }
+XN_VARIANT(xn_q8_1, SENTIO_Q8, 1) XN_VARIANT(xn_q8_2, SENTIO_Q8, 2)
+XN_VARIANT(xn_q4_1v, SENTIO_Q4, 1) XN_VARIANT(xn_q4_2v, SENTIO_Q4, 2)
+XN_VARIANT(xn_q41_1, SENTIO_Q4_1, 1) XN_VARIANT(xn_q41_2, SENTIO_Q4_1, 2)
+
+VNNI_TARGET int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                               const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    const long nb = xq->cols / 32, n = xq->n, V = (n + 7) / 8;
+    if (n < 1 || V > 2) return 0;
+    const size_t need = (size_t)(nb * V) * XN_SLOT;
+    if (tl_xn_cap < need) {
+        free(tl_xn);
+        tl_xn = aligned_alloc(64, (need + 63) / 64 * 64);
+        tl_xn_cap = tl_xn ? need : 0;
+        if (!tl_xn) return 0;
+    }
+    xn_prep(wtype, xq, V, tl_xn);
+    void (*fn)(const uint8_t *const[4], long, const uint8_t *, float[4][16]) =
+        wtype == SENTIO_Q8 ? (V == 1 ? xn_q8_1 : xn_q8_2) : wtype == SENTIO_Q4 ? (V == 1 ? xn_q4_1v : xn_q4_2v)
+                                                                              : (V == 1 ? xn_q41_1 : xn_q41_2);
+    for (long r = r0; r < r1; r += 4) {
+        const uint8_t *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        float out[4][16];
+        fn(wr, nb, tl_xn, out);
+        for (long i = 0; i < n; i++)
+            for (int k = 0; k < nr; k++) y[i * ldy + r + k] = out[k][i] + (bias ? bias[r + k] : 0.0f);
+    }
+    return 1;
+}
+
 /* ---------------- AVX2 ---------------- */
 
 INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb, const sentio_xq *xq,
@@ -204,6 +356,10 @@ AVX2_TARGET void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r
 }
 
 #else
+int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    (void)wtype; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)xq; (void)y; (void)ldy; (void)bias;
+    return 0;
+}
 void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias) {
     sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
 }

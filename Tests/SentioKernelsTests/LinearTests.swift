@@ -55,19 +55,22 @@ final class LinearTests: XCTestCase {
         }
     }
 
-    /// The decode GEMV paths (n <= 4: AVX-512 VNNI pairs of blocks, AVX2 per block) and the tile path
-    /// (n = 5...9) against the scalar quantized-activation twin: odd row counts (4-row tile tails), nb odd
-    /// and even (the single-block tail of the pair loop), every n in 1...9, threads 1...3, every ISA.
+    /// The decode GEMV paths (n <= 4: AVX-512 VNNI pairs of blocks, AVX2 per block), the VNNI batched-decode
+    /// GEMV (n = 5...16: activation rows in the lanes, one or two 8-row vectors, weight scales gathered 16
+    /// blocks at a time) and the tile paths (n = 5...16 below VNNI) against the scalar quantized-activation
+    /// twin: odd row counts (4-row tile tails), nb odd and even (the single-block tail of the pair loop),
+    /// nb 17 and 28 (a partial last 16-block scale chunk), every n in 1...16 (partial activation vectors),
+    /// threads 1...3, every ISA.
     func testQuantizedGemvSmallNMatchesTwin() {
         var rng = TestRNG(seed: 11)
         // (5, 160): 5120 columns, the activation-side scratch of the VNNI GEMVs moves to the heap (q8/q4 n >= 4, q4_1 n >= 7).
-        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (5, 160)]
+        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (7, 17), (5, 160)]
         forEachISA { isa in
             for dtype in [DType.q8, .q4, .q4_1] {
                 for (rows, k) in shapes {
                     let cols = 32 * k
                     let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
-                    for n in 1...9 {
+                    for n in 1...16 {
                         let x = rng.floats(n * cols, scale: 2)
                         let bias: [Float]? = n % 2 == 0 ? rng.floats(rows) : nil
                         var ref = [Float](repeating: 0, count: n * rows)

@@ -38,6 +38,9 @@ void sentio_quantize_q8_0(const float *x, long count, void *out);
    w: q8/q4/q4_1 rows of rowBytes each. */
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* Row alignment sentio_qgemm needs between the row ranges of parallel calls with n activation rows at the
+   current ISA level: 32 when that n runs a kernel that packs 32-row weight groups, else 4. */
+long sentio_qgemm_row_align(int wtype, long n);
 /* The 512-bit VNNI GEMM packs at most this many bytes of weights per pass (default 4 MB, 0 restores it);
    for tests of the multi-pass path. */
 void sentio_qgemm_set_pack_limit(size_t bytes);
