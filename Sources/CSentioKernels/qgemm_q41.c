@@ -15,8 +15,8 @@
    blocks per step: the 16 offsets of a row gathered at once, one FMA with dx*sum(qx) per activation
    row (Q4_0's op count in the pair loop). One horizontal sum per output.
    Tiles: 4 weight rows x up to 4 activation rows (n <= 4 on VNNI, any n on AVX2; one driver, q41_drive,
-   loops either ISA's tiles over panels of activation rows). VNNI, n = 5..16: the batched-decode GEMV of
-   qgemv_x86.c (sk_qgemvn_vnni: activation rows in the lanes, weights read in place); n > 16: a packed
+   loops either ISA's tiles over panels of activation rows). VNNI, n = 5..8 (sk_qgemvn_max): the batched-decode GEMV
+   of qgemv_x86.c (sk_qgemvn_vnni: activation rows in the lanes, weights read in place); larger n: a packed
    32-row x 6-activation GEMM (below). */
 #include "internal.h"
 #include <stdlib.h>
@@ -190,7 +190,7 @@ static void q41_vnni(const void *w, size_t rowBytes, long r0, long r1, const sen
     if (heap) { free(dx); free(sx); }
 }
 
-/* ---------------- AVX-512 VNNI GEMM for n > 16 (prefill) ----------------
+/* ---------------- AVX-512 VNNI GEMM for n > sk_qgemvn_max() (prefill) ----------------
    As qgemm_512.c does for q8/q4: weights repacked per call, 32 rows per group, so that one zmm holds 4
    consecutive k-bytes of 16 rows (one dword lane per row) and vpdpbusd with 4 activation bytes
    broadcast accumulates 16 row dots at once. Packed group, per block: 8 steps x [32 rows x 4 nibble
@@ -363,7 +363,7 @@ void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio
 #if defined(__x86_64__)
     const int isa = sentio_isa_level();
     if (isa >= 3) {
-        if (xq->n > SK_QGEMV_MAX_N && xq->n <= SK_QGEMVN_MAX_N && sk_qgemvn_vnni(SENTIO_Q4_1, w, rowBytes, r0, r1, xq, y, ldy, bias))
+        if (xq->n > SK_QGEMV_MAX_N && xq->n <= sk_qgemvn_max() && sk_qgemvn_vnni(SENTIO_Q4_1, w, rowBytes, r0, r1, xq, y, ldy, bias))
             return;
         if (xq->n > SK_QGEMV_MAX_N && q41_vnni512(w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
         q41_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias);

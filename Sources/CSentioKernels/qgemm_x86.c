@@ -122,7 +122,7 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
         else sk_qgemv_avx2(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
         return;
     }
-    if (isa >= 3 && xq->n <= SK_QGEMVN_MAX_N && sk_qgemvn_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
+    if (isa >= 3 && xq->n <= sk_qgemvn_max() && sk_qgemvn_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
     if (isa >= 4 && sk_qgemm_amx(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
     if (isa >= 3) {
         if (!sk_qgemm_vnni512(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias))
@@ -134,6 +134,6 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
 long sentio_qgemm_row_align(int wtype, long n) {
     (void)wtype;
     if (n <= SK_QGEMV_MAX_N) return 4;
-    if (sentio_isa_level() >= 3 && n <= SK_QGEMVN_MAX_N) return 4;
+    if (sentio_isa_level() >= 3 && n <= sk_qgemvn_max()) return 4;
     return 32;
 }

@@ -12,6 +12,13 @@
    blocks (scale vector, correction vector) is prepared once per call. */
 #include "internal.h"
 #include <stdlib.h>
+
+static long g_gemvn_max = SK_QGEMVN_DEFAULT_N;
+void sentio_qgemm_set_batch_gemv_max(long n) {
+    g_gemvn_max = n < 0 ? SK_QGEMVN_DEFAULT_N : n > SK_QGEMVN_MAX_N ? SK_QGEMVN_MAX_N : n;
+}
+long sk_qgemvn_max(void) { return g_gemvn_max; }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -149,16 +156,18 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
    row per call, which at n = 8 costs as much as the math. This kernel reads each weight block once,
    in place, and puts the activation rows in the lanes instead:
    - 8 activation rows per zmm, one qword lane each (two dword lanes g = 0, 1 per row). Per Q8_0 block,
-     4 steps t: the activation vector of step t holds bytes 8t..8t+7 of the block of each row (packed
-     once per call, see xn_prep); the weight operand of step t is the matching 8 weight bytes broadcast
-     to every qword (one vpbroadcastq from memory): q8 bytes 8t.. ^ 0x80 (= w + 128, unsigned);
-     q4 / q4_1: steps 0-1 the low nibbles of nibble bytes 0-7 / 8-15 (k = 0..15), steps 2-3 their high
-     nibbles masked in place (& 0xF0 = 16 * nibble, k = 16..31), accumulated separately and shifted
-     right by 4 (exact: a sum of multiples of 16) before they join the low half.
+     4 steps t; the activation vectors are packed once per call (xn_prep) to match the weight operand,
+     which is read straight from the block with one broadcast load:
+     q8: weight bytes 8t..8t+7 to every qword, ^ 0x80 (= w + 128, unsigned); activation lane pair of
+       row i = its bytes 8t..8t+7.
+     q4 / q4_1: nibble bytes 4t..4t+3 to every dword, & [0x0F.. | 0xF0..]: lane g = 0 gets the low
+       nibbles (k = 4t..4t+3), lane g = 1 the high nibbles in place (16 * q, k = 16+4t..); activation lanes
+       (i, 0) = bytes 4t.., (i, 1) = bytes 16+4t... Lane g = 1 thus sums 16 * (high-half dot), exactly;
+       its scale lane carries d_x / 16 (exact), so no shift or extra add is needed.
    - Per block and weight row: 4 vpdpbusd give the block's integer dots of all 8 rows at once (lanes
-     2i, 2i+1 hold halves of row i's dot), started at -corr (the zero-point term, lane 2i only); then one
-     convert and one FMA with d_w * d_x (d_x per lane, d_w broadcast; the same product as the scalar
-     twin). q4_1: plus one FMA of the offset m_w with d_x * sum(q_x) (lane 2i only).
+     2i, 2i+1 hold parts of row i's dot), started at -corr (the zero-point term, lane 2i only); then one
+     convert and one FMA with d_x * d_w (d_x per lane, d_w broadcast; the scalar twin's product, q4 lane
+     g = 1 divided by 16). q4_1: plus one FMA of the offset m_w with d_x * sum(q_x) (lane 2i only).
    - Weight scales (and q4_1 offsets) of 16 blocks per row at a time: one dword gather, converted to f32.
    Rows: 4 weight rows per pass (4 streams, prefetched like the GEMV), 1 or 2 activation vectors
    (n <= 8 / n <= 16; lanes of missing rows hold zeros). One horizontal pair sum per output at the end. */
@@ -181,11 +190,15 @@ static void xn_prep(int wtype, const sentio_xq *xq, long V, uint8_t *buf) {
             float *DX = (float *)(s + 320), *SX = (float *)(s + 384);
             for (long i = 0; i < 8 && 8 * v + i < n; i++) {
                 const long row = 8 * v + i;
-                for (int t = 0; t < 4; t++) memcpy(s + t * 64 + i * 8, xq->qs + row * cols + b * 32 + 8 * t, 8);
+                const int8_t *xb = xq->qs + row * cols + b * 32;
+                for (int t = 0; t < 4; t++) {
+                    if (wtype == SENTIO_Q8) memcpy(s + t * 64 + i * 8, xb + 8 * t, 8);
+                    else { memcpy(s + t * 64 + i * 8, xb + 4 * t, 4); memcpy(s + t * 64 + i * 8 + 4, xb + 16 + 4 * t, 4); }
+                }
                 const float d = xq->d[row * nb + b];
                 const int32_t c = xq->corr[row * nb + b];
                 C[2 * i] = wtype == SENTIO_Q4_1 ? 0 : -c;
-                DX[2 * i] = d; DX[2 * i + 1] = d;
+                DX[2 * i] = d; DX[2 * i + 1] = wtype == SENTIO_Q8 ? d : d * 0.0625f;
                 SX[2 * i] = wtype == SENTIO_Q4_1 ? d * (float)c : 0.0f;
             }
         }
@@ -195,7 +208,8 @@ INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb,
                                  float out[4][16]) {
     const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : 20;
     const long qo = wtype == SENTIO_Q4_1 ? 4 : 2;
-    const __m512i lo = _mm512_set1_epi8(0x0F), hi = _mm512_set1_epi8((char)0xF0), flip = _mm512_set1_epi8((char)0x80);
+    /* q4: dword lanes alternate low-nibble mask (g = 0) and high-nibble mask in place (g = 1: 16 * nibble) */
+    const __m512i nib = _mm512_set1_epi64(0xF0F0F0F00F0F0F0Fll), flip = _mm512_set1_epi8((char)0x80);
     const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)bs));
     __m512 f[4][2];
@@ -215,10 +229,10 @@ INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb,
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wr[k] + b * bs;
                 if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
-                int64_t q0, q1; memcpy(&q0, blk + qo, 8); memcpy(&q1, blk + qo + 8, 8);
                 const __m512 dw = _mm512_set1_ps(sc[k][j]);
                 if (wtype == SENTIO_Q8) {
-                    int64_t q2, q3; memcpy(&q2, blk + qo + 16, 8); memcpy(&q3, blk + qo + 24, 8);
+                    int64_t q0, q1, q2, q3;
+                    memcpy(&q0, blk + 2, 8); memcpy(&q1, blk + 10, 8); memcpy(&q2, blk + 18, 8); memcpy(&q3, blk + 26, 8);
                     const __m512i W0 = _mm512_xor_si512(_mm512_set1_epi64(q0), flip), W1 = _mm512_xor_si512(_mm512_set1_epi64(q1), flip);
                     const __m512i W2 = _mm512_xor_si512(_mm512_set1_epi64(q2), flip), W3 = _mm512_xor_si512(_mm512_set1_epi64(q3), flip);
                     for (int v = 0; v < V; v++) {
@@ -231,17 +245,17 @@ INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb,
                         f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
                     }
                 } else {
-                    const __m512i Q0 = _mm512_set1_epi64(q0), Q1 = _mm512_set1_epi64(q1);
-                    const __m512i L0 = _mm512_and_si512(Q0, lo), L1 = _mm512_and_si512(Q1, lo);
-                    const __m512i H0 = _mm512_and_si512(Q0, hi), H1 = _mm512_and_si512(Q1, hi);
+                    int32_t d0, d1, d2, d3;
+                    memcpy(&d0, blk + qo, 4); memcpy(&d1, blk + qo + 4, 4); memcpy(&d2, blk + qo + 8, 4); memcpy(&d3, blk + qo + 12, 4);
+                    const __m512i W0 = _mm512_and_si512(_mm512_set1_epi32(d0), nib), W1 = _mm512_and_si512(_mm512_set1_epi32(d1), nib);
+                    const __m512i W2 = _mm512_and_si512(_mm512_set1_epi32(d2), nib), W3 = _mm512_and_si512(_mm512_set1_epi32(d3), nib);
                     for (int v = 0; v < V; v++) {
                         const uint8_t *s = xs + v * XN_SLOT;
                         __m512i a = _mm512_load_si512((const void *)(s + 256));
-                        a = _mm512_dpbusd_epi32(a, L0, _mm512_load_si512((const void *)s));
-                        a = _mm512_dpbusd_epi32(a, L1, _mm512_load_si512((const void *)(s + 64)));
-                        __m512i h = _mm512_dpbusd_epi32(_mm512_setzero_si512(), H0, _mm512_load_si512((const void *)(s + 128)));
-                        h = _mm512_dpbusd_epi32(h, H1, _mm512_load_si512((const void *)(s + 192)));
-                        a = _mm512_add_epi32(a, _mm512_srai_epi32(h, 4));
+                        a = _mm512_dpbusd_epi32(a, W0, _mm512_load_si512((const void *)s));
+                        a = _mm512_dpbusd_epi32(a, W1, _mm512_load_si512((const void *)(s + 64)));
+                        a = _mm512_dpbusd_epi32(a, W2, _mm512_load_si512((const void *)(s + 128)));
+                        a = _mm512_dpbusd_epi32(a, W3, _mm512_load_si512((const void *)(s + 192)));
                         f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
                         if (wtype == SENTIO_Q4_1)
                             f[k][v] = _mm512_fmadd_ps(_mm512_set1_ps(mo[k][j]), _mm512_load_ps((const float *)(s + 384)), f[k][v]);

@@ -60,9 +60,11 @@ final class LinearTests: XCTestCase {
     /// blocks at a time) and the tile paths (n = 5...16 below VNNI) against the scalar quantized-activation
     /// twin: odd row counts (4-row tile tails), nb odd and even (the single-block tail of the pair loop),
     /// nb 17 and 28 (a partial last 16-block scale chunk), every n in 1...16 (partial activation vectors),
-    /// threads 1...3, every ISA.
+    /// threads 1...3, every ISA. With VNNI also with the batched GEMV raised to n <= 16 (two activation
+    /// vectors; by default n = 9...16 run the tile GEMM).
     func testQuantizedGemvSmallNMatchesTwin() {
         var rng = TestRNG(seed: 11)
+        defer { sentio_qgemm_set_batch_gemv_max(-1) }
         // (5, 160): 5120 columns, the activation-side scratch of the VNNI GEMVs moves to the heap (q8/q4 n >= 4, q4_1 n >= 7).
         let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (7, 17), (5, 160)]
         forEachISA { isa in
@@ -75,16 +77,20 @@ final class LinearTests: XCTestCase {
                         let bias: [Float]? = n % 2 == 0 ? rng.floats(rows) : nil
                         var ref = [Float](repeating: 0, count: n * rows)
                         Linear.forwardRefQuantizedActivations(w.matrix, x: x, n: n, y: &ref, bias: bias)
-                        for pool in pools {
+                        for (pool, batchMax) in pools.map({ ($0, -1) }) + (n > 8 && sentio_isa_level() >= 3 ? [(pools[1], 16)] : []) {
+                            sentio_qgemm_set_batch_gemv_max(batchMax)
+                            defer { sentio_qgemm_set_batch_gemv_max(-1) }
                             var y = [Float](repeating: .nan, count: n * rows)
                             if let bias { Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool) }
                             else { Linear.forward(w.matrix, x: x, n: n, y: &y, pool: pool) }
                             // Same integer dots and scale products as the twin; the f32 sum runs over
-                            // 8 (or 16) lane partials per block in another order: eps * sqrt(terms) scale,
-                            // 1e-6 * sqrt(cols) relative to the largest output (as for the tile path).
+                            // 8 (or 16) lane partials per block in another order (the batched GEMV on q4 /
+                            // q4_1: each block's dot as two f32 terms, low and high nibbles, the latter
+                            // scaled by an exact 1/16): eps * sqrt(terms) scale, 1e-6 * sqrt(cols) relative
+                            // to the largest output (as for the tile path).
                             let d = compare(y, ref)
                             XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(),
-                                                     "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
+                                                     "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount) batch-gemv max \(batchMax): \(d)")
                         }
                     }
                 }
