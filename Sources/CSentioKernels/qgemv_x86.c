@@ -177,35 +177,58 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
 static _Thread_local uint8_t *tl_xn;
 static _Thread_local size_t tl_xn_cap;
 
-/* Activation side for V vectors of 8 rows: slot (b*V + v): [X_t: qword i = bytes 8t..8t+7 of block b of
-   row 8v+i] x4, C (int32 lane 2i: -corr, or 0 for q4_1), DX (f32 lanes 2i, 2i+1: d_x), SX (q4_1: f32
-   lane 2i: d_x * sum(q_x)). Rows past n are zero in every field. */
-static void xn_prep(int wtype, const sentio_xq *xq, long V, uint8_t *buf) {
+/* Activation side for V vectors of 8 rows: slot (b*V + v) = 4 step vectors X_t (qword i: activation row 8v+i;
+   q8: bytes 8t..8t+7 of block b; q4 / q4_1: dword 0 = bytes 4t..4t+3, dword 1 = bytes 16+4t..), then
+   C (int32 lane 2i: -corr, 0 for q4_1), DX (f32 lanes 2i, 2i+1: d_x; q4 / q4_1 lane 2i+1: d_x / 16) and
+   SX (q4_1: f32 lane 2i: d_x * sum(q_x)). Rows past n are zero in every field. Per block, the 8 rows'
+   32 bytes are loaded as 4 pairs (one zmm each) and the step vectors picked out with two-source dword
+   permutes; scales and corrections come with one 8-lane gather each. Runs once per call of the kernel
+   (per thread chunk of weight rows), so it must stay cheap next to the rows it serves. */
+VNNI_TARGET static void xn_prep(int wtype, const sentio_xq *xq, long V, uint8_t *buf) {
     const long nb = xq->cols / 32, n = xq->n, cols = xq->cols;
-    memset(buf, 0, (size_t)(nb * V) * XN_SLOT);
-    for (long b = 0; b < nb; b++)
-        for (long v = 0; v < V; v++) {
+    const int q8 = wtype == SENTIO_Q8, q41 = wtype == SENTIO_Q4_1;
+    __m512i idx[4];
+    for (int t = 0; t < 4; t++) {
+        const int a = q8 ? 2 * t : t, b = q8 ? 2 * t + 1 : 4 + t;
+        idx[t] = _mm512_setr_epi32(a, b, 8 + a, 8 + b, 16 + a, 16 + b, 24 + a, 24 + b, 0, 0, 0, 0, 0, 0, 0, 0);
+    }
+    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512 lane1 = q8 ? _mm512_set1_ps(1.0f)
+                            : _mm512_castsi512_ps(_mm512_set1_epi64(0x3D8000003F800000ll));   /* [1, 1/16] */
+    const __m256i gidx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)nb));
+    for (long v = 0; v < V; v++) {
+        const long m = n - 8 * v < 8 ? n - 8 * v : 8;
+        const __mmask8 rm = (__mmask8)((1u << m) - 1);
+        const int8_t *x0 = xq->qs + 8 * v * cols;
+        const int32_t *c0 = xq->corr + 8 * v * nb;
+        const float *d0 = xq->d + 8 * v * nb;
+        for (long b = 0; b < nb; b++) {
             uint8_t *s = buf + (size_t)(b * V + v) * XN_SLOT;
-            int32_t *C = (int32_t *)(s + 256);
-            float *DX = (float *)(s + 320), *SX = (float *)(s + 384);
-            for (long i = 0; i < 8 && 8 * v + i < n; i++) {
-                const long row = 8 * v + i;
-                const int8_t *xb = xq->qs + row * cols + b * 32;
-                for (int t = 0; t < 4; t++) {
-                    if (wtype == SENTIO_Q8) memcpy(s + t * 64 + i * 8, xb + 8 * t, 8);
-                    else { memcpy(s + t * 64 + i * 8, xb + 4 * t, 4); memcpy(s + t * 64 + i * 8 + 4, xb + 16 + 4 * t, 4); }
-                }
-                const float d = xq->d[row * nb + b];
-                const int32_t c = xq->corr[row * nb + b];
-                C[2 * i] = wtype == SENTIO_Q4_1 ? 0 : -c;
-                DX[2 * i] = d; DX[2 * i + 1] = wtype == SENTIO_Q8 ? d : d * 0.0625f;
-                SX[2 * i] = wtype == SENTIO_Q4_1 ? d * (float)c : 0.0f;
+            __m512i Z[4];
+            for (int p = 0; p < 4; p++) {
+                const __m256i lo = _mm256_maskz_loadu_epi32(2 * p < m ? 0xFF : 0, x0 + (2 * p < m ? 2 * p : 0) * cols + b * 32);
+                const __m256i hi = _mm256_maskz_loadu_epi32(2 * p + 1 < m ? 0xFF : 0, x0 + (2 * p + 1 < m ? 2 * p + 1 : 0) * cols + b * 32);
+                Z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
             }
+            for (int t = 0; t < 4; t++) {
+                const __m512i P = _mm512_permutex2var_epi32(Z[0], idx[t], Z[1]);
+                const __m512i Q = _mm512_permutex2var_epi32(Z[2], idx[t], Z[3]);
+                _mm512_store_si512((void *)(s + 64 * t), _mm512_inserti64x4(P, _mm512_castsi512_si256(Q), 1));
+            }
+            const __m256i cv = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), rm, gidx, c0 + b, 4);
+            const __m256 dv = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), rm, gidx, d0 + b, 4);
+            const __m512 dp = _mm512_permutexvar_ps(pairs, _mm512_castps256_ps512(dv));
+            const __m512i cp = _mm512_permutexvar_epi32(pairs, _mm512_castsi256_si512(cv));
+            _mm512_store_si512((void *)(s + 256), q41 ? _mm512_setzero_si512()
+                                                      : _mm512_maskz_sub_epi32(0x5555, _mm512_setzero_si512(), cp));
+            _mm512_store_ps((float *)(s + 320), _mm512_mul_ps(dp, lane1));
+            _mm512_store_ps((float *)(s + 384), q41 ? _mm512_maskz_mul_ps(0x5555, dp, _mm512_cvtepi32_ps(cp)) : _mm512_setzero_ps());
         }
+    }
 }
 
 INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb, const uint8_t *xp, const int V,
-                                 float out[4][16]) {
+                                 float *y, long ldy, long r, int nr, long n, const float *bias) {
     const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : 20;
     const long qo = wtype == SENTIO_Q4_1 ? 4 : 2;
     /* q4: dword lanes alternate low-nibble mask (g = 0) and high-nibble mask in place (g = 1: 16 * nibble) */
@@ -264,18 +287,34 @@ INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb,
             }
         }
     }
-    /* lanes 2i + 2i+1 -> row i: out[k][8v + i] */
-    for (int k = 0; k < 4; k++)
-        for (int v = 0; v < V; v++) {
-            __m512 s = _mm512_add_ps(f[k][v], _mm512_castsi512_ps(_mm512_srli_epi64(_mm512_castps_si512(f[k][v]), 32)));
-            _mm256_storeu_ps(out[k] + 8 * v, _mm512_castps512_ps256(_mm512_permutexvar_ps(
-                _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0), s)));
-        }
+    /* lanes 2i, 2i+1 -> row i; the 4 weight rows' sums of one activation row -> 4 consecutive floats of y:
+       s_k lane 2i = sum of row i; t01 = [s_0(i), s_1(i)] per qword i, t23 likewise; unpacking their qwords
+       gives per 128-bit lane j activation row 2j (lo) and 2j+1 (hi) as [k = 0..3]. */
+    const __mmask8 km = (__mmask8)((1u << nr) - 1);
+    const __m512 bv = bias ? _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(km, bias + r)) : _mm512_setzero_ps();
+    for (int v = 0; v < V; v++) {
+        __m512 sk[4];
+        for (int k = 0; k < 4; k++)
+            sk[k] = _mm512_add_ps(f[k][v], _mm512_castsi512_ps(_mm512_srli_epi64(_mm512_castps_si512(f[k][v]), 32)));
+        const __m512 t01 = _mm512_mask_blend_ps(0xAAAA, sk[0], _mm512_castsi512_ps(_mm512_slli_epi64(_mm512_castps_si512(sk[1]), 32)));
+        const __m512 t23 = _mm512_mask_blend_ps(0xAAAA, sk[2], _mm512_castsi512_ps(_mm512_slli_epi64(_mm512_castps_si512(sk[3]), 32)));
+        const __m512 lo = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t01), _mm512_castps_pd(t23))), bv);
+        const __m512 hi = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t01), _mm512_castps_pd(t23))), bv);
+        float *yv = y + 8 * v * ldy + r;
+        const long m = n - 8 * v;
+#define XN_STORE(J) do {                                                                      \
+        if (2 * (J) < m) _mm_mask_storeu_ps(yv + 2 * (J) * ldy, km, _mm512_extractf32x4_ps(lo, J));      \
+        if (2 * (J) + 1 < m) _mm_mask_storeu_ps(yv + (2 * (J) + 1) * ldy, km, _mm512_extractf32x4_ps(hi, J)); \
+    } while (0)
+        XN_STORE(0); XN_STORE(1); XN_STORE(2); XN_STORE(3);
+#undef XN_STORE
+    }
 }
 
 /* One copy per (type, vector count): constant wtype and V keep the inner loop branch-free. */
 #define XN_VARIANT(NAME, WT, V) VNNI_TARGET __attribute__((noinline)) static void NAME(const uint8_t *const wr[4], long nb, \
-        const uint8_t *xp, float out[4][16]) { xn_rows4(WT, wr, nb, xp, V, out); }
+        const uint8_t *xp, float *y, long ldy, long r, int nr, long n, const float *bias) {                       \
+    xn_rows4(WT, wr, nb, xp, V, y, ldy, r, nr, n, bias); }
 XN_VARIANT(xn_q8_1, SENTIO_Q8, 1) XN_VARIANT(xn_q8_2, SENTIO_Q8, 2)
 XN_VARIANT(xn_q4_1v, SENTIO_Q4, 1) XN_VARIANT(xn_q4_2v, SENTIO_Q4, 2)
 XN_VARIANT(xn_q41_1, SENTIO_Q4_1, 1) XN_VARIANT(xn_q41_2, SENTIO_Q4_1, 2)
@@ -292,17 +331,13 @@ VNNI_TARGET int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r
         if (!tl_xn) return 0;
     }
     xn_prep(wtype, xq, V, tl_xn);
-    void (*fn)(const uint8_t *const[4], long, const uint8_t *, float[4][16]) =
+    void (*fn)(const uint8_t *const[4], long, const uint8_t *, float *, long, long, int, long, const float *) =
         wtype == SENTIO_Q8 ? (V == 1 ? xn_q8_1 : xn_q8_2) : wtype == SENTIO_Q4 ? (V == 1 ? xn_q4_1v : xn_q4_2v)
                                                                               : (V == 1 ? xn_q41_1 : xn_q41_2);
     for (long r = r0; r < r1; r += 4) {
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
-        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        float out[4][16];
-        fn(wr, nb, tl_xn, out);
-        for (long i = 0; i < n; i++)
-            for (int k = 0; k < nr; k++) y[i * ldy + r + k] = out[k][i] + (bias ? bias[r + k] : 0.0f);
+        fn(wr, nb, tl_xn, y, ldy, r, r1 - r < 4 ? (int)(r1 - r) : 4, n, bias);
     }
     return 1;
 }
