@@ -237,8 +237,8 @@ if what == "gemvn" {
 
 // decode: the matrices of one Qwen2-0.5B decode step (24 layers x q/k/v/o/gate/up/down and the 151936-row
 // head; q4 ~280 MB, q8 ~530 MB, so they stream from DRAM as in real decode) at n = 1 and the batched n
-// (BENCH_N, default 1,8,16), 1 thread; each batched n with the batched-decode GEMV off (tile GEMM) and on,
-// interleaved in the same process. Prints ms per step (best of 3) and the aggregate speedup n * t(1) / t(n).
+// (BENCH_N, default 1,8,16), 1 thread; each batched n with the tile GEMM, the activation-lane batched GEMV
+// and (n <= 8) the row-lane batched GEMV, interleaved in the same process. Prints ms per step (best of 3) and the aggregate speedup n * t(1) / t(n).
 if what == "decode" {
     let ns = ProcessInfo.processInfo.environment["BENCH_N"]?.split(separator: ",").compactMap { Int($0) } ?? [1, 8, 16]
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
@@ -256,17 +256,21 @@ if what == "decode" {
         for n in ns {
             let x = (0..<(n * 4864)).map { Float(sin(Double($0) * 0.7)) }
             var y = [Float](repeating: 0, count: n * 151936)
-            let modes: [(String, Int)] = n <= 4 ? [("gemv", -1)] : [("tile", 4), ("batch-gemv", 16)]
+            // (name, batched-GEMV max n, row-lane kernel on)
+            let modes: [(String, Int, Int32)] = n <= 4 ? [("gemv", -1, 1)]
+                : [("tile", 4, 1), ("act-lane", 16, 0)] + (n <= 8 ? [("row-lane", 16, 1)] : [])
             var best = [Double](repeating: .infinity, count: modes.count)
             for _ in 0..<3 {
                 for (m, mode) in modes.enumerated() {
                     sentio_qgemm_set_batch_gemv_max(mode.1)
+                    sentio_qgemm_set_batch_gemv_rowlane(mode.2)
                     let c0 = threadCPU()
                     step(n, x, &y)
                     best[m] = min(best[m], threadCPU() - c0)
                 }
             }
             sentio_qgemm_set_batch_gemv_max(-1)
+            sentio_qgemm_set_batch_gemv_rowlane(1)
             if n == 1 { t1 = best[0] }
             let cols = modes.enumerated().map { m, mode in
                 String(format: "%@ %7.1f ms  x%.2f", mode.0 as NSString, best[m] * 1e3, Double(n) * t1 / best[m]) }

@@ -18,6 +18,9 @@ void sentio_qgemm_set_batch_gemv_max(long n) {
     g_gemvn_max = n < 0 ? SK_QGEMVN_DEFAULT_N : n > SK_QGEMVN_MAX_N ? SK_QGEMVN_MAX_N : n;
 }
 long sk_qgemvn_max(void) { return g_gemvn_max; }
+static int sk_qgemvn_rowlane = 1;
+void sentio_qgemm_set_batch_gemv_rowlane(int on) { sk_qgemvn_rowlane = on != 0; }
+int sk_qgemvn_rowlane_on(void) { return sk_qgemvn_rowlane; }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -319,8 +322,8 @@ XN_VARIANT(xn_q8_1, SENTIO_Q8, 1) XN_VARIANT(xn_q8_2, SENTIO_Q8, 2)
 XN_VARIANT(xn_q4_1v, SENTIO_Q4, 1) XN_VARIANT(xn_q4_2v, SENTIO_Q4, 2)
 XN_VARIANT(xn_q41_1, SENTIO_Q4_1, 1) XN_VARIANT(xn_q41_2, SENTIO_Q4_1, 2)
 
-VNNI_TARGET int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
-                               const sentio_xq *xq, float *y, long ldy, const float *bias) {
+VNNI_TARGET static int xn_run(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                              const sentio_xq *xq, float *y, long ldy, const float *bias) {
     const long nb = xq->cols / 32, n = xq->n, V = (n + 7) / 8;
     if (n < 1 || V > 2) return 0;
     const size_t need = (size_t)(nb * V) * XN_SLOT;
@@ -340,6 +343,115 @@ VNNI_TARGET int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r
         fn(wr, nb, tl_xn, y, ldy, r, r1 - r < 4 ? (int)(r1 - r) : 4, n, bias);
     }
     return 1;
+}
+
+/* ---------------- AVX-512 VNNI row-lane GEMV: 5..8 activation rows, 16 weight rows in the lanes ----------------
+   Same idea as the packed tile GEMM (one dword lane per weight row, the activation's 4 bytes broadcast, so a
+   vpdpbusd accumulates 16 rows' dots and each block needs one convert and one FMA per activation row), but
+   the weights are transposed in registers as they stream, not gathered into a pack buffer: per block, the
+   16 rows' 16 nibble bytes (q8: 2 x 16 bytes) are loaded as 4 zmm of 4 rows each and turned into 4 dword
+   vectors (vector t lane l = bytes 4t..4t+3 of row l) by a 4 x 4 dword transpose inside each 128-bit lane
+   (8 unpacks). q4 / q4_1: low nibbles (k = 4t..) and high nibbles shifted down (k = 16+4t..) give 8 weight
+   vectors, q8: ^ 0x80. Each activation row then takes 8 vpdpbusd with its dword broadcast from memory
+   (the signed operand), started at -corr, one convert, one FMA with d_w (16 rows, one gather per block)
+   times d_x; q4_1 one more FMA for the offset. Rows of the next 16-row group are prefetched along the
+   block loop. */
+
+#define RL_PF_GROUPS 1   /* groups ahead to prefetch */
+
+INLINE VNNI_TARGET void rl_transpose(const uint8_t *p, size_t rowBytes, __m512i D[4]) {
+    __m512i Z[4];
+    for (int m = 0; m < 4; m++) {
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + (size_t)m * rowBytes)));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + (size_t)(m + 4) * rowBytes)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + (size_t)(m + 8) * rowBytes)), 2);
+        Z[m] = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + (size_t)(m + 12) * rowBytes)), 3);
+    }
+    /* 128-bit lane L of Z[m] = row m + 4L; after the transpose lane 4L + m of D[t] = dword t of that row */
+    const __m512i t0 = _mm512_unpacklo_epi32(Z[0], Z[1]), t1 = _mm512_unpackhi_epi32(Z[0], Z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(Z[2], Z[3]), t3 = _mm512_unpackhi_epi32(Z[2], Z[3]);
+    D[0] = _mm512_unpacklo_epi64(t0, t2); D[1] = _mm512_unpackhi_epi64(t0, t2);
+    D[2] = _mm512_unpacklo_epi64(t1, t3); D[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* 16 weight rows starting at w0 x activation rows 0..M-1 -> y[i*ldy + r ..]. next: the next group's rows
+   (16 * rowBytes bytes, prefetched along the block loop) or NULL. */
+INLINE VNNI_TARGET void rl_group(int wtype, const uint8_t *w0, size_t rowBytes, const uint8_t *next,
+                                 const sentio_xq *xq, const int M, float *y, long ldy, long r, const float *bias) {
+    const long cols = xq->cols, nb = cols / 32;
+    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : 20;
+    const long qo = wtype == SENTIO_Q4_1 ? 4 : 2;
+    const __m512i low = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)rowBytes));
+    const long pfPer = (16 * bs + 63) / 64;   /* lines of the next group per block step: covers 16 * rowBytes */
+    __m512 f[8];
+    for (int i = 0; i < M; i++) f[i] = _mm512_setzero_ps();
+    for (long b = 0; b < nb; b++) {
+        if (next) for (long q = 0; q < pfPer; q++) _mm_prefetch((const char *)next + (b * pfPer + q) * 64, _MM_HINT_T0);
+        const uint8_t *blk = w0 + b * bs;
+        const __m512i sg = _mm512_i32gather_epi32(gidx, blk, 1);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sg));
+        __m512i W[8];
+        if (wtype == SENTIO_Q8) {
+            rl_transpose(blk + 2, rowBytes, W);
+            rl_transpose(blk + 18, rowBytes, W + 4);
+            for (int t = 0; t < 8; t++) W[t] = _mm512_xor_si512(W[t], flip);
+        } else {
+            __m512i D[4];
+            rl_transpose(blk + qo, rowBytes, D);
+            for (int t = 0; t < 4; t++) {
+                W[t] = _mm512_and_si512(D[t], low);
+                W[t + 4] = _mm512_and_si512(_mm512_srli_epi16(D[t], 4), low);
+            }
+        }
+        __m512 mv = _mm512_setzero_ps();
+        if (wtype == SENTIO_Q4_1) mv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sg, 16)));
+        for (int i = 0; i < M; i++) {
+            int32_t xv[8]; memcpy(xv, xq->qs + i * cols + b * 32, 32);
+            const int32_t c = xq->corr[i * nb + b];
+            __m512i a = _mm512_set1_epi32(wtype == SENTIO_Q4_1 ? 0 : -c);
+            for (int t = 0; t < 8; t++) a = _mm512_dpbusd_epi32(a, W[t], _mm512_set1_epi32(xv[t]));
+            const float dx = xq->d[i * nb + b];
+            f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), f[i]);
+            if (wtype == SENTIO_Q4_1) f[i] = _mm512_fmadd_ps(mv, _mm512_set1_ps(dx * (float)c), f[i]);
+        }
+    }
+    const __m512 bv = bias ? _mm512_loadu_ps(bias + r) : _mm512_setzero_ps();
+    for (int i = 0; i < M; i++) _mm512_storeu_ps(y + i * ldy + r, _mm512_add_ps(f[i], bv));
+}
+
+#define RL_VARIANT(NAME, WT, M) VNNI_TARGET __attribute__((noinline)) static void NAME(const uint8_t *w0, size_t rowBytes, \
+        const uint8_t *next, const sentio_xq *xq, float *y, long ldy, long r, const float *bias) {                     \
+    rl_group(WT, w0, rowBytes, next, xq, M, y, ldy, r, bias); }
+RL_VARIANT(rl_q8_5, SENTIO_Q8, 5) RL_VARIANT(rl_q8_6, SENTIO_Q8, 6) RL_VARIANT(rl_q8_7, SENTIO_Q8, 7) RL_VARIANT(rl_q8_8, SENTIO_Q8, 8)
+RL_VARIANT(rl_q4_5, SENTIO_Q4, 5) RL_VARIANT(rl_q4_6, SENTIO_Q4, 6) RL_VARIANT(rl_q4_7, SENTIO_Q4, 7) RL_VARIANT(rl_q4_8, SENTIO_Q4, 8)
+RL_VARIANT(rl_q41_5, SENTIO_Q4_1, 5) RL_VARIANT(rl_q41_6, SENTIO_Q4_1, 6) RL_VARIANT(rl_q41_7, SENTIO_Q4_1, 7)
+RL_VARIANT(rl_q41_8, SENTIO_Q4_1, 8)
+
+/* Whole 16-row groups of [r0, r1) on the row-lane kernel (n = 5..8); returns the first row not done. */
+static long rl_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
+                   const float *bias) {
+    typedef void (*rl_fn)(const uint8_t *, size_t, const uint8_t *, const sentio_xq *, float *, long, long, const float *);
+    static const rl_fn fns[3][4] = { { rl_q8_5, rl_q8_6, rl_q8_7, rl_q8_8 }, { rl_q4_5, rl_q4_6, rl_q4_7, rl_q4_8 },
+                                     { rl_q41_5, rl_q41_6, rl_q41_7, rl_q41_8 } };
+    if (xq->n < 5 || xq->n > 8) return r0;
+    const rl_fn fn = fns[wtype == SENTIO_Q8 ? 0 : wtype == SENTIO_Q4 ? 1 : 2][xq->n - 5];
+    long r = r0;
+    for (; r + 16 <= r1; r += 16) {
+        const uint8_t *w0 = (const uint8_t *)w + (size_t)r * rowBytes;
+        fn(w0, rowBytes, r + 32 <= r1 ? w0 + 16 * rowBytes : NULL, xq, y, ldy, r, bias);
+    }
+    return r;
+}
+
+/* n = 5..8: whole 16-row groups on the row-lane kernel, the rest (and n = 9..16) on the lane-per-activation
+   kernel above. */
+int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                   const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    if (xq->n < 1 || xq->n > SK_QGEMVN_MAX_N) return 0;
+    const long r = sk_qgemvn_rowlane ? rl_run(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias) : r0;
+    return r < r1 ? xn_run(wtype, w, rowBytes, r, r1, xq, y, ldy, bias) : 1;
 }
 
 /* ---------------- AVX2 ---------------- */
