@@ -258,7 +258,7 @@ if what == "decode" {
             var y = [Float](repeating: 0, count: n * 151936)
             // (name, batched-GEMV max n, row-lane kernel on)
             let modes: [(String, Int, Int32)] = n <= 4 ? [("gemv", -1, 1)]
-                : [("tile", 4, 1), ("act-lane", 16, 0)] + (n <= 8 ? [("row-lane", 16, 1)] : [])
+                : [("tile", 4, 1), ("act-lane", 16, 0), ("row-lane", 16, 1)]
             var best = [Double](repeating: .infinity, count: modes.count)
             for _ in 0..<3 {
                 for (m, mode) in modes.enumerated() {

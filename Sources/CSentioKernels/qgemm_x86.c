@@ -134,6 +134,6 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
 long sentio_qgemm_row_align(int wtype, long n) {
     (void)wtype;
     if (n <= SK_QGEMV_MAX_N) return 4;
-    if (sentio_isa_level() >= 3 && n <= sk_qgemvn_max()) return n <= 8 && sk_qgemvn_rowlane_on() ? 16 : 4;
+    if (sentio_isa_level() >= 3 && n <= sk_qgemvn_max()) return sk_qgemvn_rowlane_on() ? 16 : 4;
     return 32;
 }

@@ -385,7 +385,7 @@ INLINE VNNI_TARGET void rl_group(int wtype, const uint8_t *w0, size_t rowBytes, 
     const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)rowBytes));
     const long pfPer = (16 * bs + 63) / 64;   /* lines of the next group per block step: covers 16 * rowBytes */
-    __m512 f[8];
+    __m512 f[16];
     for (int i = 0; i < M; i++) f[i] = _mm512_setzero_ps();
     for (long b = 0; b < nb; b++) {
         if (next) for (long q = 0; q < pfPer; q++) _mm_prefetch((const char *)next + (b * pfPer + q) * 64, _MM_HINT_T0);
@@ -424,18 +424,18 @@ INLINE VNNI_TARGET void rl_group(int wtype, const uint8_t *w0, size_t rowBytes, 
 #define RL_VARIANT(NAME, WT, M) VNNI_TARGET __attribute__((noinline)) static void NAME(const uint8_t *w0, size_t rowBytes, \
         const uint8_t *next, const sentio_xq *xq, float *y, long ldy, long r, const float *bias) {                     \
     rl_group(WT, w0, rowBytes, next, xq, M, y, ldy, r, bias); }
-RL_VARIANT(rl_q8_5, SENTIO_Q8, 5) RL_VARIANT(rl_q8_6, SENTIO_Q8, 6) RL_VARIANT(rl_q8_7, SENTIO_Q8, 7) RL_VARIANT(rl_q8_8, SENTIO_Q8, 8)
-RL_VARIANT(rl_q4_5, SENTIO_Q4, 5) RL_VARIANT(rl_q4_6, SENTIO_Q4, 6) RL_VARIANT(rl_q4_7, SENTIO_Q4, 7) RL_VARIANT(rl_q4_8, SENTIO_Q4, 8)
-RL_VARIANT(rl_q41_5, SENTIO_Q4_1, 5) RL_VARIANT(rl_q41_6, SENTIO_Q4_1, 6) RL_VARIANT(rl_q41_7, SENTIO_Q4_1, 7)
-RL_VARIANT(rl_q41_8, SENTIO_Q4_1, 8)
+#define RL_SET(P, WT) RL_VARIANT(P##5, WT, 5) RL_VARIANT(P##6, WT, 6) RL_VARIANT(P##7, WT, 7) RL_VARIANT(P##8, WT, 8)      \
+    RL_VARIANT(P##9, WT, 9) RL_VARIANT(P##10, WT, 10) RL_VARIANT(P##11, WT, 11) RL_VARIANT(P##12, WT, 12)                 \
+    RL_VARIANT(P##13, WT, 13) RL_VARIANT(P##14, WT, 14) RL_VARIANT(P##15, WT, 15) RL_VARIANT(P##16, WT, 16)
+RL_SET(rl_q8_, SENTIO_Q8) RL_SET(rl_q4_, SENTIO_Q4) RL_SET(rl_q41_, SENTIO_Q4_1)
+#define RL_ROW(P) { P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13, P##14, P##15, P##16 }
 
 /* Whole 16-row groups of [r0, r1) on the row-lane kernel (n = 5..8); returns the first row not done. */
 static long rl_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
                    const float *bias) {
     typedef void (*rl_fn)(const uint8_t *, size_t, const uint8_t *, const sentio_xq *, float *, long, long, const float *);
-    static const rl_fn fns[3][4] = { { rl_q8_5, rl_q8_6, rl_q8_7, rl_q8_8 }, { rl_q4_5, rl_q4_6, rl_q4_7, rl_q4_8 },
-                                     { rl_q41_5, rl_q41_6, rl_q41_7, rl_q41_8 } };
-    if (xq->n < 5 || xq->n > 8) return r0;
+    static const rl_fn fns[3][12] = { RL_ROW(rl_q8_), RL_ROW(rl_q4_), RL_ROW(rl_q41_) };
+    if (xq->n < 5 || xq->n > SK_QGEMVN_MAX_N) return r0;
     const rl_fn fn = fns[wtype == SENTIO_Q8 ? 0 : wtype == SENTIO_Q4 ? 1 : 2][xq->n - 5];
     long r = r0;
     for (; r + 16 <= r1; r += 16) {
