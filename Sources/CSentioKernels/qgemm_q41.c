@@ -15,8 +15,8 @@
    blocks per step: the 16 offsets of a row gathered at once, one FMA with dx*sum(qx) per activation
    row (Q4_0's op count in the pair loop). One horizontal sum per output.
    Tiles: 4 weight rows x up to 4 activation rows (n <= 4 on VNNI, any n on AVX2; one driver, q41_drive,
-   loops either ISA's tiles over panels of activation rows). VNNI, n = 5..8 (sk_qgemvn_max): the batched-decode GEMV
-   of qgemv_x86.c (sk_qgemvn_vnni: activation rows in the lanes, weights read in place); larger n: a packed
+   loops either ISA's tiles over panels of activation rows). VNNI, n = 5..16 (sk_qgemvn_max): the batched-decode GEMVs
+   of qgemv_x86.c (sk_qgemvn_vnni: weights read in place, no pack buffer); larger n: a packed
    32-row x 6-activation GEMM (below). */
 #include "internal.h"
 #include <stdlib.h>

@@ -151,8 +151,10 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
     if (heap) { free(nc); free(dx); }
 }
 
-/* ---------------- AVX-512 VNNI GEMV-N: 5..SK_QGEMVN_MAX_N activation rows (batched decode) ----------------
-   The pair-of-blocks GEMV above spends, per weight block and activation row, one vpdpbusd and then a
+/* ---------------- AVX-512 VNNI activation-lane GEMV: 1..SK_QGEMVN_MAX_N activation rows ----------------
+   (The batched-decode path runs whole 16-row weight groups on the row-lane kernel below, which measured
+   faster; this one takes the fewer-than-16 rows left at the end of a matrix, and everything when the
+   row-lane kernel is switched off for comparison.) The pair-of-blocks GEMV above spends, per weight block and activation row, one vpdpbusd and then a
    convert, a multiply and an FMA (its lanes are k positions, so each block's partial sums must be scaled
    separately for every activation row); at 8 rows that float work, not the weight stream, sets the
    time. The packed tile GEMM (qgemm_512.c) has cheap arithmetic but gathers and unpacks every weight
@@ -345,7 +347,12 @@ VNNI_TARGET static int xn_run(int wtype, const void *w, size_t rowBytes, long r0
     return 1;
 }
 
-/* ---------------- AVX-512 VNNI row-lane GEMV: 5..8 activation rows, 16 weight rows in the lanes ----------------
+/* ---------------- AVX-512 VNNI row-lane GEMV: 5..16 activation rows, 16 weight rows in the lanes ----------------
+   Why it wins over the activation-lane kernel: there every vpdpbusd needs one AND / XOR to form its weight
+   operand, and both share the two 512-bit ports with the float work; here the weight vectors are formed
+   once per 16 rows and block (transpose: 16 loads, 20 shuffles; q4: 12 more ops) and reused by all n
+   activation rows, whose operand is a free memory broadcast: per block, 16 rows and activation row just
+   8 vpdpbusd + convert + multiply + FMA.
    Same idea as the packed tile GEMM (one dword lane per weight row, the activation's 4 bytes broadcast, so a
    vpdpbusd accumulates 16 rows' dots and each block needs one convert and one FMA per activation row), but
    the weights are transposed in registers as they stream, not gathered into a pack buffer: per block, the
@@ -357,7 +364,6 @@ VNNI_TARGET static int xn_run(int wtype, const void *w, size_t rowBytes, long r0
    times d_x; q4_1 one more FMA for the offset. Rows of the next 16-row group are prefetched along the
    block loop. */
 
-#define RL_PF_GROUPS 1   /* groups ahead to prefetch */
 
 INLINE VNNI_TARGET void rl_transpose(const uint8_t *p, size_t rowBytes, __m512i D[4]) {
     __m512i Z[4];
@@ -445,8 +451,10 @@ static long rl_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
     return r;
 }
 
-/* n = 5..8: whole 16-row groups on the row-lane kernel, the rest (and n = 9..16) on the lane-per-activation
-   kernel above. */
+/* Whole 16-row groups on the row-lane kernel, the remaining rows (fewer than 16: the end of the matrix)
+   on the activation-lane kernel above. Measured (KernelBench decode, one Qwen2-0.5B step's matmuls, 1 thread,
+   q4 / q8, ms): n = 8 tile GEMM 60-76 / 77-80, activation-lane 48-50 / 64-69, row-lane 37-39 / 53-60;
+   n = 16: 83-101 / 99-109, 74-103 / 87-94, 62-84 / 73-75. */
 int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                    const sentio_xq *xq, float *y, long ldy, const float *bias) {
     if (xq->n < 1 || xq->n > SK_QGEMVN_MAX_N) return 0;

@@ -43,11 +43,11 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
    batched GEMV (whole groups), else 4. */
 long sentio_qgemm_row_align(int wtype, long n);
 /* With AVX-512 VNNI, n in 5...max activation rows run the batched-decode GEMV (weights read in place)
-   instead of the packed tile GEMM. Default 8 (measured: docs/BENCHMARKS.md, batched decode); at most 16;
+   instead of the packed tile GEMM. Default 16, the most it takes (measured: docs/BENCHMARKS.md, batched decode);
    -1 restores the default, 4 or less turns it off. Process-wide, for tests and benchmarks: set it between
    calls, not during one. */
 void sentio_qgemm_set_batch_gemv_max(long n);
-/* Batched GEMV, n = 5..8: 1 (default) runs whole 16-row weight groups on the row-lane kernel (weights
+/* Batched GEMV: 1 (default) runs whole 16-row weight groups on the row-lane kernel (weights
    transposed in registers), 0 everything on the activation-lane kernel; same rules as above. */
 void sentio_qgemm_set_batch_gemv_rowlane(int on);
 /* The 512-bit VNNI GEMM packs at most this many bytes of weights per pass (default 4 MB, 0 restores it);
