@@ -4,10 +4,11 @@
 //   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C
 //             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n <= 4 (SK_QGEMV_MAX_N): the decode GEMV
 //             (qgemv_x86.c). With VNNI, n = 5...16 (SK_QGEMVN_MAX_N, batched decode): the batched GEMV
-//             (activation rows in the lanes, weights read in place, qgemv_x86.c). Larger n: with AMX-INT8
+//             (16 weight rows transposed in registers per block, weights read in place, qgemv_x86.c;
+//             docs/BENCHMARKS.md, batched decode). Larger n: with AMX-INT8
 //             (ISA level 4) 32 x 32 tiles per Q8_0 block (qgemm_amx.c); with VNNI 32 repacked weight rows x 6
 //             activation rows per 512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
-//             sentio_qgemm_row_align says which (32-row aligned chunks for the packing kernels).
+//             sentio_qgemm_row_align gives the chunk alignment each path wants (32 packing kernels, 16 batched GEMV).
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
 //   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
 //             to f32 while packing (once per call; cost / n is then small).
@@ -56,7 +57,7 @@ public enum Linear {
         }
         let rowBytes = w.rowBytes, data = w.data, rows = w.rows
         let d = desc
-        // Kernels that pack 32-row weight groups (the tile GEMMs) get chunks of whole groups.
+        // Chunks of whole weight groups: 32 rows for the packing tile GEMMs, 16 for the batched GEMV.
         let align = sentio_qgemm_row_align(code, n)
         pool.parallelChunks(rows, align: align, maxChunks: rowChunks(rows, pool, n: n)) { r in
             var dd = d
