@@ -1,11 +1,11 @@
 // KernelBench: throughput of the layer-1 kernels on the Qwen2-0.5B / Whisper shapes.
 //
-//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|gemm|omni|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
+//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|decode|gemm|omni|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
 // attn: Whisper-large encoder (n=1500, 20 heads), SigLIP frame (196, 12), BERT (50, 12), Qwen2 causal prefill/decode.
 //
 // stream: pure read bandwidth (sum of 64-bit words over a 512 MB buffer per thread): the ceiling for GEMV.
 // pool: cost of one empty parallelFor (count = threads) on the pool, in microseconds.
-// gemvn: q8/q4 GEMV with n = 1..8 activation rows (batched decode), GB/s of weights.
+// gemvn: q8/q4 (q4_1) GEMV with n = 1..8 (BENCH_N) activation rows (batched decode), GB/s of weights.
 //
 // Measured (Sapphire Rapids-class VM, 2 vCPUs shared with other builds, thread CPU time, +-20% noise):
 //   stream 512 MB: 11.7-15 GB/s per thread; 2 threads together 12.1 GB/s wall (no gain over 1 thread).
@@ -222,22 +222,70 @@ if what == "attn" || what == "all" {
 }
 
 if what == "gemvn" {
-    print("\nGEMV n = 1...8 (batched decode): GB/s of weights read once per call, 1 thread")
+    // BENCH_N: the n values (default 1...8, e.g. BENCH_N=1,4,8,16); BENCH_DTYPES: q4,q8,q4_1 (default q4,q8).
+    let ns = ProcessInfo.processInfo.environment["BENCH_N"]?.split(separator: ",").compactMap { Int($0) } ?? Array(1...8)
+    let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
+    print("\nGEMV n = \(ns.map(String.init).joined(separator: ",")) (batched decode): GB/s of weights read once per call, 1 thread")
     for (rows, cols) in [(4864, 896), (896, 4864), (151936, 896)] {
-        for dtype in [DType.q4, .q8] {
+        for dtype in [DType.q4, .q8, .q4_1] where only?.contains(dtype.name) ?? (dtype != .q4_1) {
             let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
             var line = String(format: "%-13@ %-3@", "\(rows)x\(cols)" as NSString, dtype.name as NSString)
             let pool = ThreadPool(threads: 1)
             timingThreads = 1
-            for n in 1...8 {
+            for n in ns {
                 let x = (0..<(n * cols)).map { Float(sin(Double($0) * 0.7)) }
                 var y = [Float](repeating: 0, count: n * rows)
                 let sec = timeIt(minTime: rows > 100_000 ? 0.6 : 0.2) { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
-                line += String(format: "  n=%d %5.1f", n, Double(w.byteCount) / sec / 1e9)
+                line += String(format: "  n=%-2d %5.1f", n, Double(w.byteCount) / sec / 1e9)
             }
             print(line)
             p.deallocate()
         }
+    }
+}
+
+// decode: the matrices of one Qwen2-0.5B decode step (24 layers x q/k/v/o/gate/up/down and the 151936-row
+// head; q4 ~280 MB, q8 ~530 MB, so they stream from DRAM as in real decode) at n = 1 and the batched n
+// (BENCH_N, default 1,8,16), 1 thread; each batched n with the tile GEMM, the activation-lane batched GEMV
+// and (n <= 8) the row-lane batched GEMV, interleaved in the same process. Prints ms per step (best of 3) and the aggregate speedup n * t(1) / t(n).
+if what == "decode" {
+    let ns = ProcessInfo.processInfo.environment["BENCH_N"]?.split(separator: ",").compactMap { Int($0) } ?? [1, 8, 16]
+    let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
+    let shapes = Array(repeating: [(896, 896), (128, 896), (128, 896), (896, 896), (4864, 896), (4864, 896), (896, 4864)],
+                       count: 24).flatMap { $0 } + [(151936, 896)]
+    print("\nDecode step matmuls (Qwen2-0.5B, \(shapes.count) matrices), 1 thread: ms per step, n * t(1) / t(n)")
+    for dtype in [DType.q4, .q8, .q4_1] where only?.contains(dtype.name) ?? (dtype != .q4_1) {
+        let ws = shapes.map { makeWeight(dtype, rows: $0.0, cols: $0.1) }
+        let pool = ThreadPool(threads: 1)
+        timingThreads = 1
+        func step(_ n: Int, _ x: [Float], _ y: inout [Float]) {
+            for (_, w) in ws { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
+        }
+        var t1 = Double.nan
+        for n in ns {
+            let x = (0..<(n * 4864)).map { Float(sin(Double($0) * 0.7)) }
+            var y = [Float](repeating: 0, count: n * 151936)
+            // (name, batched-GEMV max n, row-lane kernel on)
+            let modes: [(String, Int, Int32)] = n <= 4 ? [("gemv", -1, 1)]
+                : [("tile", 4, 1), ("act-lane", 16, 0), ("row-lane", 16, 1)]
+            var best = [Double](repeating: .infinity, count: modes.count)
+            for _ in 0..<3 {
+                for (m, mode) in modes.enumerated() {
+                    sentio_qgemm_set_batch_gemv_max(mode.1)
+                    sentio_qgemm_set_batch_gemv_rowlane(mode.2)
+                    let c0 = threadCPU()
+                    step(n, x, &y)
+                    best[m] = min(best[m], threadCPU() - c0)
+                }
+            }
+            sentio_qgemm_set_batch_gemv_max(-1)
+            sentio_qgemm_set_batch_gemv_rowlane(1)
+            if n == 1 { t1 = best[0] }
+            let cols = modes.enumerated().map { m, mode in
+                String(format: "%@ %7.1f ms  x%.2f", mode.0 as NSString, best[m] * 1e3, Double(n) * t1 / best[m]) }
+            print(String(format: "%-5@ n=%-2d  ", dtype.name as NSString, n) + cols.joined(separator: "   "))
+        }
+        ws.forEach { $0.0.deallocate() }
     }
 }
 

@@ -46,6 +46,14 @@ void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
 #define SK_QGEMV_MAX_N 4
 void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* Batched-decode GEMV (qgemv_x86.c), AVX-512 VNNI, SK_QGEMV_MAX_N < n <= sk_qgemvn_max() activation rows,
+   q8 / q4 / q4_1 weights read in place (no repacking); same contract as sentio_qgemm. Returns 0 when it
+   cannot run (n out of range, scratch allocation failed): the caller then uses another kernel. */
+#define SK_QGEMVN_MAX_N 16      /* what the kernel handles (one or two 8-row activation vectors) */
+#define SK_QGEMVN_DEFAULT_N 16  /* what dispatch gives it by default (sentio_qgemm_set_batch_gemv_max) */
+long sk_qgemvn_max(void);
+int sk_qgemvn_rowlane_on(void);   /* whole 16-row groups on the row-lane kernel (default 1) */
+int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_fgemm_scalar(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);

@@ -14,8 +14,10 @@
    pair's weight / activation scales, 8 lanes per block. The offset term runs outside that loop, 16
    blocks per step: the 16 offsets of a row gathered at once, one FMA with dx*sum(qx) per activation
    row (Q4_0's op count in the pair loop). One horizontal sum per output.
-   Tiles: 4 weight rows x up to 4 activation rows (n <= 8, and any n on AVX2, looping the tiles over
-   panels of activation rows); n > 8 on VNNI: a packed 32-row x 6-activation GEMM (below). */
+   Tiles: 4 weight rows x up to 4 activation rows (n <= 4 on VNNI, any n on AVX2; one driver, q41_drive,
+   loops either ISA's tiles over panels of activation rows). VNNI, n = 5..16 (sk_qgemvn_max): the batched-decode GEMVs
+   of qgemv_x86.c (sk_qgemvn_vnni: weights read in place, no pack buffer); larger n: a packed
+   32-row x 6-activation GEMM (below). */
 #include "internal.h"
 #include <stdlib.h>
 #if defined(__x86_64__)
@@ -52,6 +54,31 @@ void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const senti
 #define INLINE __attribute__((always_inline)) static inline
 #define Q41_PF 2048     /* prefetch distance in bytes ahead of each weight row stream */
 #define Q41_PANEL 64    /* activation rows per panel for n > 4 */
+
+/* The panel loop shared by the VNNI and AVX2 GEMVs: panels of Q41_PANEL activation rows; in each, 4 weight
+   rows at a time (the last rows repeated to fill the tile, only nr stored) against tiles of up to th
+   activation rows. tile(ctx, wr, i0, mr, out) sets out[k][a] = weight row wr[k] . activation row i0 + a
+   (k < 4, a < mr <= th <= 4), without bias. */
+typedef void (*q41_tile_fn)(const void *ctx, const uint8_t *const wr[4], long i0, int mr, float out[4][4]);
+
+static void q41_drive(const void *w, size_t rowBytes, long r0, long r1, long n, float *y, long ldy, const float *bias,
+                      int th, q41_tile_fn tile, const void *ctx) {
+    for (long ip = 0; ip < n; ip += Q41_PANEL) {
+        const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
+        for (long r = r0; r < r1; r += 4) {
+            const uint8_t *wr[4];
+            for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+            for (long i = ip; i < ie; i += th) {
+                float out[4][4];
+                const int mr = ie - i < th ? (int)(ie - i) : th;
+                tile(ctx, wr, i, mr, out);
+                for (int a = 0; a < mr; a++)
+                    for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
+            }
+        }
+    }
+}
 
 /* ---------------- AVX-512 VNNI ---------------- */
 
@@ -133,8 +160,21 @@ INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long 
     for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
 }
 
-VNNI_TARGET static void q41_vnni(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
-                                 long ldy, const float *bias) {
+typedef struct { const sentio_xq *xq; long nb, np, nb16; const float *dx, *sx; } q41_vnni_ctx;
+
+/* One specialized copy per tile height (constant MR: accumulators in registers). */
+VNNI_TARGET static void q41_vnni_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, float out[4][4]) {
+    const q41_vnni_ctx *c = ctx;
+    switch (mr) {
+    case 1: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 1, out); break;
+    case 2: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 2, out); break;
+    case 3: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 3, out); break;
+    default: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 4, out); break;
+    }
+}
+
+static void q41_vnni(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                     long ldy, const float *bias) {
     const long nb = xq->cols / 32, np = (nb + 1) / 2, nb16 = (nb + 15) / 16 * 16, n = xq->n;
     float stack_dx[4 * 64 * 16], stack_sx[4 * 256];
     float *dx = stack_dx, *sx = stack_sx;
@@ -145,30 +185,12 @@ VNNI_TARGET static void q41_vnni(const void *w, size_t rowBytes, long r0, long r
         if (!dx || !sx) { free(dx); free(sx); sk_q41_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     }
     q41_prep(xq, np, nb16, dx, sx);
-    for (long ip = 0; ip < n; ip += Q41_PANEL) {
-        const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
-        for (long r = r0; r < r1; r += 4) {
-            const uint8_t *wr[4];
-            for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
-            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-            for (long i = ip; i < ie; i += 4) {
-                float out[4][4];
-                const int mr = ie - i < 4 ? (int)(ie - i) : 4;
-                switch (mr) {
-                case 1: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 1, out); break;
-                case 2: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 2, out); break;
-                case 3: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 3, out); break;
-                default: q41_vnni_tile(wr, nb, np, nb16, xq, dx, sx, i, 4, out); break;
-                }
-                for (int a = 0; a < mr; a++)
-                    for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
-            }
-        }
-    }
+    const q41_vnni_ctx ctx = { xq, nb, np, nb16, dx, sx };
+    q41_drive(w, rowBytes, r0, r1, n, y, ldy, bias, 4, q41_vnni_tiles, &ctx);
     if (heap) { free(dx); free(sx); }
 }
 
-/* ---------------- AVX-512 VNNI GEMM for n > 8 (prefill) ----------------
+/* ---------------- AVX-512 VNNI GEMM for n > sk_qgemvn_max() (prefill) ----------------
    As qgemm_512.c does for q8/q4: weights repacked per call, 32 rows per group, so that one zmm holds 4
    consecutive k-bytes of 16 rows (one dword lane per row) and vpdpbusd with 4 activation bytes
    broadcast accumulates 16 row dots at once. Packed group, per block: 8 steps x [32 rows x 4 nibble
@@ -284,7 +306,7 @@ VNNI_TARGET static int q41_vnni512(const void *w, size_t rowBytes, long r0, long
 /* ---------------- AVX2 ---------------- */
 
 INLINE AVX2_TARGET void q41_avx2_tile(const uint8_t *const wr[4], long nb, const sentio_xq *xq, long i0,
-                                      const int MR, float out[4][2]) {
+                                      const int MR, float out[4][4]) {
     const long cols = xq->cols;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[4][2];
@@ -322,24 +344,17 @@ INLINE AVX2_TARGET void q41_avx2_tile(const uint8_t *const wr[4], long nb, const
         }
 }
 
-AVX2_TARGET static void q41_avx2(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
-                                 long ldy, const float *bias) {
-    const long nb = xq->cols / 32, n = xq->n;
-    for (long ip = 0; ip < n; ip += Q41_PANEL) {
-        const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
-        for (long r = r0; r < r1; r += 4) {
-            const uint8_t *wr[4];
-            for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
-            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-            for (long i = ip; i < ie; i += 2) {
-                float out[4][2];
-                const int mr = ie - i < 2 ? 1 : 2;
-                if (mr == 1) q41_avx2_tile(wr, nb, xq, i, 1, out); else q41_avx2_tile(wr, nb, xq, i, 2, out);
-                for (int a = 0; a < mr; a++)
-                    for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
-            }
-        }
-    }
+typedef struct { const sentio_xq *xq; long nb; } q41_avx2_ctx;
+
+AVX2_TARGET static void q41_avx2_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, float out[4][4]) {
+    const q41_avx2_ctx *c = ctx;
+    if (mr == 1) q41_avx2_tile(wr, c->nb, c->xq, i0, 1, out); else q41_avx2_tile(wr, c->nb, c->xq, i0, 2, out);
+}
+
+static void q41_avx2(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                     long ldy, const float *bias) {
+    const q41_avx2_ctx ctx = { xq, xq->cols / 32 };
+    q41_drive(w, rowBytes, r0, r1, xq->n, y, ldy, bias, 2, q41_avx2_tiles, &ctx);
 }
 #endif
 
@@ -348,6 +363,8 @@ void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio
 #if defined(__x86_64__)
     const int isa = sentio_isa_level();
     if (isa >= 3) {
+        if (xq->n > SK_QGEMV_MAX_N && xq->n <= sk_qgemvn_max() && sk_qgemvn_vnni(SENTIO_Q4_1, w, rowBytes, r0, r1, xq, y, ldy, bias))
+            return;
         if (xq->n > SK_QGEMV_MAX_N && q41_vnni512(w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
         q41_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias);
         return;

@@ -122,9 +122,17 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
         else sk_qgemv_avx2(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
         return;
     }
+    if (isa >= 3 && xq->n <= sk_qgemvn_max() && sk_qgemvn_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
     if (isa >= 3) {
         if (!sk_qgemm_vnni512(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias))
             sk_qgemm_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
     } else if (isa >= 1) sk_qgemm_avx2(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
     else sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
+}
+
+long sentio_qgemm_row_align(int wtype, long n) {
+    (void)wtype;
+    if (n <= SK_QGEMV_MAX_N) return 4;
+    if (sentio_isa_level() >= 3 && n <= sk_qgemvn_max()) return sk_qgemvn_rowlane_on() ? 16 : 4;
+    return 32;
 }

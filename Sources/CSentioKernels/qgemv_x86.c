@@ -12,6 +12,16 @@
    blocks (scale vector, correction vector) is prepared once per call. */
 #include "internal.h"
 #include <stdlib.h>
+
+static long g_gemvn_max = SK_QGEMVN_DEFAULT_N;
+void sentio_qgemm_set_batch_gemv_max(long n) {
+    g_gemvn_max = n < 0 ? SK_QGEMVN_DEFAULT_N : n > SK_QGEMVN_MAX_N ? SK_QGEMVN_MAX_N : n;
+}
+long sk_qgemvn_max(void) { return g_gemvn_max; }
+static int sk_qgemvn_rowlane = 1;
+void sentio_qgemm_set_batch_gemv_rowlane(int on) { sk_qgemvn_rowlane = on != 0; }
+int sk_qgemvn_rowlane_on(void) { return sk_qgemvn_rowlane; }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -141,6 +151,317 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
     if (heap) { free(nc); free(dx); }
 }
 
+/* ---------------- AVX-512 VNNI activation-lane GEMV: 1..SK_QGEMVN_MAX_N activation rows ----------------
+   (The batched-decode path runs whole 16-row weight groups on the row-lane kernel below, which measured
+   faster; this one takes the fewer-than-16 rows left at the end of a matrix, and everything when the
+   row-lane kernel is switched off for comparison.) The pair-of-blocks GEMV above spends, per weight block and activation row, one vpdpbusd and then a
+   convert, a multiply and an FMA (its lanes are k positions, so each block's partial sums must be scaled
+   separately for every activation row); at 8 rows that float work, not the weight stream, sets the
+   time. The packed tile GEMM (qgemm_512.c) has cheap arithmetic but gathers and unpacks every weight
+   row per call, which at n = 8 costs as much as the math. This kernel reads each weight block once,
+   in place, and puts the activation rows in the lanes instead:
+   - 8 activation rows per zmm, one qword lane each (two dword lanes g = 0, 1 per row). Per Q8_0 block,
+     4 steps t; the activation vectors are packed once per call (xn_prep) to match the weight operand,
+     which is read straight from the block with one broadcast load:
+     q8: weight bytes 8t..8t+7 to every qword, ^ 0x80 (= w + 128, unsigned); activation lane pair of
+       row i = its bytes 8t..8t+7.
+     q4 / q4_1: nibble bytes 4t..4t+3 to every dword, & [0x0F.. | 0xF0..]: lane g = 0 gets the low
+       nibbles (k = 4t..4t+3), lane g = 1 the high nibbles in place (16 * q, k = 16+4t..); activation lanes
+       (i, 0) = bytes 4t.., (i, 1) = bytes 16+4t... Lane g = 1 thus sums 16 * (high-half dot), exactly;
+       its scale lane carries d_x / 16 (exact), so no shift or extra add is needed.
+   - Per block and weight row: 4 vpdpbusd give the block's integer dots of all 8 rows at once (lanes
+     2i, 2i+1 hold parts of row i's dot), started at -corr (the zero-point term, lane 2i only); then one
+     convert and one FMA with d_x * d_w (d_x per lane, d_w broadcast; the scalar twin's product, q4 lane
+     g = 1 divided by 16). q4_1: plus one FMA of the offset m_w with d_x * sum(q_x) (lane 2i only).
+   - Weight scales (and q4_1 offsets) of 16 blocks per row at a time: one dword gather, converted to f32.
+   Rows: 4 weight rows per pass (4 streams, prefetched like the GEMV), 1 or 2 activation vectors
+   (n <= 8 / n <= 16; lanes of missing rows hold zeros). One horizontal pair sum per output at the end. */
+
+#define XN_SLOT (7 * 64)    /* bytes per (block, activation vector): 4 step vectors, C, DX, SX */
+
+static _Thread_local uint8_t *tl_xn;
+static _Thread_local size_t tl_xn_cap;
+
+/* Activation side for V vectors of 8 rows: slot (b*V + v) = 4 step vectors X_t (qword i: activation row 8v+i;
+   q8: bytes 8t..8t+7 of block b; q4 / q4_1: dword 0 = bytes 4t..4t+3, dword 1 = bytes 16+4t..), then
+   C (int32 lane 2i: -corr, 0 for q4_1), DX (f32 lanes 2i, 2i+1: d_x; q4 / q4_1 lane 2i+1: d_x / 16) and
+   SX (q4_1: f32 lane 2i: d_x * sum(q_x)). Rows past n are zero in every field. Per block, the 8 rows'
+   32 bytes are loaded as 4 pairs (one zmm each) and the step vectors picked out with two-source dword
+   permutes; scales and corrections come with one 8-lane gather each. Runs once per call of the kernel
+   (per thread chunk of weight rows), so it must stay cheap next to the rows it serves. */
+VNNI_TARGET static void xn_prep(int wtype, const sentio_xq *xq, long V, uint8_t *buf) {
+    const long nb = xq->cols / 32, n = xq->n, cols = xq->cols;
+    const int q8 = wtype == SENTIO_Q8, q41 = wtype == SENTIO_Q4_1;
+    __m512i idx[4];
+    for (int t = 0; t < 4; t++) {
+        const int a = q8 ? 2 * t : t, b = q8 ? 2 * t + 1 : 4 + t;
+        idx[t] = _mm512_setr_epi32(a, b, 8 + a, 8 + b, 16 + a, 16 + b, 24 + a, 24 + b, 0, 0, 0, 0, 0, 0, 0, 0);
+    }
+    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512 lane1 = q8 ? _mm512_set1_ps(1.0f)
+                            : _mm512_castsi512_ps(_mm512_set1_epi64(0x3D8000003F800000ll));   /* [1, 1/16] */
+    const __m256i gidx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)nb));
+    for (long v = 0; v < V; v++) {
+        const long m = n - 8 * v < 8 ? n - 8 * v : 8;
+        const __mmask8 rm = (__mmask8)((1u << m) - 1);
+        const int8_t *x0 = xq->qs + 8 * v * cols;
+        const int32_t *c0 = xq->corr + 8 * v * nb;
+        const float *d0 = xq->d + 8 * v * nb;
+        for (long b = 0; b < nb; b++) {
+            uint8_t *s = buf + (size_t)(b * V + v) * XN_SLOT;
+            __m512i Z[4];
+            for (int p = 0; p < 4; p++) {
+                const __m256i lo = _mm256_maskz_loadu_epi32(2 * p < m ? 0xFF : 0, x0 + (2 * p < m ? 2 * p : 0) * cols + b * 32);
+                const __m256i hi = _mm256_maskz_loadu_epi32(2 * p + 1 < m ? 0xFF : 0, x0 + (2 * p + 1 < m ? 2 * p + 1 : 0) * cols + b * 32);
+                Z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            }
+            for (int t = 0; t < 4; t++) {
+                const __m512i P = _mm512_permutex2var_epi32(Z[0], idx[t], Z[1]);
+                const __m512i Q = _mm512_permutex2var_epi32(Z[2], idx[t], Z[3]);
+                _mm512_store_si512((void *)(s + 64 * t), _mm512_inserti64x4(P, _mm512_castsi512_si256(Q), 1));
+            }
+            const __m256i cv = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), rm, gidx, c0 + b, 4);
+            const __m256 dv = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), rm, gidx, d0 + b, 4);
+            const __m512 dp = _mm512_permutexvar_ps(pairs, _mm512_castps256_ps512(dv));
+            const __m512i cp = _mm512_permutexvar_epi32(pairs, _mm512_castsi256_si512(cv));
+            _mm512_store_si512((void *)(s + 256), q41 ? _mm512_setzero_si512()
+                                                      : _mm512_maskz_sub_epi32(0x5555, _mm512_setzero_si512(), cp));
+            _mm512_store_ps((float *)(s + 320), _mm512_mul_ps(dp, lane1));
+            _mm512_store_ps((float *)(s + 384), q41 ? _mm512_maskz_mul_ps(0x5555, dp, _mm512_cvtepi32_ps(cp)) : _mm512_setzero_ps());
+        }
+    }
+}
+
+INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb, const uint8_t *xp, const int V,
+                                 float *y, long ldy, long r, int nr, long n, const float *bias) {
+    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : 20;
+    const long qo = wtype == SENTIO_Q4_1 ? 4 : 2;
+    /* q4: dword lanes alternate low-nibble mask (g = 0) and high-nibble mask in place (g = 1: 16 * nibble) */
+    const __m512i nib = _mm512_set1_epi64(0xF0F0F0F00F0F0F0Fll), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)bs));
+    __m512 f[4][2];
+    for (int k = 0; k < 4; k++) for (int v = 0; v < V; v++) f[k][v] = _mm512_setzero_ps();
+    float sc[4][16] __attribute__((aligned(64))), mo[4][16] __attribute__((aligned(64)));
+    for (long c = 0; c < nb; c += 16) {
+        const long cn = nb - c < 16 ? nb - c : 16;
+        const __mmask16 gm = cn == 16 ? 0xFFFF : (__mmask16)((1u << cn) - 1);
+        for (int k = 0; k < 4; k++) {
+            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[k] + c * bs, 1);
+            _mm512_store_ps(sc[k], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+            if (wtype == SENTIO_Q4_1) _mm512_store_ps(mo[k], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16))));
+        }
+        for (long j = 0; j < cn; j++) {
+            const long b = c + j;
+            const uint8_t *xs = xp + (size_t)(b * V) * XN_SLOT;
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *blk = wr[k] + b * bs;
+                if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
+                const __m512 dw = _mm512_set1_ps(sc[k][j]);
+                if (wtype == SENTIO_Q8) {
+                    int64_t q0, q1, q2, q3;
+                    memcpy(&q0, blk + 2, 8); memcpy(&q1, blk + 10, 8); memcpy(&q2, blk + 18, 8); memcpy(&q3, blk + 26, 8);
+                    const __m512i W0 = _mm512_xor_si512(_mm512_set1_epi64(q0), flip), W1 = _mm512_xor_si512(_mm512_set1_epi64(q1), flip);
+                    const __m512i W2 = _mm512_xor_si512(_mm512_set1_epi64(q2), flip), W3 = _mm512_xor_si512(_mm512_set1_epi64(q3), flip);
+                    for (int v = 0; v < V; v++) {
+                        const uint8_t *s = xs + v * XN_SLOT;
+                        __m512i a = _mm512_load_si512((const void *)(s + 256));
+                        a = _mm512_dpbusd_epi32(a, W0, _mm512_load_si512((const void *)s));
+                        a = _mm512_dpbusd_epi32(a, W1, _mm512_load_si512((const void *)(s + 64)));
+                        a = _mm512_dpbusd_epi32(a, W2, _mm512_load_si512((const void *)(s + 128)));
+                        a = _mm512_dpbusd_epi32(a, W3, _mm512_load_si512((const void *)(s + 192)));
+                        f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
+                    }
+                } else {
+                    int32_t d0, d1, d2, d3;
+                    memcpy(&d0, blk + qo, 4); memcpy(&d1, blk + qo + 4, 4); memcpy(&d2, blk + qo + 8, 4); memcpy(&d3, blk + qo + 12, 4);
+                    const __m512i W0 = _mm512_and_si512(_mm512_set1_epi32(d0), nib), W1 = _mm512_and_si512(_mm512_set1_epi32(d1), nib);
+                    const __m512i W2 = _mm512_and_si512(_mm512_set1_epi32(d2), nib), W3 = _mm512_and_si512(_mm512_set1_epi32(d3), nib);
+                    for (int v = 0; v < V; v++) {
+                        const uint8_t *s = xs + v * XN_SLOT;
+                        __m512i a = _mm512_load_si512((const void *)(s + 256));
+                        a = _mm512_dpbusd_epi32(a, W0, _mm512_load_si512((const void *)s));
+                        a = _mm512_dpbusd_epi32(a, W1, _mm512_load_si512((const void *)(s + 64)));
+                        a = _mm512_dpbusd_epi32(a, W2, _mm512_load_si512((const void *)(s + 128)));
+                        a = _mm512_dpbusd_epi32(a, W3, _mm512_load_si512((const void *)(s + 192)));
+                        f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
+                        if (wtype == SENTIO_Q4_1)
+                            f[k][v] = _mm512_fmadd_ps(_mm512_set1_ps(mo[k][j]), _mm512_load_ps((const float *)(s + 384)), f[k][v]);
+                    }
+                }
+            }
+        }
+    }
+    /* lanes 2i, 2i+1 -> row i; the 4 weight rows' sums of one activation row -> 4 consecutive floats of y:
+       s_k lane 2i = sum of row i; t01 = [s_0(i), s_1(i)] per qword i, t23 likewise; unpacking their qwords
+       gives per 128-bit lane j activation row 2j (lo) and 2j+1 (hi) as [k = 0..3]. */
+    const __mmask8 km = (__mmask8)((1u << nr) - 1);
+    const __m512 bv = bias ? _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(km, bias + r)) : _mm512_setzero_ps();
+    for (int v = 0; v < V; v++) {
+        __m512 sk[4];
+        for (int k = 0; k < 4; k++)
+            sk[k] = _mm512_add_ps(f[k][v], _mm512_castsi512_ps(_mm512_srli_epi64(_mm512_castps_si512(f[k][v]), 32)));
+        const __m512 t01 = _mm512_mask_blend_ps(0xAAAA, sk[0], _mm512_castsi512_ps(_mm512_slli_epi64(_mm512_castps_si512(sk[1]), 32)));
+        const __m512 t23 = _mm512_mask_blend_ps(0xAAAA, sk[2], _mm512_castsi512_ps(_mm512_slli_epi64(_mm512_castps_si512(sk[3]), 32)));
+        const __m512 lo = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t01), _mm512_castps_pd(t23))), bv);
+        const __m512 hi = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t01), _mm512_castps_pd(t23))), bv);
+        float *yv = y + 8 * v * ldy + r;
+        const long m = n - 8 * v;
+#define XN_STORE(J) do {                                                                      \
+        if (2 * (J) < m) _mm_mask_storeu_ps(yv + 2 * (J) * ldy, km, _mm512_extractf32x4_ps(lo, J));      \
+        if (2 * (J) + 1 < m) _mm_mask_storeu_ps(yv + (2 * (J) + 1) * ldy, km, _mm512_extractf32x4_ps(hi, J)); \
+    } while (0)
+        XN_STORE(0); XN_STORE(1); XN_STORE(2); XN_STORE(3);
+#undef XN_STORE
+    }
+}
+
+/* One copy per (type, vector count): constant wtype and V keep the inner loop branch-free. */
+#define XN_VARIANT(NAME, WT, V) VNNI_TARGET __attribute__((noinline)) static void NAME(const uint8_t *const wr[4], long nb, \
+        const uint8_t *xp, float *y, long ldy, long r, int nr, long n, const float *bias) {                       \
+    xn_rows4(WT, wr, nb, xp, V, y, ldy, r, nr, n, bias); }
+XN_VARIANT(xn_q8_1, SENTIO_Q8, 1) XN_VARIANT(xn_q8_2, SENTIO_Q8, 2)
+XN_VARIANT(xn_q4_1v, SENTIO_Q4, 1) XN_VARIANT(xn_q4_2v, SENTIO_Q4, 2)
+XN_VARIANT(xn_q41_1, SENTIO_Q4_1, 1) XN_VARIANT(xn_q41_2, SENTIO_Q4_1, 2)
+
+VNNI_TARGET static int xn_run(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                              const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    const long nb = xq->cols / 32, n = xq->n, V = (n + 7) / 8;
+    if (n < 1 || V > 2) return 0;
+    const size_t need = (size_t)(nb * V) * XN_SLOT;
+    if (tl_xn_cap < need) {
+        free(tl_xn);
+        tl_xn = aligned_alloc(64, (need + 63) / 64 * 64);
+        tl_xn_cap = tl_xn ? need : 0;
+        if (!tl_xn) return 0;
+    }
+    xn_prep(wtype, xq, V, tl_xn);
+    void (*fn)(const uint8_t *const[4], long, const uint8_t *, float *, long, long, int, long, const float *) =
+        wtype == SENTIO_Q8 ? (V == 1 ? xn_q8_1 : xn_q8_2) : wtype == SENTIO_Q4 ? (V == 1 ? xn_q4_1v : xn_q4_2v)
+                                                                              : (V == 1 ? xn_q41_1 : xn_q41_2);
+    for (long r = r0; r < r1; r += 4) {
+        const uint8_t *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+        fn(wr, nb, tl_xn, y, ldy, r, r1 - r < 4 ? (int)(r1 - r) : 4, n, bias);
+    }
+    return 1;
+}
+
+/* ---------------- AVX-512 VNNI row-lane GEMV: 5..16 activation rows, 16 weight rows in the lanes ----------------
+   Why it wins over the activation-lane kernel: there every vpdpbusd needs one AND / XOR to form its weight
+   operand, and both share the two 512-bit ports with the float work; here the weight vectors are formed
+   once per 16 rows and block (transpose: 16 loads, 20 shuffles; q4: 12 more ops) and reused by all n
+   activation rows, whose operand is a free memory broadcast: per block, 16 rows and activation row just
+   8 vpdpbusd + convert + multiply + FMA.
+   Same idea as the packed tile GEMM (one dword lane per weight row, the activation's 4 bytes broadcast, so a
+   vpdpbusd accumulates 16 rows' dots and each block needs one convert and one FMA per activation row), but
+   the weights are transposed in registers as they stream, not gathered into a pack buffer: per block, the
+   16 rows' 16 nibble bytes (q8: 2 x 16 bytes) are loaded as 4 zmm of 4 rows each and turned into 4 dword
+   vectors (vector t lane l = bytes 4t..4t+3 of row l) by a 4 x 4 dword transpose inside each 128-bit lane
+   (8 unpacks). q4 / q4_1: low nibbles (k = 4t..) and high nibbles shifted down (k = 16+4t..) give 8 weight
+   vectors, q8: ^ 0x80. Each activation row then takes 8 vpdpbusd with its dword broadcast from memory
+   (the signed operand), started at -corr, one convert, one FMA with d_w (16 rows, one gather per block)
+   times d_x; q4_1 one more FMA for the offset. Rows of the next 16-row group are prefetched along the
+   block loop. */
+
+
+INLINE VNNI_TARGET void rl_transpose(const uint8_t *p, size_t rowBytes, __m512i D[4]) {
+    __m512i Z[4];
+    for (int m = 0; m < 4; m++) {
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + (size_t)m * rowBytes)));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + (size_t)(m + 4) * rowBytes)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + (size_t)(m + 8) * rowBytes)), 2);
+        Z[m] = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + (size_t)(m + 12) * rowBytes)), 3);
+    }
+    /* 128-bit lane L of Z[m] = row m + 4L; after the transpose lane 4L + m of D[t] = dword t of that row */
+    const __m512i t0 = _mm512_unpacklo_epi32(Z[0], Z[1]), t1 = _mm512_unpackhi_epi32(Z[0], Z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(Z[2], Z[3]), t3 = _mm512_unpackhi_epi32(Z[2], Z[3]);
+    D[0] = _mm512_unpacklo_epi64(t0, t2); D[1] = _mm512_unpackhi_epi64(t0, t2);
+    D[2] = _mm512_unpacklo_epi64(t1, t3); D[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* 16 weight rows starting at w0 x activation rows 0..M-1 -> y[i*ldy + r ..]. next: the next group's rows
+   (16 * rowBytes bytes, prefetched along the block loop) or NULL. */
+INLINE VNNI_TARGET void rl_group(int wtype, const uint8_t *w0, size_t rowBytes, const uint8_t *next,
+                                 const sentio_xq *xq, const int M, float *y, long ldy, long r, const float *bias) {
+    const long cols = xq->cols, nb = cols / 32;
+    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : 20;
+    const long qo = wtype == SENTIO_Q4_1 ? 4 : 2;
+    const __m512i low = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)rowBytes));
+    const long pfPer = (16 * bs + 63) / 64;   /* lines of the next group per block step: covers 16 * rowBytes */
+    __m512 f[16];
+    for (int i = 0; i < M; i++) f[i] = _mm512_setzero_ps();
+    for (long b = 0; b < nb; b++) {
+        if (next) for (long q = 0; q < pfPer; q++) _mm_prefetch((const char *)next + (b * pfPer + q) * 64, _MM_HINT_T0);
+        const uint8_t *blk = w0 + b * bs;
+        const __m512i sg = _mm512_i32gather_epi32(gidx, blk, 1);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sg));
+        __m512i W[8];
+        if (wtype == SENTIO_Q8) {
+            rl_transpose(blk + 2, rowBytes, W);
+            rl_transpose(blk + 18, rowBytes, W + 4);
+            for (int t = 0; t < 8; t++) W[t] = _mm512_xor_si512(W[t], flip);
+        } else {
+            __m512i D[4];
+            rl_transpose(blk + qo, rowBytes, D);
+            for (int t = 0; t < 4; t++) {
+                W[t] = _mm512_and_si512(D[t], low);
+                W[t + 4] = _mm512_and_si512(_mm512_srli_epi16(D[t], 4), low);
+            }
+        }
+        __m512 mv = _mm512_setzero_ps();
+        if (wtype == SENTIO_Q4_1) mv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sg, 16)));
+        for (int i = 0; i < M; i++) {
+            int32_t xv[8]; memcpy(xv, xq->qs + i * cols + b * 32, 32);
+            const int32_t c = xq->corr[i * nb + b];
+            __m512i a = _mm512_set1_epi32(wtype == SENTIO_Q4_1 ? 0 : -c);
+            for (int t = 0; t < 8; t++) a = _mm512_dpbusd_epi32(a, W[t], _mm512_set1_epi32(xv[t]));
+            const float dx = xq->d[i * nb + b];
+            f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), f[i]);
+            if (wtype == SENTIO_Q4_1) f[i] = _mm512_fmadd_ps(mv, _mm512_set1_ps(dx * (float)c), f[i]);
+        }
+    }
+    const __m512 bv = bias ? _mm512_loadu_ps(bias + r) : _mm512_setzero_ps();
+    for (int i = 0; i < M; i++) _mm512_storeu_ps(y + i * ldy + r, _mm512_add_ps(f[i], bv));
+}
+
+#define RL_VARIANT(NAME, WT, M) VNNI_TARGET __attribute__((noinline)) static void NAME(const uint8_t *w0, size_t rowBytes, \
+        const uint8_t *next, const sentio_xq *xq, float *y, long ldy, long r, const float *bias) {                     \
+    rl_group(WT, w0, rowBytes, next, xq, M, y, ldy, r, bias); }
+#define RL_SET(P, WT) RL_VARIANT(P##5, WT, 5) RL_VARIANT(P##6, WT, 6) RL_VARIANT(P##7, WT, 7) RL_VARIANT(P##8, WT, 8)      \
+    RL_VARIANT(P##9, WT, 9) RL_VARIANT(P##10, WT, 10) RL_VARIANT(P##11, WT, 11) RL_VARIANT(P##12, WT, 12)                 \
+    RL_VARIANT(P##13, WT, 13) RL_VARIANT(P##14, WT, 14) RL_VARIANT(P##15, WT, 15) RL_VARIANT(P##16, WT, 16)
+RL_SET(rl_q8_, SENTIO_Q8) RL_SET(rl_q4_, SENTIO_Q4) RL_SET(rl_q41_, SENTIO_Q4_1)
+#define RL_ROW(P) { P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13, P##14, P##15, P##16 }
+
+/* Whole 16-row groups of [r0, r1) on the row-lane kernel (n = 5..8); returns the first row not done. */
+static long rl_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
+                   const float *bias) {
+    typedef void (*rl_fn)(const uint8_t *, size_t, const uint8_t *, const sentio_xq *, float *, long, long, const float *);
+    static const rl_fn fns[3][12] = { RL_ROW(rl_q8_), RL_ROW(rl_q4_), RL_ROW(rl_q41_) };
+    if (xq->n < 5 || xq->n > SK_QGEMVN_MAX_N) return r0;
+    const rl_fn fn = fns[wtype == SENTIO_Q8 ? 0 : wtype == SENTIO_Q4 ? 1 : 2][xq->n - 5];
+    long r = r0;
+    for (; r + 16 <= r1; r += 16) {
+        const uint8_t *w0 = (const uint8_t *)w + (size_t)r * rowBytes;
+        fn(w0, rowBytes, r + 32 <= r1 ? w0 + 16 * rowBytes : NULL, xq, y, ldy, r, bias);
+    }
+    return r;
+}
+
+/* Whole 16-row groups on the row-lane kernel, the remaining rows (fewer than 16: the end of the matrix)
+   on the activation-lane kernel above. Measured (KernelBench decode, one Qwen2-0.5B step's matmuls, 1 thread,
+   q4 / q8, ms): n = 8 tile GEMM 60-76 / 77-80, activation-lane 48-50 / 64-69, row-lane 37-39 / 53-60;
+   n = 16: 83-101 / 99-109, 74-103 / 87-94, 62-84 / 73-75. */
+int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
+                   const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    if (xq->n < 1 || xq->n > SK_QGEMVN_MAX_N) return 0;
+    const long r = sk_qgemvn_rowlane ? rl_run(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias) : r0;
+    return r < r1 ? xn_run(wtype, w, rowBytes, r, r1, xq, y, ldy, bias) : 1;
+}
+
 /* ---------------- AVX2 ---------------- */
 
 INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb, const sentio_xq *xq,
@@ -204,6 +525,10 @@ AVX2_TARGET void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r
 }
 
 #else
+int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    (void)wtype; (void)w; (void)rowBytes; (void)r0; (void)r1; (void)xq; (void)y; (void)ldy; (void)bias;
+    return 0;
+}
 void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias) {
     sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
 }

@@ -2,11 +2,13 @@
 //
 // Paths (measured with KernelBench; see the report in the commit log):
 //   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C
-//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n > 4 (SK_QGEMV_MAX_N; batched decode of 5+ sequences
-//             measured faster on the tile kernel): with AMX-INT8 (ISA level 4) 32 x 32
-//             tiles per Q8_0 block (qgemm_amx.c); with VNNI 32 repacked weight rows x 6 activation rows per
-//             512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
-//   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows, q8/q4/q4_1 weights go to the bf16 tile
+//             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n <= 4 (SK_QGEMV_MAX_N): the decode GEMV
+//             (qgemv_x86.c). With VNNI, n = 5...16 (SK_QGEMVN_MAX_N, batched decode): the batched GEMV
+//             (16 weight rows transposed in registers per block, weights read in place, qgemv_x86.c;
+//             docs/BENCHMARKS.md, batched decode). Larger n: with VNNI 32 repacked weight rows x 6
+//             activation rows per 512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
+//             sentio_qgemm_row_align gives the chunk alignment each path wants (32 packing kernels, 16 batched GEMV).
+//   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows (32), q8/q4/q4_1 weights go to the bf16 tile
 //             GEMM (amx_bf16.c): x rounded to bf16 once, each weight group dequantized and rounded to bf16
 //             once per call, f32 accumulation over the whole k range (no per-block rescaling).
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
@@ -95,8 +97,9 @@ public enum Linear {
         }
         let rowBytes = w.rowBytes, data = w.data, rows = w.rows
         let d = desc
-        // n > 4 (tile kernel): chunks of whole 32-row packed groups.
-        pool.parallelChunks(rows, align: n > 4 ? 32 : 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
+        // Chunks of whole weight groups: 32 rows for the packing tile GEMMs, 16 for the batched GEMV.
+        let align = sentio_qgemm_row_align(code, n)
+        pool.parallelChunks(rows, align: align, maxChunks: rowChunks(rows, pool, n: n)) { r in
             var dd = d
             sentio_qgemm(code, data, rowBytes, r.lowerBound, r.upperBound, &dd, y, rows, bias)
         }

@@ -9,7 +9,8 @@ final class LinearTests: XCTestCase {
     // Shapes: odd row counts (tail of the 4-row tile), n over 1, 2, 3 (tile tails), 7, 9 and 33
     // (crosses the 32-row activation panel), cols multiple of 32 for quantized types and odd for floats.
     // (70, 96, 17), (45, 64, 13): the 512-bit VNNI GEMM's 32-row packed groups with a partial last group
-    // and 6-row activation tiles with tails 5 and 1; (40, 64, 70): AMX tiles of 32 activation rows
+    // and 6-row activation tiles with tails 5 and 1 (n = 13: the batched GEMV with VNNI, whose tile-GEMM
+    // runs for n <= 16 are in testQuantizedGemvSmallNMatchesTwin); (40, 64, 70): AMX tiles of 32 activation rows
     // (two full, then a zero-padded tail of 6) against a full and a partial weight group.
     let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (5, 64, 1), (37, 96, 2), (19, 160, 3), (67, 64, 7), (13, 32, 9), (9, 64, 33), (130, 256, 5),
                                                      (70, 96, 17), (45, 64, 13), (40, 64, 70)]
@@ -57,33 +58,46 @@ final class LinearTests: XCTestCase {
         }
     }
 
-    /// The decode GEMV paths (n <= 4: AVX-512 VNNI pairs of blocks, AVX2 per block) and the tile path
-    /// (n = 5...9) against the scalar quantized-activation twin: odd row counts (4-row tile tails), nb odd
-    /// and even (the single-block tail of the pair loop), every n in 1...9, threads 1...3, every ISA.
+    /// The decode GEMV paths (n <= 4: AVX-512 VNNI pairs of blocks, AVX2 per block), the VNNI batched-decode
+    /// GEMVs (n = 5...16: the row-lane kernel on whole 16-row groups, rows 21 and 35 give one and two groups
+    /// plus a tail; the activation-lane kernel on the tail rows, one or two 8-row vectors, weight scales
+    /// gathered 16 blocks at a time) and the tile paths (n = 5...16 below VNNI, or with the batched GEMV
+    /// off) against the scalar quantized-activation twin: odd row counts (4-row tile tails), nb odd and even
+    /// (the single-block tail of the pair loop), nb 17 and 28 (a partial last 16-block scale chunk), every
+    /// n in 1...16 (partial activation vectors), threads 1...3, every ISA.
     func testQuantizedGemvSmallNMatchesTwin() {
         var rng = TestRNG(seed: 11)
+        defer { sentio_qgemm_set_batch_gemv_max(-1); sentio_qgemm_set_batch_gemv_rowlane(1) }
         // (5, 160): 5120 columns, the activation-side scratch of the VNNI GEMVs moves to the heap (q8/q4 n >= 4, q4_1 n >= 7).
-        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (5, 160)]
+        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (7, 17), (5, 160)]
         forEachISA { isa in
             for dtype in [DType.q8, .q4, .q4_1] {
                 for (rows, k) in shapes {
                     let cols = 32 * k
                     let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
-                    for n in 1...9 {
+                    for n in 1...16 {
                         let x = rng.floats(n * cols, scale: 2)
                         let bias: [Float]? = n % 2 == 0 ? rng.floats(rows) : nil
                         var ref = [Float](repeating: 0, count: n * rows)
                         Linear.forwardRefQuantizedActivations(w.matrix, x: x, n: n, y: &ref, bias: bias)
-                        for pool in pools {
+                        // (pool, batched-GEMV max n, row-lane kernel): the defaults on 1...3 threads; with VNNI and
+                        // n > 4 also the activation-lane kernel alone and the tile GEMM (batched GEMV off).
+                        let alternatives: [(ThreadPool, Int, Int32)] = n > 4 && sentio_isa_level() >= 3 ? [(pools[1], -1, 0), (pools[1], 4, 1)] : []
+                        for (pool, batchMax, rowLane) in pools.map({ ($0, -1, Int32(1)) }) + alternatives {
+                            sentio_qgemm_set_batch_gemv_max(batchMax)
+                            sentio_qgemm_set_batch_gemv_rowlane(rowLane)
+                            defer { sentio_qgemm_set_batch_gemv_max(-1); sentio_qgemm_set_batch_gemv_rowlane(1) }
                             var y = [Float](repeating: .nan, count: n * rows)
                             if let bias { Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool) }
                             else { Linear.forward(w.matrix, x: x, n: n, y: &y, pool: pool) }
                             // Same integer dots and scale products as the twin; the f32 sum runs over
-                            // 8 (or 16) lane partials per block in another order: eps * sqrt(terms) scale,
-                            // 1e-6 * sqrt(cols) relative to the largest output (as for the tile path).
+                            // 8 (or 16) lane partials per block in another order (the batched GEMV on q4 /
+                            // q4_1: each block's dot as two f32 terms, low and high nibbles, the latter
+                            // scaled by an exact 1/16): eps * sqrt(terms) scale, 1e-6 * sqrt(cols) relative
+                            // to the largest output (as for the tile path).
                             let d = compare(y, ref)
                             XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(),
-                                                     "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount): \(d)")
+                                                     "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount) batch-gemv max \(batchMax) row-lane \(rowLane): \(d)")
                         }
                     }
                 }
@@ -101,7 +115,9 @@ final class LinearTests: XCTestCase {
         var rng = TestRNG(seed: 21)
         let shapes: [(rows: Int, cols: Int, n: Int)] = [(45, 32 * 37, 200), (32, 32 * 16, 193), (7, 32 * 17, 12)]
         let top = KernelISA.maxSupported
-        defer { KernelISA.limit(top); sentio_qgemm_set_pack_limit(0) }
+        // n = 12 would run the batched GEMV by default: this test is about the tile GEMM.
+        sentio_qgemm_set_batch_gemv_max(4)
+        defer { KernelISA.limit(top); sentio_qgemm_set_pack_limit(0); sentio_qgemm_set_batch_gemv_max(-1) }
         for level in Set([min(3, top), top]) {
             KernelISA.limit(level)
             for dtype in [DType.q8, .q4] {

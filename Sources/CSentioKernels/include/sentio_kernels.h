@@ -38,6 +38,18 @@ void sentio_quantize_q8_0(const float *x, long count, void *out);
    w: q8/q4/q4_1 rows of rowBytes each. */
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* Row alignment sentio_qgemm wants between the row ranges of parallel calls with n activation rows at the
+   current ISA level: 32 when that n runs a kernel that packs 32-row weight groups, 16 for the row-lane
+   batched GEMV (whole groups), else 4. */
+long sentio_qgemm_row_align(int wtype, long n);
+/* With AVX-512 VNNI, n in 5...max activation rows run the batched-decode GEMV (weights read in place)
+   instead of the packed tile GEMM. Default 16, the most it takes (measured: docs/BENCHMARKS.md, batched decode);
+   -1 restores the default, 4 or less turns it off. Process-wide, for tests and benchmarks: set it between
+   calls, not during one. */
+void sentio_qgemm_set_batch_gemv_max(long n);
+/* Batched GEMV: 1 (default) runs whole 16-row weight groups on the row-lane kernel (weights
+   transposed in registers), 0 everything on the activation-lane kernel; same rules as above. */
+void sentio_qgemm_set_batch_gemv_rowlane(int on);
 /* The 512-bit VNNI GEMM packs at most this many bytes of weights per pass (default 4 MB, 0 restores it);
    for tests of the multi-pass path. */
 void sentio_qgemm_set_pack_limit(size_t bytes);
