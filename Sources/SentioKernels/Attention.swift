@@ -311,9 +311,8 @@ public enum Attention {
     static func fullBF16Tiles(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
                               out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, split: Bool, pool: ThreadPool) {
         let hd = 64, ld = heads * hd, elems = sentio_attn_amx_pack_elems(n), per = split ? 3 : 2
-        let packs = UnsafeMutableRawPointer.allocate(byteCount: per * heads * elems * 2, alignment: 64)
-            .bindMemory(to: UInt16.self, capacity: per * heads * elems)
-        defer { UnsafeMutableRawPointer(packs).deallocate() }
+        ScratchCache.with(bytes: per * heads * elems * 2) { raw in
+        let packs = raw.bindMemory(to: UInt16.self, capacity: per * heads * elems)
         nonisolated(unsafe) let (q, k, v, out, mask, pk) = (q, k, v, out, mask, packs)
         // per head: K, V, then (split) K's residuals
         func kp(_ h: Int) -> UnsafeMutablePointer<UInt16> { pk + per * h * elems }
@@ -333,6 +332,7 @@ public enum Attention {
             sentio_attn_amx_rows(q + h * hd, ld, kp(h), lo(h), kp(h) + elems, n, i0, i1, scale, mask,
                                  -1, scratch, out + h * hd, ld)
         }
+        }
     }
 
     /// Causal prefill on the AMX tile kernel: per KV head, K and V gathered to f32 and packed once; tasks of
@@ -341,10 +341,10 @@ public enum Attention {
                                 out: UnsafeMutablePointer<Float>, split: Bool, pool: ThreadPool) {
         let hd = 64, kvh = kv.kvHeads, group = heads / kvh, total = start + nQ
         let elems = sentio_attn_amx_pack_elems(total), per = split ? 3 : 2
-        let f32 = UnsafeMutablePointer<Float>.allocate(capacity: 2 * kvh * total * hd)
-        let packs = UnsafeMutableRawPointer.allocate(byteCount: per * kvh * elems * 2, alignment: 64)
-            .bindMemory(to: UInt16.self, capacity: per * kvh * elems)
-        defer { f32.deallocate(); UnsafeMutableRawPointer(packs).deallocate() }
+        let f32Bytes = (2 * kvh * total * hd * 4 + 63) / 64 * 64
+        ScratchCache.with(bytes: f32Bytes + per * kvh * elems * 2) { raw in
+        let f32 = raw.bindMemory(to: Float.self, capacity: 2 * kvh * total * hd)
+        let packs = (raw + f32Bytes).bindMemory(to: UInt16.self, capacity: per * kvh * elems)
         nonisolated(unsafe) let (q, out, f, pk) = (q, out, f32, packs)
         func kp(_ g: Int) -> UnsafeMutablePointer<UInt16> { pk + per * g * elems }
         func lo(_ g: Int) -> UnsafeMutablePointer<UInt16>? { split ? pk + (per * g + 2) * elems : nil }
@@ -366,6 +366,7 @@ public enum Attention {
             defer { scratch.deallocate() }
             sentio_attn_amx_rows(q + h * hd, ld, kp(g), lo(g), kp(g) + elems, total, i0, i1, scale, nil,
                                  start, scratch, out + h * hd, ld)
+        }
         }
     }
 

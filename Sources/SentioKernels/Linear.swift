@@ -59,10 +59,16 @@ public enum Linear {
     static func forwardBF16Tiles(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                                  bias: UnsafePointer<Float>?, pool: ThreadPool) {
         let cols = w.cols, ldx = (cols + 31) / 32 * 32, rowsPad = (n + 31) / 32 * 32
-        let xb = UnsafeMutableRawPointer.allocate(byteCount: rowsPad * ldx * 2, alignment: 64)
-            .bindMemory(to: UInt16.self, capacity: rowsPad * ldx)
-        defer { UnsafeMutableRawPointer(xb).deallocate() }
-        (xb + n * ldx).initialize(repeating: 0, count: (rowsPad - n) * ldx)
+        ScratchCache.with(bytes: rowsPad * ldx * 2) { raw in
+            let xb = raw.bindMemory(to: UInt16.self, capacity: rowsPad * ldx)
+            (xb + n * ldx).update(repeating: 0, count: (rowsPad - n) * ldx)
+            bf16Tiles(w, x: x, xb: xb, ldx: ldx, n: n, y: y, bias: bias, pool: pool)
+        }
+    }
+
+    static func bf16Tiles(_ w: WeightMatrix, x: UnsafePointer<Float>, xb: UnsafeMutablePointer<UInt16>, ldx: Int, n: Int,
+                          y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        let cols = w.cols
         nonisolated(unsafe) let x = x, y = y, bias = bias, xbp = xb
         pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
             sentio_f32_to_bf16_rows(x, cols, cols, r.lowerBound, r.upperBound, xbp, ldx)

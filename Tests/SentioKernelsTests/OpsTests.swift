@@ -140,3 +140,27 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(Ops.argmax(big, count: big.count), want[0])
     }
 }
+
+final class ScratchCacheTests: XCTestCase {
+    /// A buffer given back is reused by the next call that fits, calls running at once get distinct buffers,
+    /// at most maxKept buffers stay cached (the largest), and drain frees them.
+    func testReuseBoundAndDrain() {
+        ScratchCache.drain()
+        let a = ScratchCache.with(bytes: 1000) { p -> UnsafeMutableRawPointer in
+            XCTAssertEqual(Int(bitPattern: p) % 64, 0)
+            return p
+        }
+        XCTAssertEqual(ScratchCache.with(bytes: 500) { $0 }, a, "a smaller request reuses the cached buffer")
+        ScratchCache.with(bytes: 1000) { outer in
+            ScratchCache.with(bytes: 1000) { inner in XCTAssertNotEqual(inner, outer, "nested uses get distinct buffers") }
+        }
+        for i in 0..<(ScratchCache.maxKept + 3) {
+            ScratchCache.with(bytes: 4096 * (i + 1)) { p in p.storeBytes(of: UInt8(i), as: UInt8.self) }
+        }
+        // Sequential calls cache one buffer each time; only the largest maxKept remain.
+        XCTAssertLessThanOrEqual(ScratchCache.cachedBytes, ScratchCache.maxKept * 4096 * (ScratchCache.maxKept + 3))
+        XCTAssertGreaterThanOrEqual(ScratchCache.cachedBytes, 4096 * (ScratchCache.maxKept + 3))
+        ScratchCache.drain()
+        XCTAssertEqual(ScratchCache.cachedBytes, 0)
+    }
+}
