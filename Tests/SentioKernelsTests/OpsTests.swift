@@ -164,3 +164,31 @@ final class ScratchCacheTests: XCTestCase {
         XCTAssertEqual(ScratchCache.cachedBytes, 0)
     }
 }
+
+final class ParallelElementwiseTests: XCTestCase {
+    /// With a pool, gelu / geluTanh / silu / swiglu split the array into 64-element-aligned chunks; each element
+    /// goes through the same vector code, so the result equals the serial call bit for bit (sizes below and
+    /// above the parallel threshold, with a tail of 37).
+    func testPooledEqualsSerial() {
+        var rng = TestRNG(seed: 77)
+        for count in [100, Ops.parallelElements + 37, 3 * Ops.parallelElements + 5] {
+            let x = rng.floats(count, scale: 6), u = rng.floats(count, scale: 2)
+            let ops: [(String, (UnsafeMutablePointer<Float>, ThreadPool?) -> Void)] = [
+                ("gelu", { Ops.gelu($0, count: count, pool: $1) }), ("geluTanh", { Ops.geluTanh($0, count: count, pool: $1) }),
+                ("silu", { Ops.silu($0, count: count, pool: $1) }),
+                ("swiglu", { p, pool in u.withUnsafeBufferPointer { up in
+                    let g = Array(UnsafeBufferPointer(start: p, count: count))
+                    Ops.swiglu(gate: g, up: up.baseAddress!, out: p, count: count, pool: pool) } }),
+            ]
+            for (name, op) in ops {
+                var serial = x
+                serial.withUnsafeMutableBufferPointer { op($0.baseAddress!, nil) }
+                for pool in pools.dropFirst() {
+                    var par = x
+                    par.withUnsafeMutableBufferPointer { op($0.baseAddress!, pool) }
+                    XCTAssertEqual(par, serial, "\(name) count=\(count) threads=\(pool.threadCount)")
+                }
+            }
+        }
+    }
+}

@@ -120,7 +120,7 @@ public final class Qwen2Model: @unchecked Sendable {
             Ops.rmsNorm(x, weight: L.postNorm, eps: c.rmsNormEps, out: xn, rows: n, dim: h)
             project(l, .gate, L.gate, xn, g, nil)
             project(l, .up, L.up, xn, u, nil)
-            Ops.swiglu(gate: g, up: u, out: g, count: n * f)
+            Ops.swiglu(gate: g, up: u, out: g, count: n * f, pool: pool)
             project(l, .down, L.down, g, xn, nil)
             Ops.add(x, xn, out: x, count: n * h)
         }

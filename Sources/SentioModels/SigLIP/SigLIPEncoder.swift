@@ -94,7 +94,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             Ops.add(x.ptr, xn.ptr, out: x.ptr, count: n * h)
             L.norm2(x.ptr, rows: n, xn.ptr)
             L.fc1(xn.ptr, n: n, mlp.ptr, pool: pool)
-            Ops.geluTanh(mlp.ptr, count: n * c.intermediateSize)
+            Ops.geluTanh(mlp.ptr, count: n * c.intermediateSize, pool: pool)
             L.fc2(mlp.ptr, n: n, xn.ptr, pool: pool)
             Ops.add(x.ptr, xn.ptr, out: x.ptr, count: n * h)
             observe?(i + 1, UnsafeBufferPointer(start: x.ptr, count: n * h))

@@ -65,12 +65,12 @@ public final class WhisperEncoder: @unchecked Sendable {
         Conv1D.forward(w.conv1, kernel: 3, x: mel, layout: .channelsFirst, channels: c.numMelBins, length: T2,
                        stride: 1, padding: 1, bias: w.conv1Bias, out: s.stem, scratch: s.cols, pool: pool)
         report(.conv1, s.stem, T2 * d)
-        Ops.gelu(s.stem, count: T2 * d)
+        Ops.gelu(s.stem, count: T2 * d, pool: pool)
         let x = s.x
         Conv1D.forward(w.conv2, kernel: 3, x: s.stem, layout: .channelsLast, channels: d, length: T2,
                        stride: 2, padding: 1, bias: w.conv2Bias, out: x, scratch: s.cols, pool: pool)
         report(.conv2, x, T * d)
-        Ops.gelu(x, count: T * d)
+        Ops.gelu(x, count: T * d, pool: pool)
         Ops.add(x, w.positions, out: x, count: T * d)
         if releasesWeightPages { w.conv1.releaseFilePages(); w.conv2.releaseFilePages() }
 
@@ -89,7 +89,7 @@ public final class WhisperEncoder: @unchecked Sendable {
 
             Ops.layerNorm(x, weight: L.ffnNorm, bias: L.ffnNormBias, eps: c.layerNormEps, out: xn, rows: T, dim: d, pool: pool)
             Linear.forward(L.fc1, x: xn, n: T, y: h, bias: L.fc1Bias, pool: pool)
-            Ops.gelu(h, count: T * f)
+            Ops.gelu(h, count: T * f, pool: pool)
             Linear.forward(L.fc2, x: h, n: T, y: xn, bias: L.fc2Bias, pool: pool)
             Ops.add(x, xn, out: x, count: T * d)
             report(.layer(i), x, T * d)
