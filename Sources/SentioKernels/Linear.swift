@@ -66,14 +66,43 @@ public enum Linear {
         }
     }
 
+    /// Several linears of the same input (e.g. q, k and v of an attention layer): y_i = x · W_iᵀ (+ bias_i).
+    /// Equal to calling `forward` for each; when all of them run on the bf16 tiles, x is converted to bf16 once
+    /// for all (the conversion is a memory pass over x per call otherwise).
+    public static func forwardMany(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
+                                   x: UnsafePointer<Float>, n: Int, pool: ThreadPool = .shared) {
+        guard let first = items.first, items.count > 1, n > 0,
+              items.allSatisfy({ usesBF16Tiles($0.w, n: n) && $0.w.cols == first.w.cols && $0.w.rows > 0 }) else {
+            for it in items { forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool) }
+            return
+        }
+        let cols = first.w.cols, ldx = (cols + 31) / 32 * 32, rowsPad = (n + 31) / 32 * 32
+        ScratchCache.with(bytes: rowsPad * ldx * 2) { raw in
+            let xb = raw.bindMemory(to: UInt16.self, capacity: rowsPad * ldx)
+            (xb + n * ldx).update(repeating: 0, count: (rowsPad - n) * ldx)
+            nonisolated(unsafe) let xs = x, xbp = xb
+            pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
+                sentio_f32_to_bf16_rows(xs, cols, cols, r.lowerBound, r.upperBound, xbp, ldx)
+            }
+            for it in items { tileGemm(it.w, xb: xb, ldx: ldx, n: n, y: it.y, bias: it.bias, pool: pool) }
+        }
+    }
+
     static func bf16Tiles(_ w: WeightMatrix, x: UnsafePointer<Float>, xb: UnsafeMutablePointer<UInt16>, ldx: Int, n: Int,
                           y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, pool: ThreadPool) {
         let cols = w.cols
-        nonisolated(unsafe) let x = x, y = y, bias = bias, xbp = xb
+        nonisolated(unsafe) let x = x, xbp = xb
         pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
             sentio_f32_to_bf16_rows(x, cols, cols, r.lowerBound, r.upperBound, xbp, ldx)
         }
-        let code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes, rows = w.rows
+        tileGemm(w, xb: xb, ldx: ldx, n: n, y: y, bias: bias, pool: pool)
+    }
+
+    /// The tile GEMM over bf16 activations already staged in xb (row stride ldx, rows padded to 32).
+    static func tileGemm(_ w: WeightMatrix, xb: UnsafeMutablePointer<UInt16>, ldx: Int, n: Int,
+                         y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        nonisolated(unsafe) let y = y, bias = bias, xbp = xb
+        let cols = w.cols, code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes, rows = w.rows
         pool.parallelChunks(rows, align: 32, maxChunks: pool.threadCount * 4) { r in
             let ok = sentio_gemm_amx_bf16(code, data, rowBytes, cols, r.lowerBound, r.upperBound, xbp, ldx, n, y, rows, bias)
             precondition(ok != 0, "AMX tile GEMM refused to run at ISA level 4")

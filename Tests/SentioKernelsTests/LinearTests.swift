@@ -274,4 +274,34 @@ final class LinearTests: XCTestCase {
             XCTAssertEqual(out, ref, "\(dtype): dequantization is exact in both")
         }
     }
+
+    /// forwardMany (q, k, v of one input) equals one forward per weight bit for bit, on the bf16 tiles (x staged
+    /// once) and on the other paths (n below the tile threshold, float weights, mixed column counts).
+    func testForwardManyEqualsSeparateForwards() {
+        var rng = TestRNG(seed: 41)
+        for (dtype, n, colsB) in [(DType.q8, 45, 96), (.q4, 70, 64), (.q8, 7, 64), (.f32, 40, 64), (.q4_1, 33, 96)] {
+            let cols = 32 * (colsB / 32)
+            let ws = [OwnedWeight(dtype: dtype, rows: 37, cols: cols, rng: &rng), OwnedWeight(dtype: dtype, rows: 64, cols: cols, rng: &rng),
+                      OwnedWeight(dtype: dtype, rows: 33, cols: cols, rng: &rng)]
+            let x = rng.floats(n * cols), b0 = rng.floats(37), b2 = rng.floats(33)
+            for pool in pools.prefix(2) {
+                var sep = ws.map { [Float](repeating: 0, count: n * $0.matrix.rows) }
+                Linear.forward(ws[0].matrix, x: x, n: n, y: &sep[0], bias: b0, pool: pool)
+                Linear.forward(ws[1].matrix, x: x, n: n, y: &sep[1], pool: pool)
+                Linear.forward(ws[2].matrix, x: x, n: n, y: &sep[2], bias: b2, pool: pool)
+                let ys = ws.map { w -> UnsafeMutablePointer<Float> in
+                    let p = UnsafeMutablePointer<Float>.allocate(capacity: n * w.matrix.rows)
+                    p.initialize(repeating: .nan, count: n * w.matrix.rows)
+                    return p
+                }
+                defer { ys.forEach { $0.deallocate() } }
+                b0.withUnsafeBufferPointer { bb0 in b2.withUnsafeBufferPointer { bb2 in
+                    Linear.forwardMany([(ws[0].matrix, ys[0], bb0.baseAddress!), (ws[1].matrix, ys[1], nil),
+                                        (ws[2].matrix, ys[2], bb2.baseAddress!)], x: x, n: n, pool: pool)
+                } }
+                let many = zip(ws, ys).map { w, p in Array(UnsafeBufferPointer(start: p, count: n * w.matrix.rows)) }
+                XCTAssertEqual(many, sep, "\(dtype) n=\(n) threads=\(pool.threadCount)")
+            }
+        }
+    }
 }

@@ -82,9 +82,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
         for i in 0..<count {
             let L = layers[i]
             L.norm1(x.ptr, rows: n, xn.ptr)
-            L.q(xn.ptr, n: n, q.ptr, pool: pool)
-            L.k(xn.ptr, n: n, k.ptr, pool: pool)
-            L.v(xn.ptr, n: n, v.ptr, pool: pool)
+            Linear.forwardMany([(L.q.weight, q.ptr, L.q.bias), (L.k.weight, k.ptr, L.k.bias), (L.v.weight, v.ptr, L.v.bias)],
+                               x: xn.ptr, n: n, pool: pool)
             for f in 0..<frames {   // attention within each frame's 196 tokens
                 let o = f * tokens * h
                 Attention.full(q: q.ptr + o, k: k.ptr + o, v: v.ptr + o, n: tokens, heads: c.numAttentionHeads,

@@ -78,9 +78,7 @@ public final class WhisperEncoder: @unchecked Sendable {
         let xn = s.xn, q = s.q, k = s.k, v = s.v, att = s.att, h = s.h
         for (i, L) in w.layers.enumerated() {
             Ops.layerNorm(x, weight: L.attnNorm, bias: L.attnNormBias, eps: c.layerNormEps, out: xn, rows: T, dim: d, pool: pool)
-            Linear.forward(L.q, x: xn, n: T, y: q, bias: L.qBias, pool: pool)
-            Linear.forward(L.k, x: xn, n: T, y: k, bias: nil, pool: pool)
-            Linear.forward(L.v, x: xn, n: T, y: v, bias: L.vBias, pool: pool)
+            Linear.forwardMany([(L.q, q, L.qBias), (L.k, k, nil), (L.v, v, L.vBias)], x: xn, n: T, pool: pool)
             // Attention.full scales scores by 1/sqrt(head_dim): the same as scaling q as Whisper does.
             Attention.full(q: q, k: k, v: v, n: T, heads: c.encoderAttentionHeads, headDim: c.headDim, out: att,
                            precision: .matching(L.q), pool: pool)
