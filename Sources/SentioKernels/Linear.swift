@@ -58,11 +58,8 @@ public enum Linear {
     /// contiguous chunks of whole 32-row weight groups per task.
     static func forwardBF16Tiles(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                                  bias: UnsafePointer<Float>?, pool: ThreadPool) {
-        let cols = w.cols, ldx = (cols + 31) / 32 * 32, rowsPad = (n + 31) / 32 * 32
-        ScratchCache.with(bytes: rowsPad * ldx * 2) { raw in
-            let xb = raw.bindMemory(to: UInt16.self, capacity: rowsPad * ldx)
-            (xb + n * ldx).update(repeating: 0, count: (rowsPad - n) * ldx)
-            bf16Tiles(w, x: x, xb: xb, ldx: ldx, n: n, y: y, bias: bias, pool: pool)
+        withBF16Staged(x, n: n, cols: w.cols, pool: pool) { xb, ldx in
+            tileGemm(w, xb: xb, ldx: ldx, n: n, y: y, bias: bias, pool: pool)
         }
     }
 
@@ -76,7 +73,16 @@ public enum Linear {
             for it in items { forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool) }
             return
         }
-        let cols = first.w.cols, ldx = (cols + 31) / 32 * 32, rowsPad = (n + 31) / 32 * 32
+        withBF16Staged(x, n: n, cols: first.w.cols, pool: pool) { xb, ldx in
+            for it in items { tileGemm(it.w, xb: xb, ldx: ldx, n: n, y: it.y, bias: it.bias, pool: pool) }
+        }
+    }
+
+    /// x [n, cols] rounded to bf16 into a reused scratch buffer: row stride ldx (cols rounded up to 32, zero
+    /// padded), rows padded with zeros to a multiple of 32, as the tile GEMM reads it.
+    static func withBF16Staged(_ x: UnsafePointer<Float>, n: Int, cols: Int, pool: ThreadPool,
+                               _ body: (UnsafeMutablePointer<UInt16>, Int) -> Void) {
+        let ldx = (cols + 31) / 32 * 32, rowsPad = (n + 31) / 32 * 32
         ScratchCache.with(bytes: rowsPad * ldx * 2) { raw in
             let xb = raw.bindMemory(to: UInt16.self, capacity: rowsPad * ldx)
             (xb + n * ldx).update(repeating: 0, count: (rowsPad - n) * ldx)
@@ -84,18 +90,8 @@ public enum Linear {
             pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
                 sentio_f32_to_bf16_rows(xs, cols, cols, r.lowerBound, r.upperBound, xbp, ldx)
             }
-            for it in items { tileGemm(it.w, xb: xb, ldx: ldx, n: n, y: it.y, bias: it.bias, pool: pool) }
+            body(xb, ldx)
         }
-    }
-
-    static func bf16Tiles(_ w: WeightMatrix, x: UnsafePointer<Float>, xb: UnsafeMutablePointer<UInt16>, ldx: Int, n: Int,
-                          y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, pool: ThreadPool) {
-        let cols = w.cols
-        nonisolated(unsafe) let x = x, xbp = xb
-        pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
-            sentio_f32_to_bf16_rows(x, cols, cols, r.lowerBound, r.upperBound, xbp, ldx)
-        }
-        tileGemm(w, xb: xb, ldx: ldx, n: n, y: y, bias: bias, pool: pool)
     }
 
     /// The tile GEMM over bf16 activations already staged in xb (row stride ldx, rows padded to 32).
