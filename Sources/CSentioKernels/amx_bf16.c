@@ -139,15 +139,15 @@ AMX static inline __m512i pairs32(const float *row, long k, long cols) {
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
-/* Packs rows j < h of f (row stride lds, cols valid columns, zero beyond) as B tiles: for k-step s, tile
+/* Packs rows j < h of f (rows of cols values, contiguous; zero beyond cols up to 32 ks) as B tiles: for k-step s, tile
    (j / 16) at dst + s * 1024 + (j / 16) * 512, element (pair p, column j % 16, e) = row j, k = 32 s + 2 p + e.
    Rows h..31 pack as zeros. dst 64-byte aligned. */
-AMX static void pack_pairs(const float *f, long lds, long cols, int h, long ks, uint16_t *dst) {
+AMX static void pack_pairs(const float *f, long cols, int h, long ks, uint16_t *dst) {
     __m512i r[16];
     for (int half = 0; half < 2; half++)
         for (long s = 0; s < ks; s++) {
             for (int j = 0; j < 16; j++)
-                r[j] = 16 * half + j < h ? pairs32(f + (16 * half + j) * lds, 32 * s, cols) : _mm512_setzero_si512();
+                r[j] = 16 * half + j < h ? pairs32(f + (16 * half + j) * cols, 32 * s, cols) : _mm512_setzero_si512();
             store_transposed16(r, dst + s * 1024 + half * 512);
         }
 }
@@ -239,7 +239,7 @@ AMX int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long col
             long rr = rb + 32 * g;
             int h = r1 - rr < 32 ? (int)(r1 - rr) : 32;
             dequant_rows(wtype, (const uint8_t *)w, rowBytes, cols, rr, rr + h, tl_deq);
-            pack_pairs(tl_deq, cols, cols, h, ks, tl_bp + g * ks * 1024);
+            pack_pairs(tl_deq, cols, h, ks, tl_bp + g * ks * 1024);
         }
         for (long i = 0; i < n; i += 32) {
             const int m = n - i < 32 ? (int)(n - i) : 32;
