@@ -258,36 +258,28 @@ INLINE VNNI_TARGET void xn_rows4(int wtype, const uint8_t *const wr[4], long nb,
                 const uint8_t *blk = wr[k] + b * bs;
                 if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
                 const __m512 dw = _mm512_set1_ps(sc[k][j]);
+                __m512i W0, W1, W2, W3;        /* the block's 32 weight bytes, 4 per dword, in every lane */
                 if (wtype == SENTIO_Q8) {
                     int64_t q0, q1, q2, q3;
                     memcpy(&q0, blk + 2, 8); memcpy(&q1, blk + 10, 8); memcpy(&q2, blk + 18, 8); memcpy(&q3, blk + 26, 8);
-                    const __m512i W0 = _mm512_xor_si512(_mm512_set1_epi64(q0), flip), W1 = _mm512_xor_si512(_mm512_set1_epi64(q1), flip);
-                    const __m512i W2 = _mm512_xor_si512(_mm512_set1_epi64(q2), flip), W3 = _mm512_xor_si512(_mm512_set1_epi64(q3), flip);
-                    for (int v = 0; v < V; v++) {
-                        const uint8_t *s = xs + v * XN_SLOT;
-                        __m512i a = _mm512_load_si512((const void *)(s + 256));
-                        a = _mm512_dpbusd_epi32(a, W0, _mm512_load_si512((const void *)s));
-                        a = _mm512_dpbusd_epi32(a, W1, _mm512_load_si512((const void *)(s + 64)));
-                        a = _mm512_dpbusd_epi32(a, W2, _mm512_load_si512((const void *)(s + 128)));
-                        a = _mm512_dpbusd_epi32(a, W3, _mm512_load_si512((const void *)(s + 192)));
-                        f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
-                    }
+                    W0 = _mm512_xor_si512(_mm512_set1_epi64(q0), flip); W1 = _mm512_xor_si512(_mm512_set1_epi64(q1), flip);
+                    W2 = _mm512_xor_si512(_mm512_set1_epi64(q2), flip); W3 = _mm512_xor_si512(_mm512_set1_epi64(q3), flip);
                 } else {
                     int32_t d0, d1, d2, d3;
                     memcpy(&d0, blk + qo, 4); memcpy(&d1, blk + qo + 4, 4); memcpy(&d2, blk + qo + 8, 4); memcpy(&d3, blk + qo + 12, 4);
-                    const __m512i W0 = _mm512_and_si512(_mm512_set1_epi32(d0), nib), W1 = _mm512_and_si512(_mm512_set1_epi32(d1), nib);
-                    const __m512i W2 = _mm512_and_si512(_mm512_set1_epi32(d2), nib), W3 = _mm512_and_si512(_mm512_set1_epi32(d3), nib);
-                    for (int v = 0; v < V; v++) {
-                        const uint8_t *s = xs + v * XN_SLOT;
-                        __m512i a = _mm512_load_si512((const void *)(s + 256));
-                        a = _mm512_dpbusd_epi32(a, W0, _mm512_load_si512((const void *)s));
-                        a = _mm512_dpbusd_epi32(a, W1, _mm512_load_si512((const void *)(s + 64)));
-                        a = _mm512_dpbusd_epi32(a, W2, _mm512_load_si512((const void *)(s + 128)));
-                        a = _mm512_dpbusd_epi32(a, W3, _mm512_load_si512((const void *)(s + 192)));
-                        f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
-                        if (wtype == SENTIO_Q4_1)
-                            f[k][v] = _mm512_fmadd_ps(_mm512_set1_ps(mo[k][j]), _mm512_load_ps((const float *)(s + 384)), f[k][v]);
-                    }
+                    W0 = _mm512_and_si512(_mm512_set1_epi32(d0), nib); W1 = _mm512_and_si512(_mm512_set1_epi32(d1), nib);
+                    W2 = _mm512_and_si512(_mm512_set1_epi32(d2), nib); W3 = _mm512_and_si512(_mm512_set1_epi32(d3), nib);
+                }
+                for (int v = 0; v < V; v++) {
+                    const uint8_t *s = xs + v * XN_SLOT;
+                    __m512i a = _mm512_load_si512((const void *)(s + 256));
+                    a = _mm512_dpbusd_epi32(a, W0, _mm512_load_si512((const void *)s));
+                    a = _mm512_dpbusd_epi32(a, W1, _mm512_load_si512((const void *)(s + 64)));
+                    a = _mm512_dpbusd_epi32(a, W2, _mm512_load_si512((const void *)(s + 128)));
+                    a = _mm512_dpbusd_epi32(a, W3, _mm512_load_si512((const void *)(s + 192)));
+                    f[k][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_load_ps((const float *)(s + 320)), dw), f[k][v]);
+                    if (wtype == SENTIO_Q4_1)
+                        f[k][v] = _mm512_fmadd_ps(_mm512_set1_ps(mo[k][j]), _mm512_load_ps((const float *)(s + 384)), f[k][v]);
                 }
             }
         }
