@@ -154,6 +154,28 @@ public final class EmotionRecognizer: @unchecked Sendable {
     /// From decoded frames (exactly num_frames, sampled as VideoDecoder.sampleFrames does) and a 16 kHz mono waveform.
     public func recognize(frames: [RGBFrame], waveform16k: [Float], instruction: String = OmniModel.defaultInstruction,
                           mode: PromptMode = .inference, maxTokens: Int = 2048, onText: ((String) -> Void)? = nil) throws -> OmniResult {
+        let (px, mel, tm) = try inputs(frames: frames, waveform16k: waveform16k, mode: mode)
+        return try recognize(pixels: px, mel: mel, instruction: instruction, mode: mode, maxTokens: maxTokens, timings: tm, onText: onText)
+    }
+
+    /// From a media file: 8 frames sampled over the clip, its audio track at 16 kHz (silence when absent).
+    public func recognize(clip url: URL, instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
+                          maxTokens: Int = 2048, onText: ((String) -> Void)? = nil) throws -> (result: OmniResult, warnings: [String]) {
+        let (p, warnings) = try prepare(clip: url, instruction: instruction, mode: mode)
+        let gen = try generate(embeddings: p.embeddings, promptIDs: p.promptIDs, maxTokens: maxTokens, onText: onText)
+        return (result(p, gen), warnings)
+    }
+
+    /// From model inputs: pixels [frames, 3, 224, 224] and log-mel [mels, 3000].
+    public func recognize(pixels: [Float], mel: [Float], instruction: String = OmniModel.defaultInstruction,
+                          mode: PromptMode = .inference, maxTokens: Int = 2048, timings: OmniTimings = OmniTimings(),
+                          onText: ((String) -> Void)? = nil) throws -> OmniResult {
+        let p = try prepare(pixels: pixels, mel: mel, instruction: instruction, mode: mode, timings: timings)
+        return result(p, try generate(embeddings: p.embeddings, promptIDs: p.promptIDs, maxTokens: maxTokens, onText: onText))
+    }
+
+    /// Pixels and log-mel of decoded frames and a 16 kHz waveform, with their preprocess / mel timings.
+    func inputs(frames: [RGBFrame], waveform16k: [Float], mode: PromptMode) throws -> (pixels: [Float], mel: [Float], timings: OmniTimings) {
         var tm = OmniTimings()
         var t = Date()
         let px = try pixels(frames: frames, mode: mode)
@@ -161,34 +183,30 @@ public final class EmotionRecognizer: @unchecked Sendable {
         t = Date()
         let mel = LogMel(mels: config.audio.numMelBins).compute(waveform16k, threads: max(1, pool.threadCount))
         tm.mel = Date().timeIntervalSince(t)
-        return try recognize(pixels: px, mel: mel, instruction: instruction, mode: mode, maxTokens: maxTokens, timings: tm, onText: onText)
+        return (px, mel, tm)
     }
 
-    /// From a media file: 8 frames sampled over the clip, its audio track at 16 kHz (silence when absent).
-    public func recognize(clip url: URL, instruction: String = OmniModel.defaultInstruction, mode: PromptMode = .inference,
-                          maxTokens: Int = 2048, onText: ((String) -> Void)? = nil) throws -> (result: OmniResult, warnings: [String]) {
+    /// A media file decoded (8 sampled frames, 16 kHz audio; decoding counted in `preprocess`), encoded and spliced.
+    func prepare(clip url: URL, instruction: String, mode: PromptMode) throws -> (prepared: OmniPrepared, warnings: [String]) {
         let t = Date()
         let sampled = try VideoDecoder.sampleFrames(url, count: config.numFrames)
         let (wave, warning) = try AudioDecoder.decodeMono16k(url)
-        let decodeSeconds = Date().timeIntervalSince(t)   // counted in `preprocess`
-        var r = try recognize(frames: sampled.frames, waveform16k: wave, instruction: instruction, mode: mode,
-                              maxTokens: maxTokens, onText: onText)
-        r.timings.preprocess += decodeSeconds
-        return (r, sampled.warnings + (warning.map { [$0] } ?? []))
+        let decodeSeconds = Date().timeIntervalSince(t)
+        var (px, mel, tm) = try inputs(frames: sampled.frames, waveform16k: wave, mode: mode)
+        tm.preprocess += decodeSeconds
+        let p = try prepare(pixels: px, mel: mel, instruction: instruction, mode: mode, timings: tm)
+        return (p, sampled.warnings + (warning.map { [$0] } ?? []))
     }
 
-    /// From model inputs: pixels [frames, 3, 224, 224] and log-mel [mels, 3000].
-    public func recognize(pixels: [Float], mel: [Float], instruction: String = OmniModel.defaultInstruction,
-                          mode: PromptMode = .inference, maxTokens: Int = 2048, timings: OmniTimings = OmniTimings(),
-                          onText: ((String) -> Void)? = nil) throws -> OmniResult {
-        var p = try prepare(pixels: pixels, mel: mel, instruction: instruction, mode: mode, timings: timings)
-        let gen = try generate(embeddings: p.embeddings, promptIDs: p.promptIDs, maxTokens: maxTokens, onText: onText)
-        p.timings.prefill = gen.prefillSeconds
-        p.timings.decode = gen.decodeSeconds
+    /// The result of a prepared prompt and its generation (prefill and decode timings from the generation).
+    func result(_ p: OmniPrepared, _ gen: Generated) -> OmniResult {
+        var tm = p.timings
+        tm.prefill = gen.prefillSeconds
+        tm.decode = gen.decodeSeconds
         let (think, answer) = Self.parse(gen.text)
         return OmniResult(promptIDs: p.promptIDs, sequenceLength: p.embeddings.count / config.llm.hiddenSize,
                           generatedTokens: gen.tokens, text: gen.text, think: think, answer: answer, gate: p.gate,
-                          stoppedAtEOS: gen.stopped, timings: p.timings, prefixRowsReused: gen.prefixRowsReused)
+                          stoppedAtEOS: gen.stopped, timings: tm, prefixRowsReused: gen.prefixRowsReused)
     }
 
     public struct Generated: Sendable {
@@ -297,18 +315,9 @@ public final class EmotionRecognizer: @unchecked Sendable {
         var ready: [(slot: Int, prepared: OmniPrepared, prefilled: Prefilled, warnings: [String])] = []
         for url in clips {
             do {
-                var tm = OmniTimings()
-                var t = Date()
-                let sampled = try VideoDecoder.sampleFrames(url, count: config.numFrames)
-                let (wave, warning) = try AudioDecoder.decodeMono16k(url)
-                let px = try pixels(frames: sampled.frames, mode: mode)
-                tm.preprocess = Date().timeIntervalSince(t)
-                t = Date()
-                let mel = LogMel(mels: config.audio.numMelBins).compute(wave, threads: max(1, pool.threadCount))
-                tm.mel = Date().timeIntervalSince(t)
-                let p = try prepare(pixels: px, mel: mel, instruction: instruction, mode: mode, timings: tm)
+                let (p, warnings) = try prepare(clip: url, instruction: instruction, mode: mode)
                 let f = try prefill(embeddings: p.embeddings, promptIDs: p.promptIDs)
-                ready.append((slots.count, p, f, sampled.warnings + (warning.map { [$0] } ?? [])))
+                ready.append((slots.count, p, f, warnings))
                 slots.append(.failure(SentioError(.argument, "not decoded")))   // replaced below
             } catch {
                 slots.append(.failure(error))
@@ -317,16 +326,7 @@ public final class EmotionRecognizer: @unchecked Sendable {
         if ready.isEmpty { return slots }
         do {
             let gens = try decode(ready.map(\.prefilled), maxTokens: maxTokens)
-            for (item, gen) in zip(ready, gens) {
-                var tm = item.prepared.timings
-                tm.prefill = gen.prefillSeconds
-                tm.decode = gen.decodeSeconds
-                let (think, answer) = Self.parse(gen.text)
-                let r = OmniResult(promptIDs: item.prepared.promptIDs, sequenceLength: item.prepared.embeddings.count / config.llm.hiddenSize,
-                                   generatedTokens: gen.tokens, text: gen.text, think: think, answer: answer, gate: item.prepared.gate,
-                                   stoppedAtEOS: gen.stopped, timings: tm, prefixRowsReused: gen.prefixRowsReused)
-                slots[item.slot] = .success((r, item.warnings))
-            }
+            for (item, gen) in zip(ready, gens) { slots[item.slot] = .success((result(item.prepared, gen), item.warnings)) }
         } catch {
             for item in ready { slots[item.slot] = .failure(error) }
         }
