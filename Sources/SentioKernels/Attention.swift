@@ -196,28 +196,23 @@ public enum Attention {
     /// Scalar twin of `causal`: per query row and head, Double scores and softmax over keys 0...pos.
     public static func causalRef(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
                                  out: UnsafeMutablePointer<Float>) {
+        causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, bf16: false)
+    }
+
+    /// Scalar twin of the causal bf16 tile path (`precision: .bf16`), rounded as `fullRefBF16`.
+    public static func causalRefBF16(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
+                                     out: UnsafeMutablePointer<Float>) {
+        causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: out, bf16: true)
+    }
+
+    static func causalRef(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
+                          out: UnsafeMutablePointer<Float>, bf16: Bool) {
         let hd = kv.headDim, group = heads / kv.kvHeads, ld = heads * hd
-        let scale = 1 / Double(hd).squareRoot()
-        for r in 0..<nQ {
-            let keys = start + r + 1
-            for h in 0..<heads {
-                let g = h / group
-                var sc = [Double](repeating: 0, count: keys)
-                for t in 0..<keys {
-                    var d = 0.0
-                    for i in 0..<hd { d += Double(q[r * ld + h * hd + i]) * Double(kv.element(kv.kBlocks, token: t, head: g, i)) }
-                    sc[t] = d * scale
-                }
-                let mx = sc.max()!
-                var sum = 0.0
-                for t in 0..<keys { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
-                for i in 0..<hd {
-                    var o = 0.0
-                    for t in 0..<keys { o += sc[t] * Double(kv.element(kv.vBlocks, token: t, head: g, i)) }
-                    out[r * ld + h * hd + i] = Float(o / sum)
-                }
-            }
-        }
+        attentionRef(rows: nQ, heads: heads, headDim: hd, keys: { start + $0 + 1 },
+                     q: { r, h, i in q[r * ld + h * hd + i] },
+                     k: { t, h, i in kv.element(kv.kBlocks, token: t, head: h / group, i) },
+                     v: { t, h, i in kv.element(kv.vBlocks, token: t, head: h / group, i) },
+                     mask: nil, bf16: bf16, out: out)
     }
 
     /// Full (bidirectional) multi-head attention for encoders: q,k,v,out: [n, heads*headDim] contiguous,
@@ -374,48 +369,55 @@ public enum Attention {
     /// numerators rounded to bf16 for P·V and the sum taken over the unrounded ones.
     public static func fullRefBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
                                    headDim: Int, out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil) {
-        let hd = headDim, ld = heads * hd
-        let scale = 1 / Float(hd).squareRoot()
-        let r16 = Linear.roundToBF16
-        var sc = [Double](repeating: 0, count: n)
-        for r in 0..<n {
-            for h in 0..<heads {
-                for t in 0..<n {
-                    var d = 0.0
-                    for i in 0..<hd { d += Double(r16(q[r * ld + h * hd + i] * scale)) * Double(r16(k[t * ld + h * hd + i])) }
-                    sc[t] = Double(Float(d)) + Double(mask?[t] ?? 0)
-                }
-                let mx = sc.max()!
-                var sum = 0.0
-                for t in 0..<n { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
-                for i in 0..<hd {
-                    var o = 0.0
-                    for t in 0..<n { o += Double(r16(Float(sc[t]))) * Double(r16(v[t * ld + h * hd + i])) }
-                    out[r * ld + h * hd + i] = Float(o / sum)
-                }
-            }
-        }
+        fullRef(q: q, k: k, v: v, n: n, heads: heads, headDim: headDim, out: out, mask: mask, bf16: true)
     }
 
     /// Scalar twin of `full` (Double scores and softmax).
     public static func fullRef(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int, headDim: Int,
                                out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>? = nil) {
-        let hd = headDim, ld = heads * hd
-        let scale = 1 / Double(hd).squareRoot()
-        var sc = [Double](repeating: 0, count: n)
-        for r in 0..<n {
+        fullRef(q: q, k: k, v: v, n: n, heads: heads, headDim: headDim, out: out, mask: mask, bf16: false)
+    }
+
+    static func fullRef(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int, headDim hd: Int,
+                        out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, bf16: Bool) {
+        let ld = heads * hd
+        attentionRef(rows: n, heads: heads, headDim: hd, keys: { _ in n },
+                     q: { r, h, i in q[r * ld + h * hd + i] }, k: { t, h, i in k[t * ld + h * hd + i] },
+                     v: { t, h, i in v[t * ld + h * hd + i] }, mask: mask, bf16: bf16, out: out)
+    }
+
+    /// The attention twins' one loop. Per query row r and head h over keys 0..<keys(r) (q/k/v read through
+    /// (row or token, head, i)), scale 1/sqrt(headDim), optional additive key mask, out [rows, heads*headDim].
+    /// f32 twin: Double products, scores, exp and sums. bf16 twin (the tile kernels): q·scale, k and v rounded to
+    /// bf16, each score rounded to f32 (the tiles accumulate in f32), the exp numerators rounded to bf16 for P·V,
+    /// the sum taken over the unrounded ones.
+    static func attentionRef(rows: Int, heads: Int, headDim hd: Int, keys: (Int) -> Int,
+                             q: (Int, Int, Int) -> Float, k: (Int, Int, Int) -> Float, v: (Int, Int, Int) -> Float,
+                             mask: UnsafePointer<Float>?, bf16: Bool, out: UnsafeMutablePointer<Float>) {
+        let ld = heads * hd
+        let scale = 1 / Double(hd).squareRoot(), scaleF = 1 / Float(hd).squareRoot()
+        let r16 = Linear.roundToBF16
+        for r in 0..<rows {
+            let nk = keys(r)
+            var sc = [Double](repeating: 0, count: nk)
             for h in 0..<heads {
-                for t in 0..<n {
+                for t in 0..<nk {
                     var d = 0.0
-                    for i in 0..<hd { d += Double(q[r * ld + h * hd + i]) * Double(k[t * ld + h * hd + i]) }
-                    sc[t] = d * scale + Double(mask?[t] ?? 0)
+                    if bf16 {
+                        for i in 0..<hd { d += Double(r16(q(r, h, i) * scaleF)) * Double(r16(k(t, h, i))) }
+                        sc[t] = Double(Float(d)) + Double(mask?[t] ?? 0)
+                    } else {
+                        for i in 0..<hd { d += Double(q(r, h, i)) * Double(k(t, h, i)) }
+                        sc[t] = d * scale + Double(mask?[t] ?? 0)
+                    }
                 }
                 let mx = sc.max()!
                 var sum = 0.0
-                for t in 0..<n { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
+                for t in 0..<nk { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
                 for i in 0..<hd {
                     var o = 0.0
-                    for t in 0..<n { o += sc[t] * Double(v[t * ld + h * hd + i]) }
+                    if bf16 { for t in 0..<nk { o += Double(r16(Float(sc[t]))) * Double(r16(v(t, h, i))) } }
+                    else { for t in 0..<nk { o += sc[t] * Double(v(t, h, i)) } }
                     out[r * ld + h * hd + i] = Float(o / sum)
                 }
             }

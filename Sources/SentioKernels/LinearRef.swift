@@ -5,30 +5,27 @@ extension Linear {
     /// Scalar reference: y = x · dequant(W)ᵀ (+ bias), Double accumulation.
     public static func forwardRef(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                                   bias: UnsafePointer<Float>?) {
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w.cols))
-        defer { row.deallocate() }
-        for r in 0..<w.rows {
-            w.dequantizeRowRef(r, into: row)
-            for i in 0..<n {
-                var s = 0.0
-                for k in 0..<w.cols { s += Double(x[i * w.cols + k]) * Double(row[k]) }
-                y[i * w.rows + r] = Float(s) + (bias?[r] ?? 0)
-            }
-        }
+        forwardRef(w, x: x, n: n, y: y, bias: bias, rounding: { $0 })
     }
 
     /// Scalar reference of the bf16 tile path: x and dequant(W) rounded to bf16 (nearest even), products
     /// (exact in f32: 8 x 8 significant bits) summed in Double. The tile GEMM sums the same products in f32.
     public static func forwardRefBF16(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                                       bias: UnsafePointer<Float>?) {
+        forwardRef(w, x: x, n: n, y: y, bias: bias, rounding: roundToBF16)
+    }
+
+    /// The twins' one loop: every x and dequantized weight passes through `rounding` before the Double products.
+    static func forwardRef(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                           bias: UnsafePointer<Float>?, rounding: (Float) -> Float) {
         let row = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w.cols))
         defer { row.deallocate() }
         for r in 0..<w.rows {
             w.dequantizeRowRef(r, into: row)
-            for k in 0..<w.cols { row[k] = roundToBF16(row[k]) }
+            for k in 0..<w.cols { row[k] = rounding(row[k]) }
             for i in 0..<n {
                 var s = 0.0
-                for k in 0..<w.cols { s += Double(roundToBF16(x[i * w.cols + k])) * Double(row[k]) }
+                for k in 0..<w.cols { s += Double(rounding(x[i * w.cols + k])) * Double(row[k]) }
                 y[i * w.rows + r] = Float(s) + (bias?[r] ?? 0)
             }
         }

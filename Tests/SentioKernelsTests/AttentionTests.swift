@@ -46,14 +46,10 @@ final class AttentionTests: XCTestCase {
             let q = rng.floats(nQ * heads * hd, scale: 2)
             var ref = [Float](repeating: 0, count: nQ * heads * hd)
             Attention.causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &ref)
-            for pool in pools {
-                var out = [Float](repeating: .nan, count: nQ * heads * hd)
-                Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &out, pool: pool)
-                // f32 scores (sum of hd products) and f32 softmax/weighted sum vs Double: a few ulp per
-                // stage of |v| <= 1 outputs; 2e-5 absolute leaves room for exp's ~4e-7 and sgemm order.
-                let d = compare(out, ref)
-                XCTAssertLessThanOrEqual(d.maxAbs, 2e-5, "\(dtype) bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ) threads=\(pool.threadCount): \(d)")
-            }
+            // f32 scores (sum of hd products) and f32 softmax/weighted sum vs Double: a few ulp per
+            // stage of |v| <= 1 outputs; 2e-5 absolute leaves room for exp's ~4e-7 and sgemm order.
+            assertCausalMatches(ref, q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, maxAbs: 2e-5,
+                                "\(dtype) bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ)")
         }
     }
 
@@ -152,8 +148,8 @@ final class AttentionTests: XCTestCase {
         }
     }
 
-    /// Causal prefill on the AMX tile kernel (precision .bf16, head dim 64) against a bf16 causal twin written
-    /// here (row r sees keys 0 ... start + r; q·scale, k, v and the numerators rounded to bf16, Double sums):
+    /// Causal prefill on the AMX tile kernel (precision .bf16, head dim 64) against its bf16 twin
+    /// Attention.causalRefBF16 (row r sees keys 0 ... start + r; q·scale, k, v and the numerators rounded to bf16):
     /// GQA 14/2 from position 0 (70 rows: 16-row blocks with a tail of 6, key ranges ending inside 32-key
     /// steps), a chunk after a 250-token prefix, one contiguous f32 block, 17 rows after 31 keys.
     func testCausalBF16TilesMatchTwin() throws {
@@ -161,32 +157,12 @@ final class AttentionTests: XCTestCase {
         var rng = TestRNG(seed: 35)
         let cases: [(DType, Int, Int, Int, Int, Int)] = [(.f16, 16, 14, 2, 0, 70), (.f16, 16, 2, 1, 250, 140),
                                                          (.f32, 1000, 2, 2, 3, 40), (.f16, 16, 4, 2, 31, 17)]
-        let r16 = Linear.roundToBF16, scale = Float(0.125)
         for (dtype, bt, heads, kvh, start, nQ) in cases {
-            let hd = 64, ld = heads * hd, group = heads / kvh
+            let hd = 64, ld = heads * hd
             let cache = Cache(dtype: dtype, kvHeads: kvh, headDim: hd, blockTokens: bt, length: start + nQ, rng: &rng)
             let q = rng.floats(nQ * ld, scale: 2)
             var twin = [Float](repeating: 0, count: nQ * ld)
-            for r in 0..<nQ {
-                let keys = start + r + 1
-                for h in 0..<heads {
-                    let g = h / group
-                    var sc = [Double](repeating: 0, count: keys)
-                    for t in 0..<keys {
-                        var d = 0.0
-                        for i in 0..<hd { d += Double(r16(q[r * ld + h * hd + i] * scale)) * Double(r16(cache.view.element(cache.view.kBlocks, token: t, head: g, i))) }
-                        sc[t] = Double(Float(d))
-                    }
-                    let mx = sc.max()!
-                    var sum = 0.0
-                    for t in 0..<keys { sc[t] = Foundation.exp(sc[t] - mx); sum += sc[t] }
-                    for i in 0..<hd {
-                        var o = 0.0
-                        for t in 0..<keys { o += Double(r16(Float(sc[t]))) * Double(r16(cache.view.element(cache.view.vBlocks, token: t, head: g, i))) }
-                        twin[r * ld + h * hd + i] = Float(o / sum)
-                    }
-                }
-            }
+            Attention.causalRefBF16(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &twin)
             var exact = [Float](repeating: 0, count: nQ * ld)
             Attention.causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &exact)
             for pool in pools {

@@ -62,15 +62,11 @@ final class KVQ8Tests: XCTestCase {
                 let q = rng.floats(nQ * heads * hd, scale: 2)
                 var ref = [Float](repeating: 0, count: nQ * heads * hd)
                 Attention.causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &ref)
-                for pool in pools {
-                    var out = [Float](repeating: .nan, count: nQ * heads * hd)
-                    Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &out, pool: pool)
-                    // Both read the same dequantized values (q * scale); what differs is f32 vs Double arithmetic
-                    // (scale applied after the int dot in the kernel, before it in the twin): |q| <= 2, |k| <= 3,
-                    // hd <= 128 terms -> scores off by ~1e-5, outputs |v| <= 1 by a few 1e-6; 4e-5 bounds both.
-                    let d = compare(out, ref)
-                    XCTAssertLessThanOrEqual(d.maxAbs, 4e-5, "\(isa) q8 bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ) threads=\(pool.threadCount): \(d)")
-                }
+                // Both read the same dequantized values (q * scale); what differs is f32 vs Double arithmetic
+                // (scale applied after the int dot in the kernel, before it in the twin): |q| <= 2, |k| <= 3,
+                // hd <= 128 terms -> scores off by ~1e-5, outputs |v| <= 1 by a few 1e-6; 4e-5 bounds both.
+                assertCausalMatches(ref, q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, maxAbs: 4e-5,
+                                    "\(isa) q8 bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ)")
             }
         }
     }
@@ -102,13 +98,9 @@ final class KVQ8Tests: XCTestCase {
                     let q = rng.floats(nQ * heads * hd, scale: 2)
                     var ref = [Float](repeating: 0, count: nQ * heads * hd)
                     Attention.causalRef(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &ref)
-                    for pool in pools {
-                        var out = [Float](repeating: .nan, count: nQ * heads * hd)
-                        Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, out: &out, pool: pool)
-                        // as testDecodeAndGatherMatchReference: same stored values, f32 vs Double arithmetic
-                        let d = compare(out, ref)
-                        XCTAssertLessThanOrEqual(d.maxAbs, 4e-5, "\(isa) k \(kt) v \(vt) bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ) threads=\(pool.threadCount): \(d)")
-                    }
+                    // as testDecodeAndGatherMatchReference: same stored values, f32 vs Double arithmetic
+                    assertCausalMatches(ref, q: q, nQ: nQ, start: start, heads: heads, kv: cache.view, maxAbs: 4e-5,
+                                        "\(isa) k \(kt) v \(vt) bt=\(bt) h=\(heads)/\(kvh) hd=\(hd) start=\(start) nQ=\(nQ)")
                 }
             }
         }

@@ -1,4 +1,5 @@
 // Helpers for the kernel tests: random weight matrices in every dtype, ISA sweeps.
+import XCTest
 import SentioCore
 import SentioKernels
 import SentioTestSupport
@@ -47,3 +48,15 @@ func forEachISA(_ body: (String) throws -> Void) rethrows {
 }
 
 let pools = [ThreadPool(threads: 1), ThreadPool(threads: 2), ThreadPool(threads: 3)]
+
+/// Attention.causal (f32) on every test pool against its twin's output `ref`: max |out - ref| <= tol.
+func assertCausalMatches(_ ref: [Float], q: [Float], nQ: Int, start: Int, heads: Int, kv: KVView, maxAbs tol: Float,
+                         _ ctx: String, file: StaticString = #filePath, line: UInt = #line) {
+    for pool in pools {
+        var out = [Float](repeating: .nan, count: ref.count)
+        Attention.causal(q: q, nQ: nQ, start: start, heads: heads, kv: kv, out: &out, pool: pool)
+        let d = compare(out, ref)
+        XCTAssertLessThanOrEqual(d.maxAbs, tol, "\(ctx) threads=\(pool.threadCount): \(d)", file: file, line: line)
+    }
+}
+
