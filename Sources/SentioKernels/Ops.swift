@@ -102,15 +102,31 @@ public enum Ops {
         for i in 0..<count { out[i] = a[i] + b[i] }
     }
 
-    /// First index of the maximum (NaN entries are skipped; 0 for an empty or all-NaN input).
+    /// First index of the maximum (NaN entries are skipped; 0 for an empty or all-NaN input); scalar twin
+    /// argmaxRef. Two vector passes: the maximum over 16 lanes (a NaN never wins a `>`), then the first
+    /// index holding it (the decode of B sequences takes B of these over the 152k-entry vocabulary per step).
     public static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
-        var best = 0
-        var bv = -Float.infinity
-        var found = false
-        for i in 0..<count where x[i] > bv || (!found && x[i] == bv) {
-            best = i; bv = x[i]; found = true
+        let v = count / 16 * 16
+        var m = -Float.infinity
+        if v > 0 {
+            var mv = SIMD16<Float>(repeating: -.infinity)
+            let xv = UnsafeRawPointer(x)
+            for i in stride(from: 0, to: v, by: 16) {
+                let c = xv.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                mv.replace(with: c, where: c .> mv)
+            }
+            m = mv.max()
         }
-        return best
+        for i in v..<count where x[i] > m { m = x[i] }
+        if m == -.infinity, !(0..<count).contains(where: { x[$0] == -.infinity }) { return 0 }   // empty or all NaN
+        let xv = UnsafeRawPointer(x), want = SIMD16<Float>(repeating: m)
+        var i = 0
+        while i < v {
+            if any(xv.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) .== want) { break }
+            i += 16
+        }
+        while x[i] != m { i += 1 }
+        return i
     }
 
     /// The k largest entries, sorted descending (ties: lower index first). NaN entries are skipped.

@@ -62,4 +62,15 @@ extension Ops {
     public static func embeddingLookupRef(_ w: WeightMatrix, ids: [Int32], out: UnsafeMutablePointer<Float>) {
         for (j, id) in ids.enumerated() { w.dequantizeRowRef(Int(id), into: out + j * w.cols) }
     }
+
+    /// Twin of argmax: first index of the maximum, NaN skipped, 0 for an empty or all-NaN input.
+    public static func argmaxRef(_ x: UnsafePointer<Float>, count: Int) -> Int {
+        var best = 0
+        var bv = -Float.infinity
+        var found = false
+        for i in 0..<count where x[i] > bv || (!found && x[i] == bv) {
+            best = i; bv = x[i]; found = true
+        }
+        return best
+    }
 }

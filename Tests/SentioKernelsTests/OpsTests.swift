@@ -139,6 +139,31 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(Ops.topK(big, count: big.count, k: 20).map(\.index), want)
         XCTAssertEqual(Ops.argmax(big, count: big.count), want[0])
     }
+
+    /// The vector argmax against its scalar twin: every length 0...70 (vector part and tail), ties (the first
+    /// index wins, inside one 16-lane vector and across vectors), NaN entries, -inf only, all NaN.
+    func testArgmaxMatchesTwin() {
+        var rng = TestRNG(seed: 16)
+        for count in 0...70 {
+            for variant in 0..<6 {
+                var x = rng.floats(count).map { ($0 * 4).rounded() }   // few distinct values: many ties
+                if count > 0 {
+                    switch variant {
+                    case 1: for i in stride(from: 0, to: count, by: 3) { x[i] = .nan }
+                    case 2: x = [Float](repeating: -.infinity, count: count)
+                    case 3: x = [Float](repeating: .nan, count: count)
+                    case 4: x[count - 1] = 100; if count > 17 { x[17] = 100 }
+                    case 5: x = x.map { $0 == x.max()! ? .nan : -.infinity }
+                    default: break
+                    }
+                }
+                let buf = x + [1000]   // one entry past count: never read, and a base address for count 0
+                XCTAssertEqual(buf.withUnsafeBufferPointer { Ops.argmax($0.baseAddress!, count: count) },
+                               buf.withUnsafeBufferPointer { Ops.argmaxRef($0.baseAddress!, count: count) },
+                               "count \(count) variant \(variant): \(x)")
+            }
+        }
+    }
 }
 
 final class ScratchCacheTests: XCTestCase {
