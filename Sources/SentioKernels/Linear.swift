@@ -64,17 +64,28 @@ public enum Linear {
     }
 
     /// Several linears of the same input (e.g. q, k and v of an attention layer): y_i = x · W_iᵀ (+ bias_i).
-    /// Equal to calling `forward` for each; when all of them run on the bf16 tiles, x is converted to bf16 once
-    /// for all (the conversion is a memory pass over x per call otherwise).
+    /// Equal to calling `forward` for each. When all of them run on the bf16 tiles, x is converted to bf16 once
+    /// for all; when all are quantized weights of one type on the integer kernels (decode, batched decode),
+    /// x is quantized once and every matrix's row chunks go to the pool in one dispatch (one wait instead of
+    /// one per matrix).
     public static func forwardMany(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
                                    x: UnsafePointer<Float>, n: Int, pool: ThreadPool = .shared) {
         guard let first = items.first, items.count > 1, n > 0,
-              items.allSatisfy({ usesBF16Tiles($0.w, n: n) && $0.w.cols == first.w.cols && $0.w.rows > 0 }) else {
+              items.allSatisfy({ $0.w.cols == first.w.cols && $0.w.rows > 0 && $0.w.cols > 0 }) else {
             for it in items { forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool) }
             return
         }
-        withBF16Staged(x, n: n, cols: first.w.cols, pool: pool) { xb, ldx in
-            for it in items { tileGemm(it.w, xb: xb, ldx: ldx, n: n, y: it.y, bias: it.bias, pool: pool) }
+        if items.allSatisfy({ usesBF16Tiles($0.w, n: n) }) {
+            withBF16Staged(x, n: n, cols: first.w.cols, pool: pool) { xb, ldx in
+                for it in items { tileGemm(it.w, xb: xb, ldx: ldx, n: n, y: it.y, bias: it.bias, pool: pool) }
+            }
+        } else if first.w.dtype.isQuantized, !usesBF16Tiles(first.w, n: n),
+                  items.allSatisfy({ $0.w.dtype == first.w.dtype }) {
+            withQuantized(x, n: n, cols: first.w.cols, code: first.w.dtype.kernelCode, pool: pool) { xq in
+                qgemm(items, xq: xq, pool: pool)
+            }
+        } else {
+            for it in items { forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool) }
         }
     }
 
@@ -113,26 +124,53 @@ public enum Linear {
 
     static func forwardQuantized(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                                  bias: UnsafePointer<Float>?, pool: ThreadPool) {
-        let xq = QuantizedActivations(n: n, cols: w.cols)
-        defer { xq.deallocate() }
-        nonisolated(unsafe) let x = x, y = y, bias = bias
-        var desc = xq.descriptor
-        let code = w.dtype.kernelCode
-        if n >= 8 {
-            pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
-                var d = desc
-                sentio_quantize_rows(x, &d, r.lowerBound, r.upperBound, code)
-            }
-        } else {
-            sentio_quantize_rows(x, &desc, 0, n, code)
+        withQuantized(x, n: n, cols: w.cols, code: w.dtype.kernelCode, pool: pool) { xq in
+            qgemm([(w, y, bias)], xq: xq, pool: pool)
         }
-        let rowBytes = w.rowBytes, data = w.data, rows = w.rows
-        let d = desc
-        // Chunks of whole weight groups: 32 rows for the packing tile GEMMs, 16 for the batched GEMV.
-        let align = sentio_qgemm_row_align(code, n)
-        pool.parallelChunks(rows, align: align, maxChunks: rowChunks(rows, pool, n: n)) { r in
-            var dd = d
-            sentio_qgemm(code, data, rowBytes, r.lowerBound, r.upperBound, &dd, y, rows, bias)
+    }
+
+    /// x [n, cols] quantized to Q8_0 blocks (with the zero-point terms for weight type `code`) into a reused
+    /// scratch buffer: qs (n * cols bytes), then d and corr (n * cols / 32 each).
+    static func withQuantized(_ x: UnsafePointer<Float>, n: Int, cols: Int, code: Int32, pool: ThreadPool,
+                              _ body: (sentio_xq) -> Void) {
+        let nb = n * cols / 32, qsBytes = (n * cols + 63) / 64 * 64
+        ScratchCache.with(bytes: qsBytes + nb * 8) { raw in
+            let qs = raw.bindMemory(to: Int8.self, capacity: n * cols)
+            let d = (raw + qsBytes).bindMemory(to: Float.self, capacity: nb)
+            let corr = (raw + qsBytes + nb * 4).bindMemory(to: Int32.self, capacity: nb)
+            var desc = sentio_xq(qs: qs, d: d, corr: corr, n: n, cols: cols)
+            nonisolated(unsafe) let xs = x
+            if n >= 8 {
+                let dsc = desc
+                pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
+                    var dd = dsc
+                    sentio_quantize_rows(xs, &dd, r.lowerBound, r.upperBound, code)
+                }
+            } else {
+                sentio_quantize_rows(xs, &desc, 0, n, code)
+            }
+            body(desc)
+        }
+    }
+
+    /// The integer kernels for quantized activations xq against every item's weights, one pool dispatch:
+    /// each matrix is cut into chunks of whole weight groups (32 rows for the packing tile GEMMs, 16 for
+    /// the batched GEMV, see sentio_qgemm_row_align), ~rowChunks of them per matrix.
+    static func qgemm(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
+                      xq: sentio_xq, pool: ThreadPool) {
+        var tasks: [(item: Int, rows: Range<Int>)] = []
+        for (i, it) in items.enumerated() {
+            let rows = it.w.rows, align = Int(sentio_qgemm_row_align(it.w.dtype.kernelCode, xq.n))
+            let chunks = max(1, min(rowChunks(rows, pool, n: xq.n), (rows + align - 1) / align))
+            let size = ((rows + chunks - 1) / chunks + align - 1) / align * align
+            for r0 in stride(from: 0, to: rows, by: size) { tasks.append((i, r0..<min(rows, r0 + size))) }
+        }
+        nonisolated(unsafe) let its = items, tks = tasks
+        pool.parallelFor(tasks.count) { t in
+            let (i, r) = tks[t], it = its[i]
+            var dd = xq
+            sentio_qgemm(it.w.dtype.kernelCode, it.w.data, it.w.rowBytes, r.lowerBound, r.upperBound, &dd, it.y,
+                         it.w.rows, it.bias)
         }
     }
 
@@ -226,29 +264,6 @@ public enum Linear {
 }
 
 /// Activation rows quantized for the integer dot kernels (layout: see sentio_xq in sentio_kernels.h).
-final class QuantizedActivations {
-    let n: Int, cols: Int
-    let qs: UnsafeMutablePointer<Int8>
-    let d: UnsafeMutablePointer<Float>
-    let corr: UnsafeMutablePointer<Int32>
-
-    init(n: Int, cols: Int) {
-        self.n = n
-        self.cols = cols
-        qs = UnsafeMutableRawPointer.allocate(byteCount: max(1, n * cols), alignment: 64).bindMemory(to: Int8.self, capacity: n * cols)
-        d = .allocate(capacity: max(1, n * cols / 32))
-        corr = .allocate(capacity: max(1, n * cols / 32))
-    }
-
-    var descriptor: sentio_xq { sentio_xq(qs: qs, d: d, corr: corr, n: n, cols: cols) }
-
-    func deallocate() {
-        UnsafeMutableRawPointer(qs).deallocate()
-        d.deallocate()
-        corr.deallocate()
-    }
-}
-
 extension WeightMatrix {
     /// Drops this matrix's resident pages when its bytes are mapped read-only from a file (the next use
     /// faults them back from the page cache, unchanged); a no-op for heap or decompressed memory.

@@ -78,19 +78,19 @@ public final class Qwen2Model: @unchecked Sendable {
         let x = s.x, xn = s.xn, q = s.q, k = s.k, v = s.v, att = s.att, g = s.gate, u = s.up
         x.update(from: input, count: n * h)
         let hook = self.hook
-        // Base projection, then the adapter's term when one is set.
-        func project(_ l: Int, _ p: Qwen2Schema.Proj, _ wm: WeightMatrix, _ xin: UnsafePointer<Float>,
-                     _ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?) {
-            Linear.forward(wm, x: xin, n: n, y: y, bias: bias, pool: pool)
-            hook?.addDelta(layer: l, proj: p, x: xin, n: n, y: y, pool: pool)
+        // Base projections of one input (staged or quantized once for all of them), then the adapter's terms
+        // when one is set.
+        func project(_ l: Int, _ xin: UnsafePointer<Float>,
+                     _ outs: [(p: Qwen2Schema.Proj, w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)]) {
+            if outs.count == 1 { Linear.forward(outs[0].w, x: xin, n: n, y: outs[0].y, bias: outs[0].bias, pool: pool) }
+            else { Linear.forwardMany(outs.map { ($0.w, $0.y, $0.bias) }, x: xin, n: n, pool: pool) }
+            if let hook { for o in outs { hook.addDelta(layer: l, proj: o.p, x: xin, n: n, y: o.y, pool: pool) } }
         }
 
         for l in 0..<c.numHiddenLayers {
             let L = w.layers[l]
             Ops.rmsNorm(x, weight: L.inputNorm, eps: c.rmsNormEps, out: xn, rows: n, dim: h)
-            project(l, .q, L.q, xn, q, L.qBias)
-            project(l, .k, L.k, xn, k, L.kBias)
-            project(l, .v, L.v, xn, v, L.vBias)
+            project(l, xn, [(.q, L.q, q, L.qBias), (.k, L.k, k, L.kBias), (.v, L.v, v, L.vBias)])
             rope.apply(q, n: n, heads: c.numAttentionHeads, positions: s.positions)
             rope.apply(k, n: n, heads: c.numKeyValueHeads, positions: s.positions)
             if batchedDecode {
@@ -114,14 +114,13 @@ public final class Qwen2Model: @unchecked Sendable {
                                  kv: view, out: att + row * h, precision: .matchingDecoder(L.q), pool: pool)
                 row += seg.count
             }
-            project(l, .o, L.o, att, xn, nil)
+            project(l, att, [(.o, L.o, xn, nil)])
             Ops.add(x, xn, out: x, count: n * h)
 
             Ops.rmsNorm(x, weight: L.postNorm, eps: c.rmsNormEps, out: xn, rows: n, dim: h)
-            project(l, .gate, L.gate, xn, g, nil)
-            project(l, .up, L.up, xn, u, nil)
+            project(l, xn, [(.gate, L.gate, g, nil), (.up, L.up, u, nil)])
             Ops.swiglu(gate: g, up: u, out: g, count: n * f, pool: pool)
-            project(l, .down, L.down, g, xn, nil)
+            project(l, g, [(.down, L.down, xn, nil)])
             Ops.add(x, xn, out: x, count: n * h)
         }
         for seg in segments where seg.count > 0 { seg.cache.advance(seg.count) }
