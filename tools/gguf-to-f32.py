@@ -9,23 +9,13 @@ import sys
 import numpy as np
 import gguf
 from gguf import quants
-from ggufcopy import copy_field
+from ggufcopy import f32_writer_like, finish
 
 src, dst = sys.argv[1], sys.argv[2]
 r = gguf.GGUFReader(src)
-arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
-w = gguf.GGUFWriter(dst, arch)
-for field in r.fields.values():
-    if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
-        continue
-    copy_field(field, w)
-w.add_file_type(0)
+w = f32_writer_like(r, dst)
 for t in r.tensors:
     x = quants.dequantize(t.data, t.tensor_type).astype(np.float32)
     shape = [int(d) for d in reversed(t.shape)]   # GGUF dims are ne0-first
     w.add_tensor(t.name, x.reshape(shape))
-w.write_header_to_file()
-w.write_kv_data_to_file()
-w.write_tensors_to_file()
-w.close()
-print("wrote", dst)
+finish(w, dst)

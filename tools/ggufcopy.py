@@ -1,5 +1,6 @@
 """Shared by the tools/ scripts that write GGUF files: copy one metadata field from a gguf.GGUFReader
-into a gguf.GGUFWriter, value type kept (arrays of strings or numbers, strings, scalars)."""
+into a gguf.GGUFWriter, value type kept (arrays of strings or numbers, strings, scalars); open a writer
+for an all-F32 copy of a reader's model and finish it."""
 import gguf
 
 
@@ -15,3 +16,23 @@ def copy_field(field, w):
         w.add_string(field.name, bytes(field.parts[field.data[0]]).decode("utf-8"))
     else:
         w.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], vt)
+
+
+def f32_writer_like(r, dst):
+    """A GGUFWriter at dst with r's architecture and metadata (file type set to F32); add tensors, then finish()."""
+    arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+    w = gguf.GGUFWriter(dst, arch)
+    for field in r.fields.values():
+        if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
+            continue
+        copy_field(field, w)
+    w.add_file_type(0)
+    return w
+
+
+def finish(w, dst):
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print("wrote", dst)

@@ -14,7 +14,7 @@ import fnmatch
 import sys
 import numpy as np
 import gguf
-from ggufcopy import copy_field
+from ggufcopy import f32_writer_like, finish
 
 
 def f16(a):
@@ -120,15 +120,7 @@ def main():
     rmse_only = "--rmse-only" in sys.argv
     src, dst, rules = args[0], args[1], [r.split("=", 1) for r in args[2:]]
     r = gguf.GGUFReader(src)
-    w = None
-    if not rmse_only:
-        arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
-        w = gguf.GGUFWriter(dst, arch)
-        for field in r.fields.values():
-            if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
-                continue
-            copy_field(field, w)
-        w.add_file_type(0)
+    w = None if rmse_only else f32_writer_like(r, dst)
     tot = {}
     for t in r.tensors:
         shape = [int(d) for d in reversed(t.shape)]
@@ -149,11 +141,7 @@ def main():
     for cls, v in tot.items():
         print(f"class {cls:20s} mean rel-rmse {np.mean(v):.5f}")
     if w is not None:
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-        w.close()
-        print("wrote", dst)
+        finish(w, dst)
 
 
 if __name__ == "__main__":
