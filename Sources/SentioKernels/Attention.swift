@@ -273,6 +273,13 @@ public enum Attention {
     /// copied contiguous once, then tasks of (head, query-row range) run blocks of 8 query rows whose
     /// scores stay in L1/L2. Measured (KernelBench attn, 1 thread): Whisper n=1500 h=20: 154 -> see
     /// docs/BENCHMARKS.md.
+    /// Tasks of (head, query-row range) for the encoder and prefill drivers: ~4 per thread over all heads,
+    /// each range a multiple of the kernel's `block` query rows.
+    static func rowSplit(rows n: Int, heads: Int, block: Int, pool: ThreadPool) -> (splits: Int, rowsPer: Int) {
+        let splits = max(1, min((n + block - 1) / block, (pool.threadCount * 4 + heads - 1) / heads))
+        return (splits, ((n + splits - 1) / splits + block - 1) / block * block)
+    }
+
     static func fullBlocked(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
                             headDim hd: Int, out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, pool: ThreadPool) {
         let ld = heads * hd
@@ -286,9 +293,7 @@ public enum Attention {
             if t % 2 == 0 { sentio_attn_pack_k(k + h * hd, ld, n, hd, kpp + h * kFloats) }
             else { for r in 0..<n { (vpp + h * vFloats + r * hd).update(from: v + r * ld + h * hd, count: hd) } }
         }
-        // Row ranges per head: enough tasks for ~4 per thread, multiples of the 8-row block.
-        let splits = max(1, min((n + 7) / 8, (pool.threadCount * 4 + heads - 1) / heads))
-        let rowsPer = ((n + splits - 1) / splits + 7) / 8 * 8
+        let (splits, rowsPer) = rowSplit(rows: n, heads: heads, block: 8, pool: pool)
         let scale = 1 / Float(hd).squareRoot()
         pool.parallelFor(heads * splits) { task in
             let h = task / splits, part = task % splits
@@ -315,17 +320,16 @@ public enum Attention {
         pool.parallelFor(heads) { h in
             sentio_attn_amx_pack(k + h * hd, v + h * hd, ld, n, kp(h), lo(h), kp(h) + elems)
         }
-        let splits = max(1, min((n + 15) / 16, (pool.threadCount * 4 + heads - 1) / heads))
-        let rowsPer = ((n + splits - 1) / splits + 15) / 16 * 16
+        let (splits, rowsPer) = rowSplit(rows: n, heads: heads, block: 16, pool: pool)
         let scale = 1 / Float(hd).squareRoot(), scratchBytes = sentio_attn_amx_scratch_bytes(n)
         pool.parallelFor(heads * splits) { task in
             let h = task / splits, part = task % splits
             let i0 = part * rowsPer, i1 = min(n, i0 + rowsPer)
             if i0 >= i1 { return }
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
-            defer { scratch.deallocate() }
-            sentio_attn_amx_rows(q + h * hd, ld, kp(h), lo(h), kp(h) + elems, n, i0, i1, scale, mask,
-                                 -1, scratch, out + h * hd, ld)
+            ScratchCache.with(bytes: scratchBytes) { scratch in
+                sentio_attn_amx_rows(q + h * hd, ld, kp(h), lo(h), kp(h) + elems, n, i0, i1, scale, mask,
+                                     -1, scratch, out + h * hd, ld)
+            }
         }
         }
     }
@@ -349,18 +353,17 @@ public enum Attention {
             kv.gather(kv.vBlocks, head: g, count: total, into: vf)
             sentio_attn_amx_pack(kf, vf, hd, total, kp(g), lo(g), kp(g) + elems)
         }
-        let splits = max(1, min((nQ + 15) / 16, (pool.threadCount * 4 + heads - 1) / heads))
-        let rowsPer = ((nQ + splits - 1) / splits + 15) / 16 * 16
+        let (splits, rowsPer) = rowSplit(rows: nQ, heads: heads, block: 16, pool: pool)
         let scale = 1 / Float(hd).squareRoot(), scratchBytes = sentio_attn_amx_scratch_bytes(total), ld = heads * hd
         pool.parallelFor(heads * splits) { task in
             // later row ranges see more keys: hand them out first
             let h = task % heads, part = splits - 1 - task / heads, g = h / group
             let i0 = part * rowsPer, i1 = min(nQ, i0 + rowsPer)
             if i0 >= i1 { return }
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
-            defer { scratch.deallocate() }
-            sentio_attn_amx_rows(q + h * hd, ld, kp(g), lo(g), kp(g) + elems, total, i0, i1, scale, nil,
-                                 start, scratch, out + h * hd, ld)
+            ScratchCache.with(bytes: scratchBytes) { scratch in
+                sentio_attn_amx_rows(q + h * hd, ld, kp(g), lo(g), kp(g) + elems, total, i0, i1, scale, nil,
+                                     start, scratch, out + h * hd, ld)
+            }
         }
         }
     }
