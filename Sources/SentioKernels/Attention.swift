@@ -326,10 +326,11 @@ public enum Attention {
             let h = task / splits, part = task % splits
             let i0 = part * rowsPer, i1 = min(n, i0 + rowsPer)
             if i0 >= i1 { return }
-            ScratchCache.with(bytes: scratchBytes) { scratch in
-                sentio_attn_amx_rows(q + h * hd, ld, kp(h), lo(h), kp(h) + elems, n, i0, i1, scale, mask,
-                                     -1, scratch, out + h * hd, ld)
-            }
+            // (plain malloc: many small buffers at once would churn ScratchCache's few large ones)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
+            sentio_attn_amx_rows(q + h * hd, ld, kp(h), lo(h), kp(h) + elems, n, i0, i1, scale, mask,
+                                 -1, scratch, out + h * hd, ld)
         }
         }
     }
@@ -360,10 +361,10 @@ public enum Attention {
             let h = task % heads, part = splits - 1 - task / heads, g = h / group
             let i0 = part * rowsPer, i1 = min(nQ, i0 + rowsPer)
             if i0 >= i1 { return }
-            ScratchCache.with(bytes: scratchBytes) { scratch in
-                sentio_attn_amx_rows(q + h * hd, ld, kp(g), lo(g), kp(g) + elems, total, i0, i1, scale, nil,
-                                     start, scratch, out + h * hd, ld)
-            }
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
+            sentio_attn_amx_rows(q + h * hd, ld, kp(g), lo(g), kp(g) + elems, total, i0, i1, scale, nil,
+                                 start, scratch, out + h * hd, ld)
         }
         }
     }
