@@ -110,10 +110,27 @@ public enum Linear {
                          y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, pool: ThreadPool) {
         nonisolated(unsafe) let y = y, bias = bias, xbp = xb
         let cols = w.cols, code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes, rows = w.rows
-        pool.parallelChunks(rows, align: 32, maxChunks: pool.threadCount * 4) { r in
+        let chunk = tileChunkRows(rows, threads: pool.threadCount)
+        pool.parallelChunks(rows, align: chunk, maxChunks: (rows + chunk - 1) / chunk) { r in
             let ok = sentio_gemm_amx_bf16(code, data, rowBytes, cols, r.lowerBound, r.upperBound, xbp, ldx, n, y, rows, bias)
             precondition(ok != 0, "AMX tile GEMM refused to run at ISA level 4")
         }
+    }
+
+    /// Weight rows per task of the tile GEMM: whole 32-row groups, at most 4 (the kernel's 128-row packing pass:
+    /// each task streams all of x once per pass, so fewer, larger tasks read x less often), and of the sizes
+    /// 4, 3, 2, 1 groups the first whose tasks fill the threads' waves to >= 95 % (equal-cost tasks; e.g. Qwen2's
+    /// 896 rows: 7 tasks of 4 groups leave one of 2 threads idle a quarter of the time, 14 tasks of 2 do not).
+    static func tileChunkRows(_ rows: Int, threads: Int) -> Int {
+        let groups = (rows + 31) / 32, t = max(1, threads)
+        var best = (size: 4, eff: 0.0)
+        for size in stride(from: 4, through: 1, by: -1) {
+            let tasks = (groups + size - 1) / size, waves = (tasks + t - 1) / t
+            let eff = Double(groups) / Double(waves * t * size)
+            if eff >= 0.95 { return 32 * size }
+            if eff > best.eff { best = (size, eff) }
+        }
+        return 32 * best.size
     }
 
     /// Chunks of weight rows per parallel task: ~8 per thread for load balance, multiples of 4.

@@ -58,6 +58,22 @@ final class LinearTests: XCTestCase {
         }
     }
 
+    /// Task sizes of the tile GEMM: whole 32-row groups, at most 4, and balanced waves on the model shapes
+    /// (Qwen2's 896 rows on 2 threads: 14 tasks of 64 rows, not 7 of 128).
+    func testTileChunkRows() {
+        XCTAssertEqual(Linear.tileChunkRows(896, threads: 2), 64)
+        XCTAssertEqual(Linear.tileChunkRows(896, threads: 1), 128)
+        XCTAssertEqual(Linear.tileChunkRows(1280, threads: 2), 128)
+        XCTAssertEqual(Linear.tileChunkRows(128, threads: 2), 64)
+        XCTAssertEqual(Linear.tileChunkRows(4864, threads: 2), 128)
+        for rows in [1, 31, 33, 100, 896, 1280, 4864, 5120, 151936] {
+            for threads in 1...6 {
+                let c = Linear.tileChunkRows(rows, threads: threads)
+                XCTAssertTrue(c % 32 == 0 && (32...128).contains(c), "\(rows) rows, \(threads) threads: \(c)")
+            }
+        }
+    }
+
     /// The decode GEMV paths (n <= 4: AVX-512 VNNI pairs of blocks, AVX2 per block), the VNNI batched-decode
     /// GEMVs (n = 5...16: the row-lane kernel on whole 16-row groups, rows 21 and 35 give one and two groups
     /// plus a tail; the activation-lane kernel on the tail rows, one or two 8-row vectors, weight scales
@@ -69,7 +85,9 @@ final class LinearTests: XCTestCase {
         var rng = TestRNG(seed: 11)
         defer { sentio_qgemm_set_batch_gemv_max(-1); sentio_qgemm_set_batch_gemv_rowlane(1) }
         // (5, 160): 5120 columns, the activation-side scratch of the VNNI GEMVs moves to the heap (q8/q4 n >= 4, q4_1 n >= 7).
-        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (7, 17), (5, 160)]
+        // (16, 1), (19, 37): one-block rows on one row-lane group; 37 blocks (past the 16- and 32-block scale chunks).
+        let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (7, 17), (5, 160),
+                                             (16, 1), (19, 37)]
         forEachISA { isa in
             for dtype in [DType.q8, .q4, .q4_1] {
                 for (rows, k) in shapes {
