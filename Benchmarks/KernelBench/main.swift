@@ -246,18 +246,20 @@ if what == "gemvn" {
 
 // decode: the matrices of one Qwen2-0.5B decode step (24 layers x q/k/v/o/gate/up/down and the 151936-row
 // head; q4 ~280 MB, q8 ~530 MB, so they stream from DRAM as in real decode) at n = 1 and the batched n
-// (BENCH_N, default 1,8,16), 1 thread; each batched n with the tile GEMM, the activation-lane batched GEMV
+// (BENCH_N, default 1,8,16), DECODE_THREADS threads (default 1); each batched n with the tile GEMM, the activation-lane batched GEMV
 // and (n <= 8) the row-lane batched GEMV, interleaved in the same process. Prints ms per step (best of 3) and the aggregate speedup n * t(1) / t(n).
 if what == "decode" {
     let ns = ProcessInfo.processInfo.environment["BENCH_N"]?.split(separator: ",").compactMap { Int($0) } ?? [1, 8, 16]
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
     let shapes = Array(repeating: [(896, 896), (128, 896), (128, 896), (896, 896), (4864, 896), (4864, 896), (896, 4864)],
                        count: 24).flatMap { $0 } + [(151936, 896)]
-    print("\nDecode step matmuls (Qwen2-0.5B, \(shapes.count) matrices), 1 thread: ms per step, n * t(1) / t(n)")
+    // DECODE_THREADS: thread count (default 1: thread CPU time; more: wall time).
+    let threads = Int(ProcessInfo.processInfo.environment["DECODE_THREADS"] ?? "") ?? 1
+    print("\nDecode step matmuls (Qwen2-0.5B, \(shapes.count) matrices), \(threads) thread(s): ms per step, n * t(1) / t(n)")
     for dtype in [DType.q4, .q8, .q4_1] where only?.contains(dtype.name) ?? (dtype != .q4_1) {
         let ws = shapes.map { makeWeight(dtype, rows: $0.0, cols: $0.1) }
-        let pool = ThreadPool(threads: 1)
-        timingThreads = 1
+        let pool = ThreadPool(threads: threads)
+        timingThreads = threads
         func step(_ n: Int, _ x: [Float], _ y: inout [Float]) {
             for (_, w) in ws { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
         }
@@ -273,9 +275,9 @@ if what == "decode" {
                 for (m, mode) in modes.enumerated() {
                     sentio_qgemm_set_batch_gemv_max(mode.1)
                     sentio_qgemm_set_batch_gemv_rowlane(mode.2)
-                    let c0 = threadCPU()
+                    let c0 = threads == 1 ? threadCPU() : now()
                     step(n, x, &y)
-                    best[m] = min(best[m], threadCPU() - c0)
+                    best[m] = min(best[m], (threads == 1 ? threadCPU() : now()) - c0)
                 }
             }
             sentio_qgemm_set_batch_gemv_max(-1)
