@@ -116,10 +116,3 @@ void sentio_attn_decode_group_kv(int ktype, int vtype, const void *const *kblock
 #endif
     decode_scalar(ktype, vtype, kblocks, vblocks, blockTokens, headDim, g, keys, q, qstride, G, scale, scores, out, ostride);
 }
-
-void sentio_attn_decode_group(int kvtype, const void *const *kblocks, const void *const *vblocks, long blockTokens,
-                              long headDim, long g, long keys, const float *q, long qstride, long G, float scale,
-                              float *scores, float *out, long ostride) {
-    sentio_attn_decode_group_kv(kvtype, kvtype, kblocks, vblocks, blockTokens, headDim, g, keys, q, qstride, G, scale,
-                                scores, out, ostride);
-}

@@ -1,5 +1,5 @@
 // q8 KV blocks (KVView: int8 rows with one f32 scale per token and KV head): the decode kernel
-// (sentio_attn_decode_group, every ISA level) and the gathered prefill path against the Double twin
+// (sentio_attn_decode_group_kv, every ISA level) and the gathered prefill path against the Double twin
 // reading the same dequantized values, and the row quantizer against its definition. Also keys and values
 // of different element types (the q8v cache: f16 keys, q8 values; and the other mixes the kernel takes).
 import XCTest

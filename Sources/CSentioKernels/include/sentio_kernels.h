@@ -88,14 +88,10 @@ void sentio_f32_to_f16(const float *src, uint16_t *dst, long count);
 
 /* ---- decode attention straight from a paged KV cache ----
    For the G query rows q[h*qstride ..] (h < G: the query heads of KV head g, one query position),
-   softmax(scale * q . k_t) over keys t in [0, keys), times v_t, into out[h*ostride ..]. Blocks are
-   f32, f16 or q8 (kvtype; layout in KVView.swift: per KV head a [blockTokens][headDim] region, q8 rows
-   followed by their f32 scales). scores: scratch of G*keys floats. */
-void sentio_attn_decode_group(int kvtype, const void *const *kblocks, const void *const *vblocks, long blockTokens,
-                              long headDim, long g, long keys, const float *q, long qstride, long G, float scale,
-                              float *scores, float *out, long ostride);
-/* The same with keys of element type ktype and values of vtype (each f32, f16 or q8; regions of each
-   plane laid out for its own type). sentio_attn_decode_group is this with ktype = vtype = kvtype. */
+   softmax(scale * q . k_t) over keys t in [0, keys), times v_t, into out[h*ostride ..]. Keys are of
+   element type ktype and values of vtype, each f32, f16 or q8 (layout in KVView.swift: per KV head a
+   [blockTokens][headDim] region laid out for its plane's type, q8 rows followed by their f32 scales).
+   scores: scratch of G*keys floats. */
 void sentio_attn_decode_group_kv(int ktype, int vtype, const void *const *kblocks, const void *const *vblocks,
                                  long blockTokens, long headDim, long g, long keys, const float *q, long qstride, long G,
                                  float scale, float *scores, float *out, long ostride);
