@@ -178,18 +178,10 @@ public enum Attention {
         let hd = kv.headDim, kvh = kv.kvHeads, group = heads / kvh, ld = heads * hd
         let scale = 1 / Float(hd).squareRoot()
         nonisolated(unsafe) let (q, out) = (q, out)
-        let (kcode, vcode) = (Int32(kv.keyType.rawValue), Int32(kv.valueType.rawValue))
         pool.parallelFor(kvh * nQ) { task in
             let g = task % kvh, r = task / kvh
-            let keys = start + r + 1
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * keys)
-            defer { scores.deallocate() }
-            UnsafeRawPointer(kv.kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
-                UnsafeRawPointer(kv.vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
-                    sentio_attn_decode_group_kv(kcode, vcode, kb, vb, kv.blockTokens, hd, g, keys, q + r * ld + g * group * hd, hd,
-                                             group, scale, scores, out + r * ld + g * group * hd, hd)
-                }
-            }
+            kv.decodeGroup(head: g, keys: start + r + 1, q: q + r * ld + g * group * hd, group: group, scale: scale,
+                           out: out + r * ld + g * group * hd)
         }
     }
 
@@ -269,10 +261,6 @@ public enum Attention {
         }
     }
 
-    /// `full` on the blocked AVX-512 kernel (attn_full.c): K of every head packed in 32-key chunks and V
-    /// copied contiguous once, then tasks of (head, query-row range) run blocks of 8 query rows whose
-    /// scores stay in L1/L2. Measured (KernelBench attn, 1 thread): Whisper n=1500 h=20: 154 -> see
-    /// docs/BENCHMARKS.md.
     /// Tasks of (head, query-row range) for the encoder and prefill drivers: ~4 per thread over all heads,
     /// each range a multiple of the kernel's `block` query rows.
     static func rowSplit(rows n: Int, heads: Int, block: Int, pool: ThreadPool) -> (splits: Int, rowsPer: Int) {
@@ -280,6 +268,10 @@ public enum Attention {
         return (splits, ((n + splits - 1) / splits + block - 1) / block * block)
     }
 
+    /// `full` on the blocked AVX-512 kernel (attn_full.c): K of every head packed in 32-key chunks and V
+    /// copied contiguous once, then tasks of (head, query-row range) run blocks of 8 query rows whose
+    /// scores stay in L1/L2. Measured (KernelBench attn, 1 thread): Whisper n=1500 h=20: 154 -> see
+    /// docs/BENCHMARKS.md.
     static func fullBlocked(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
                             headDim hd: Int, out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, pool: ThreadPool) {
         let ld = heads * hd

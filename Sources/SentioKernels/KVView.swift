@@ -170,14 +170,22 @@ extension Attention {
         nonisolated(unsafe) let (q, out) = (q, out)
         pool.parallelFor(views.count * kvh) { task in
             let g = task % kvh, r = task / kvh
-            let kv = views[r], keys = kv.length
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * keys)
-            defer { scores.deallocate() }
-            UnsafeRawPointer(kv.kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
-                UnsafeRawPointer(kv.vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
-                    sentio_attn_decode_group_kv(Int32(kv.keyType.rawValue), Int32(kv.valueType.rawValue), kb, vb, kv.blockTokens, hd, g, keys,
-                                             q + r * ld + g * group * hd, hd, group, scale, scores, out + r * ld + g * group * hd, hd)
-                }
+            views[r].decodeGroup(head: g, keys: views[r].length, q: q + r * ld + g * group * hd, group: group,
+                                 scale: scale, out: out + r * ld + g * group * hd)
+        }
+    }
+}
+
+extension KVView {
+    /// Decode attention in place from the blocks (sentio_attn_decode_group_kv) for the `group` query heads
+    /// of KV head g: rows q[h * headDim ..] over keys 0..<keys into out[h * headDim ..].
+    func decodeGroup(head g: Int, keys: Int, q: UnsafePointer<Float>, group: Int, scale: Float, out: UnsafeMutablePointer<Float>) {
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * keys)
+        defer { scores.deallocate() }
+        UnsafeRawPointer(kBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { kb in
+            UnsafeRawPointer(vBlocks).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 1) { vb in
+                sentio_attn_decode_group_kv(Int32(keyType.rawValue), Int32(valueType.rawValue), kb, vb, blockTokens, headDim, g,
+                                            keys, q, headDim, group, scale, scores, out, headDim)
             }
         }
     }
