@@ -1,5 +1,5 @@
 /* AMX-BF16 tile kernels (Intel Sapphire Rapids and later; ISA level 4): the GEMM y = x . W^T (+ bias) for
-   weights of any stored type once n >= SENTIO_AMX_MIN_ROWS activation rows, and full (bidirectional)
+   weights of any stored type once n >= 32 activation rows (Linear.amxMinRows), and full (bidirectional)
    encoder attention for head dim 64.
 
    Why bf16 tiles and not int8 ones: Q8_0 weights carry one scale per 32 k-values, so an int8 tile product
@@ -21,6 +21,12 @@
    child. Every entry point loads its tile configuration and releases the tiles before it returns. */
 #include "internal.h"
 #include <stdlib.h>
+
+/* Sizes of the attention packs and scratch (the same with or without the tiles). */
+long sentio_attn_amx_keys(long n) { return (n + 31) / 32 * 32; }
+long sentio_attn_amx_pack_elems(long n) { return sentio_attn_amx_keys(n) * 64; }
+long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 8 + 128; }
+
 #if defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>
 #include <unistd.h>
@@ -274,9 +280,6 @@ AMX int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long col
    (q split the same way), within ~2^-16 of the f32 product, for decoders whose logits are large.
    causal >= 0: query row i sees keys 0 ... causal + i only (decoder prefill after `causal` cached tokens); a
    block then scores and multiplies only the 32-key steps its last row needs. */
-long sentio_attn_amx_keys(long n) { return (n + 31) / 32 * 32; }
-long sentio_attn_amx_pack_elems(long n) { return sentio_attn_amx_keys(n) * 64; }
-long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 8 + 128; }
 
 int sentio_attn_amx_available(long hd) { return hd == 64 && (sentio_cpu_features() & SENTIO_CPU_AMX) && sentio_isa_level() >= 4; }
 
@@ -463,9 +466,6 @@ int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long cols, l
     (void)wtype; (void)w; (void)rowBytes; (void)cols; (void)r0; (void)r1; (void)xb; (void)ldx; (void)n; (void)y; (void)ldy; (void)bias;
     return 0;
 }
-long sentio_attn_amx_keys(long n) { return (n + 31) / 32 * 32; }
-long sentio_attn_amx_pack_elems(long n) { return sentio_attn_amx_keys(n) * 64; }
-long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 8 + 128; }
 int sentio_attn_amx_available(long hd) { (void)hd; return 0; }
 void sentio_attn_amx_pack(const float *k, const float *v, long ld, long n, uint16_t *kp, uint16_t *kplo, uint16_t *vp) {
     (void)k; (void)v; (void)ld; (void)n; (void)kp; (void)kplo; (void)vp;
