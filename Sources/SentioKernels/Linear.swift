@@ -178,9 +178,7 @@ public enum Linear {
         var tasks: [(item: Int, rows: Range<Int>)] = []
         for (i, it) in items.enumerated() {
             let rows = it.w.rows, align = Int(sentio_qgemm_row_align(it.w.dtype.kernelCode, xq.n))
-            let chunks = max(1, min(rowChunks(rows, pool, n: xq.n), (rows + align - 1) / align))
-            let size = ((rows + chunks - 1) / chunks + align - 1) / align * align
-            for r0 in stride(from: 0, to: rows, by: size) { tasks.append((i, r0..<min(rows, r0 + size))) }
+            tasks += ThreadPool.chunkRanges(rows, align: align, maxChunks: rowChunks(rows, pool, n: xq.n)).map { (i, $0) }
         }
         nonisolated(unsafe) let its = items, tks = tasks
         pool.parallelFor(tasks.count) { t in
@@ -280,7 +278,6 @@ public enum Linear {
     }
 }
 
-/// Activation rows quantized for the integer dot kernels (layout: see sentio_xq in sentio_kernels.h).
 extension WeightMatrix {
     /// Drops this matrix's resident pages when its bytes are mapped read-only from a file (the next use
     /// faults them back from the page cache, unchanged); a no-op for heap or decompressed memory.

@@ -42,12 +42,17 @@ public final class ThreadPool: @unchecked Sendable {
     /// Splits 0..<total into at most `maxChunks` contiguous ranges whose sizes are multiples of
     /// `align` (the last may be shorter), runs body(range) for each.
     public func parallelChunks(_ total: Int, align: Int = 1, maxChunks: Int, _ body: (Range<Int>) -> Void) {
-        if total <= 0 { return }
+        let ranges = Self.chunkRanges(total, align: align, maxChunks: maxChunks)
+        parallelFor(ranges.count) { c in body(ranges[c]) }
+    }
+
+    /// The ranges `parallelChunks` runs: 0..<total cut into at most `maxChunks` contiguous ranges of a size
+    /// that is a multiple of `align` (the last may be shorter); none for total <= 0.
+    public static func chunkRanges(_ total: Int, align: Int = 1, maxChunks: Int) -> [Range<Int>] {
+        if total <= 0 { return [] }
         let chunks = max(1, min(maxChunks, (total + align - 1) / align))
-        var size = (total + chunks - 1) / chunks
-        size = (size + align - 1) / align * align
-        let count = (total + size - 1) / size
-        parallelFor(count) { c in body(c * size ..< min(total, (c + 1) * size)) }
+        let size = ((total + chunks - 1) / chunks + align - 1) / align * align
+        return stride(from: 0, to: total, by: size).map { $0 ..< min(total, $0 + size) }
     }
 }
 
