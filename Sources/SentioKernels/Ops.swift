@@ -67,35 +67,34 @@ public enum Ops {
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) { sentio_vexp_softmax(x, count) }
     /// x * sigmoid(x) in place (element-wise: with a pool, chunks of the array run in parallel; same values).
     public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool? = nil) {
-        chunked(x, count, pool) { sentio_vsilu($0, $1) }
+        nonisolated(unsafe) let x = x
+        chunked(count, pool) { r in sentio_vsilu(x + r.lowerBound, r.count) }
     }
     /// 0.5 x (1 + erf(x/√2)) in place (exact form, PyTorch nn.GELU()).
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool? = nil) {
-        chunked(x, count, pool) { sentio_vgelu_erf($0, $1) }
+        nonisolated(unsafe) let x = x
+        chunked(count, pool) { r in sentio_vgelu_erf(x + r.lowerBound, r.count) }
     }
     /// 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))) in place (gelu_pytorch_tanh).
     public static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool? = nil) {
-        chunked(x, count, pool) { sentio_vgelu_tanh($0, $1) }
+        nonisolated(unsafe) let x = x
+        chunked(count, pool) { r in sentio_vgelu_tanh(x + r.lowerBound, r.count) }
     }
     /// out = silu(gate) * up.
     public static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int,
                               pool: ThreadPool? = nil) {
-        guard let pool, pool.threadCount > 1, count >= parallelElements else { sentio_vswiglu(gate, up, out, count); return }
         nonisolated(unsafe) let (g, u, o) = (gate, up, out)
-        pool.parallelChunks(count, align: 64, maxChunks: pool.threadCount * 2) { r in
-            sentio_vswiglu(g + r.lowerBound, u + r.lowerBound, o + r.lowerBound, r.count)
-        }
+        chunked(count, pool) { r in sentio_vswiglu(g + r.lowerBound, u + r.lowerBound, o + r.lowerBound, r.count) }
     }
 
     /// Arrays from this size are split over the pool by the element-wise ops (below it a thread hand-off costs more).
     static let parallelElements = 1 << 16
 
-    /// Runs an element-wise in-place kernel over x, in chunks of 64-element multiples on the pool when given.
-    static func chunked(_ x: UnsafeMutablePointer<Float>, _ count: Int, _ pool: ThreadPool?,
-                        _ body: @escaping (UnsafeMutablePointer<Float>, Int) -> Void) {
-        guard let pool, pool.threadCount > 1, count >= parallelElements else { body(x, count); return }
-        nonisolated(unsafe) let x = x
-        pool.parallelChunks(count, align: 64, maxChunks: pool.threadCount * 2) { r in body(x + r.lowerBound, r.count) }
+    /// Runs an element-wise kernel over elements 0..<count: the whole range here, or chunks of 64-element
+    /// multiples on the pool when given and the array is large.
+    static func chunked(_ count: Int, _ pool: ThreadPool?, _ body: (Range<Int>) -> Void) {
+        guard let pool, pool.threadCount > 1, count >= parallelElements else { body(0..<count); return }
+        pool.parallelChunks(count, align: 64, maxChunks: pool.threadCount * 2, body)
     }
     /// out = a + b.
     public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int) {
