@@ -64,9 +64,8 @@ public final class BertEncoder: @unchecked Sendable {
         let q = TowerBuffer(n * h), k = TowerBuffer(n * h), v = TowerBuffer(n * h), att = TowerBuffer(n * h)
         let mid = TowerBuffer(n * c.intermediateSize)
         for L in layers {
-            L.q(x.ptr, n: n, q.ptr, pool: pool)
-            L.k(x.ptr, n: n, k.ptr, pool: pool)
-            L.v(x.ptr, n: n, v.ptr, pool: pool)
+            Linear.forwardMany([(L.q.weight, q.ptr, L.q.bias), (L.k.weight, k.ptr, L.k.bias), (L.v.weight, v.ptr, L.v.bias)],
+                               x: x.ptr, n: n, pool: pool)
             Attention.full(q: q.ptr, k: k.ptr, v: v.ptr, n: n, heads: c.numAttentionHeads, headDim: c.headDim, out: att.ptr,
                            precision: .matching(L.q.weight), pool: pool)
             L.attnOut(att.ptr, n: n, t.ptr, pool: pool)

@@ -82,8 +82,7 @@ public final class Qwen2Model: @unchecked Sendable {
         // when one is set.
         func project(_ l: Int, _ xin: UnsafePointer<Float>,
                      _ outs: [(p: Qwen2Schema.Proj, w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)]) {
-            if outs.count == 1 { Linear.forward(outs[0].w, x: xin, n: n, y: outs[0].y, bias: outs[0].bias, pool: pool) }
-            else { Linear.forwardMany(outs.map { ($0.w, $0.y, $0.bias) }, x: xin, n: n, pool: pool) }
+            Linear.forwardMany(outs.map { ($0.w, $0.y, $0.bias) }, x: xin, n: n, pool: pool)
             if let hook { for o in outs { hook.addDelta(layer: l, proj: o.p, x: xin, n: n, y: o.y, pool: pool) } }
         }
 
