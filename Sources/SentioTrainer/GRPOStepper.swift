@@ -97,7 +97,7 @@ public final class GRPOStepper: TrainingStepper {
             guard data.samples.indices.contains(idx) else { throw SentioError(.argument, "sample index \(idx) is outside the dataset") }
             let s = data.samples[idx]
             let prompt = try policy.prompt(for: s)
-            var rng = sampleRNG(seed: context.seed, step: context.step, position: context.slot * batch.count + i)
+            var rng = context.sampleRNG(index: i, microBatch: batch.count)
             let seeds = (0..<o.numGenerations).map { _ in rng.next() }
             let gen = try policy.rollout(prompt: prompt, adapter: adapter, seeds: seeds, maxNewTokens: o.maxNewTokens,
                                          sampling: SamplingOptions(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: 0))
@@ -162,7 +162,7 @@ public final class GRPOStepper: TrainingStepper {
         step.config = cfg
         let grads = adapter.makeGradients()
         let dropoutSeeds = batch.indices.map { i -> UInt64 in
-            var d = sampleRNG(seed: context.seed, step: context.step, position: context.slot * batch.count + i, stream: 1)
+            var d = context.sampleRNG(index: i, microBatch: batch.count, stream: 1)
             return d.next()
         }
         let res = try step.run(r.groups, adapter: adapter, gradients: grads, old: r.old, ref: r.ref, groupDropoutSeeds: dropoutSeeds)

@@ -22,6 +22,13 @@ public struct StepContext: Sendable, Equatable {
     public var seed: UInt64 = 0
 }
 
+extension StepContext {
+    /// `sampleRNG` of sample i of this context's micro-batch of `size` samples: global position slot × size + i.
+    public func sampleRNG(index i: Int, microBatch size: Int, stream: UInt64 = 0) -> SentioRNG {
+        SentioTrainer.sampleRNG(seed: seed, step: step, position: slot * size + i, stream: stream)
+    }
+}
+
 /// One of this rank's micro-batches of an optimizer step.
 public struct MicroBatch: Sendable, Equatable {
     /// Dataset indices; sample i sits at position `context.slot * indices.count + i` of the global batch.
