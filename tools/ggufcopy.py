@@ -1,7 +1,21 @@
 """Shared by the tools/ scripts that write GGUF files: copy one metadata field from a gguf.GGUFReader
 into a gguf.GGUFWriter, value type kept (arrays of strings or numbers, strings, scalars); open a writer
-for an all-F32 copy of a reader's model and finish it."""
+for an all-F32 copy of a reader's model and finish it; the Hugging Face name of a llama.cpp qwen2 tensor."""
 import gguf
+
+GGUF_PROJ = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+             "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+             "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"}
+
+
+def hf_name(g):
+    """llama.cpp's qwen2 tensor name -> the Hugging Face (Sentio schema) name."""
+    top = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+           "output.weight": "lm_head.weight"}
+    if g in top:
+        return top[g]
+    _, i, kind, wb = g.split(".")
+    return f"model.layers.{i}.{GGUF_PROJ[kind]}.{wb}"
 
 
 def copy_field(field, w):

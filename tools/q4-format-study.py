@@ -7,14 +7,18 @@ usage: /work/venv/bin/python tools/q4-format-study.py IN-f32.gguf OUT.gguf RULE 
   RULE = GLOB=FORMAT, the last matching rule wins; tensors no rule matches (and 1-D tensors) stay f32.
   FORMAT: f32 | q8_0 | q4_0 (max-based, as BlockQ4_0.quantizeRef) | q4_0s (scale searched for least squares)
           | q4_1 (min/max) | q4_1s (least-squares search over d and m, as BlockQ4_1.quantizeRef)
+          | q4_1w (q4_1s weighted by an importance matrix) | iq4nl / iq4nlw (IQ4_NL's 16-value codebook with
+          one f16 scale per 32, least squares / weighted)
   --rmse-only: print the per-tensor RMSE table, write nothing.
+  --imatrix=FILE: importance matrix for the weighted formats (`sentio imatrix` / tools/imatrix-oracle.py output,
+          .safetensors with Hugging Face names, or an .npz with either naming).
 e.g. tools/q4-format-study.py coder-f32.gguf /tmp/x.gguf '*=q4_1s' 'output.weight=q8_0'
 """
 import fnmatch
 import sys
 import numpy as np
 import gguf
-from ggufcopy import f32_writer_like, finish
+from ggufcopy import f32_writer_like, finish, hf_name
 
 
 def f16(a):
@@ -61,12 +65,13 @@ def q4_0s(x):
     return best
 
 
-def q41_eval(x, d, m):
+def q41_eval(x, d, m, w=None):
     dh, mh = f16(d), f16(m)
     idv = np.where(dh != 0, 1 / np.where(dh != 0, dh, 1), 0)
     q = np.clip(np.round((x - mh) * idv), 0, 15)
     y = q * dh + mh
-    return y, ((x - y) ** 2).sum(1), q
+    e = (x - y) ** 2
+    return y, (e if w is None else e * w).sum(1), q
 
 
 def q4_1(x):
@@ -74,50 +79,111 @@ def q4_1(x):
     return q41_eval(x, (hi - lo) / 15, lo)[0]
 
 
-def q4_1s(x):
+def q4_1s(x, w=None):
     """Affine grid d*q + m, q in 0..15: start ranges [lo, hi] shrunk from either end, then alternate
-    assignment and the least-squares (d, m) for that assignment; the best after f16 rounding is kept."""
+    assignment and the (weighted) least-squares (d, m) for that assignment; the best after f16 rounding is
+    kept. w: per-element weights (importance), None = all 1."""
     lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
-    best, berr, _ = q41_eval(x, (hi - lo) / 15, lo)
-    n = x.shape[1]
+    best, berr, _ = q41_eval(x, (hi - lo) / 15, lo, w)
+    ww = np.ones_like(x) if w is None else w
+    n = ww.sum(1, keepdims=True)
     for a in (0.0, 0.5, 1.0):
         for b in (0.0, 0.5, 1.0):
             d = (hi - lo) / (15 + a + b)
             m = lo + a * d
             for _ in range(3):
                 _, _, q = q41_eval(x, d, m)
-                sq, sqq = q.sum(1, keepdims=True), (q * q).sum(1, keepdims=True)
-                sx, sqx = x.sum(1, keepdims=True), (q * x).sum(1, keepdims=True)
+                sq, sqq = (ww * q).sum(1, keepdims=True), (ww * q * q).sum(1, keepdims=True)
+                sx, sqx = (ww * x).sum(1, keepdims=True), (ww * q * x).sum(1, keepdims=True)
                 det = n * sqq - sq * sq
-                ok = det > 0
+                ok = det > 1e-30 * np.maximum(n * sqq, 1e-30)
                 dn = np.where(ok, (n * sqx - sq * sx) / np.where(ok, det, 1), 0)
-                mn = np.where(ok, (sx - dn * sq) / n, sx / n)
+                mn = np.where(ok, (sx - dn * sq) / np.where(n > 0, n, 1), sx / np.where(n > 0, n, 1))
                 d, m = dn, mn
-            y, err, _ = q41_eval(x, d, m)
+            y, err, _ = q41_eval(x, d, m, w)
             better = err < berr
             best[better] = y[better]
             berr = np.minimum(err, berr)
     return best
 
 
-FORMATS = {"f32": None, "q8_0": q8_0, "q4_0": q4_0, "q4_0s": q4_0s, "q4_1": q4_1, "q4_1s": q4_1s}
+IQ4NL = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=np.float64)
 
 
-def fake(x, fmt):
+def nl_eval(x, d, w=None):
+    dh = f16(d)
+    idv = np.where(dh != 0, 1 / np.where(dh != 0, dh, 1), 0)
+    t = x * idv
+    # nearest codebook entry
+    mids = (IQ4NL[1:] + IQ4NL[:-1]) / 2
+    q = np.searchsorted(mids, t)
+    k = IQ4NL[q]
+    y = k * dh
+    e = (x - y) ** 2
+    return y, (e if w is None else e * w).sum(1), k
+
+
+def iq4nl(x, w=None):
+    """Non-uniform 4-bit codebook (IQ4_NL's 16 values) times one f16 scale per 32: scales tried around
+    max/-127 and max/113, each refitted by (weighted) least squares for its assignment."""
+    i = np.abs(x).argmax(1)
+    m = x[np.arange(len(x)), i][:, None]
+    ww = np.ones_like(x) if w is None else w
+    best, berr, _ = nl_eval(x, m / -127, w)
+    for k in range(-9, 10):
+        for base in (-127.0, 113.0):
+            d = m / (base + k)
+            for _ in range(2):
+                _, _, kv = nl_eval(x, d)
+                kk = (ww * kv * kv).sum(1, keepdims=True)
+                d = np.where(kk > 0, (ww * kv * x).sum(1, keepdims=True) / np.where(kk > 0, kk, 1), 0)
+            y, err, _ = nl_eval(x, d, w)
+            better = err < berr
+            best[better] = y[better]
+            berr = np.minimum(err, berr)
+    return best
+
+
+FORMATS = {"f32": None, "q8_0": q8_0, "q4_0": q4_0, "q4_0s": q4_0s, "q4_1": q4_1, "q4_1s": q4_1s,
+           "q4_1w": q4_1s, "iq4nl": iq4nl, "iq4nlw": iq4nl}
+WEIGHTED = {"q4_1w", "iq4nlw"}
+
+
+def fake(x, fmt, imx=None):
     f = FORMATS[fmt]
     if f is None:
         return x
     flat = x.reshape(-1, 32).astype(np.float64)
+    wflat = None
+    if fmt in WEIGHTED:
+        if imx is None:
+            raise SystemExit(f"{fmt} needs --imatrix")
+        rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        sigma2 = (rows ** 2).mean(1, keepdims=True)
+        # importance of each element: its column's mean x^2 times sqrt(sigma2 + w^2) (larger weights matter more)
+        wflat = (np.broadcast_to(imx.astype(np.float64), rows.shape) * np.sqrt(sigma2 + rows ** 2)).reshape(-1, 32)
     out = np.empty_like(flat)
     step = 1 << 18
     for s in range(0, len(flat), step):
-        out[s:s + step] = f(flat[s:s + step].copy())
+        if wflat is None:
+            out[s:s + step] = f(flat[s:s + step].copy())
+        else:
+            out[s:s + step] = f(flat[s:s + step].copy(), wflat[s:s + step])
     return out.reshape(x.shape).astype(np.float32)
 
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     rmse_only = "--rmse-only" in sys.argv
+    imatrix = None
+    for a in sys.argv[1:]:
+        if a.startswith("--imatrix="):
+            path = a.split("=", 1)[1]
+            if path.endswith(".safetensors"):
+                from safetensors.numpy import load_file
+                imatrix = load_file(path)
+            else:
+                imatrix = dict(np.load(path))
     src, dst, rules = args[0], args[1], [r.split("=", 1) for r in args[2:]]
     r = gguf.GGUFReader(src)
     w = None if rmse_only else f32_writer_like(r, dst)
@@ -130,7 +196,10 @@ def main():
             for pat, f in rules:
                 if fnmatch.fnmatch(t.name, pat):
                     fmt = f
-        y = fake(x, fmt)
+        imx = None
+        if imatrix is not None:
+            imx = imatrix.get(t.name, imatrix.get(hf_name(t.name)))
+        y = fake(x, fmt, imx)
         if fmt != "f32":
             rel = float(np.sqrt(((y - x).astype(np.float64) ** 2).mean() / (x.astype(np.float64) ** 2).mean()))
             cls = t.name.split(".")[-2] if t.name.startswith("blk.") else t.name

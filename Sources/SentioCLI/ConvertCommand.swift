@@ -17,6 +17,8 @@ struct Convert: ParsableCommand {
     var quant: String = "q8"
     @Option(name: .customLong("override"), help: "Per-tensor dtype override PATTERN=DTYPE (glob), repeatable, e.g. '*lm_head*=q8'")
     var overrides: [String] = []
+    @Option(help: "Importance matrix from `sentio imatrix`: weights the 4-bit quantizers' (q4, q4_1) error by each input column's mean squared activation")
+    var imatrix: String?
     @Flag(help: "Store every tensor raw (no shuffle+LZ4)")
     var noLz4 = false
     @Option(help: "Keep LZ4 for a tensor only when it saves more than this fraction")
@@ -29,7 +31,11 @@ struct Convert: ParsableCommand {
             guard let target = DType(name: quant), target.isFloat else {
                 throw SentioError(.argument, "--quant must be one of f32, f16, bf16, q8, q4, q4_1 (got '\(quant)')")
             }
-            let policy = QuantPolicy(target: target, overrides: try overrides.map(QuantPolicy.parseOverride))
+            var policy = QuantPolicy(target: target, overrides: try overrides.map(QuantPolicy.parseOverride))
+            if let imatrix {
+                policy.importance = try ImportanceMatrix(contentsOf: URL(fileURLWithPath: imatrix))
+                policy.importanceFile = imatrix
+            }
             let src = try openCheckpoint(URL(fileURLWithPath: source))
             var bar: ProgressBar?
             let (report, summary) = try Converter.convert(
@@ -51,7 +57,8 @@ struct Convert: ParsableCommand {
                            "file_bytes": summary.fileSize, "raw_bytes": summary.rawBytes, "stored_bytes": summary.storedBytes,
                            "lz4_saving": summary.rawBytes > 0 ? 1 - Double(summary.storedBytes) / Double(summary.rawBytes) : 0,
                            "per_dtype": per, "dropped_tensors": report.dropped, "seconds": report.seconds,
-                           "source_gb_per_s": gbps, "copied_without_requantization": report.tensors.filter(\.copied).count])
+                           "source_gb_per_s": gbps, "copied_without_requantization": report.tensors.filter(\.copied).count,
+                           "weighted_by_importance": report.weightedByImportance, "notes": report.notes])
             } else {
                 print("wrote \(summary.url.path): \(summary.tensorCount) tensors, \(formatCount(report.parameters)) parameters, \(formatBytes(summary.fileSize))")
                 for (t, s) in summary.perDType.sorted(by: { $0.value.rawBytes > $1.value.rawBytes }) {
@@ -59,6 +66,8 @@ struct Convert: ParsableCommand {
                     print("  \(pad(t.name, 5)) \(pad(String(s.tensors), 4, left: true)) tensors \(pad(formatBytes(s.rawBytes), 11, left: true)) raw -> \(pad(formatBytes(s.storedBytes), 11, left: true)) stored (LZ4 on \(s.lz4Tensors), saves \(String(format: "%.1f", saving))%)")
                 }
                 if !report.dropped.isEmpty { print("  dropped (unused by the model): \(report.dropped.count) tensors") }
+                if policy.importance != nil { print("  quantized with importance weights: \(report.weightedByImportance) tensors") }
+                for n in report.notes { print("  note: \(n)") }
                 print(String(format: "  %.1f s, %.2f GB/s of source", report.seconds, gbps))
             }
         }

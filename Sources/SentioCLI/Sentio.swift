@@ -7,6 +7,6 @@ struct Sentio: AsyncParsableCommand {
         commandName: "sentio",
         abstract: "R1-Omni emotion recognition on plain CPUs: recognize, watch, eval, train, convert, inspect, generate, bench.",
         subcommands: [Convert.self, Inspect.self, Recognize.self, Watch.self, Eval.self, Demo.self, Generate.self,
-                      Perplexity.self, Bench.self, Train.self, Lora.self]
+                      Perplexity.self, Imatrix.self, Bench.self, Train.self, Lora.self]
     )
 }

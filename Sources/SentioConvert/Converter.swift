@@ -38,6 +38,8 @@ public struct ConvertReport: Sendable {
     public var parameters: Int = 0
     public var sourceBytesRead: Int = 0
     public var seconds: Double = 0
+    /// Tensors quantized with importance weights (QuantPolicy.importance).
+    public var weightedByImportance: Int = 0
 }
 
 /// The model a checkpoint holds, decided from config.json's model_type.
@@ -96,6 +98,12 @@ public enum Converter {
                                     + report.unexpected.prefix(5).joined(separator: ", ") + (report.unexpected.count > 5 ? ", ..." : ""))
             }
         }
+        if let im = policy.importance {   // every entry checked before any work: a bad file fails at once
+            for spec in specs {
+                _ = try im.vector(for: spec.name, rowLength: QuantPolicy.rowLength(QuantPolicy.storedShape(spec, dtype: policy.dtype(for: spec))),
+                                  file: policy.importanceFile)
+            }
+        }
         for (i, spec) in specs.enumerated() {
             progress?(i, specs.count, spec.name)
             guard source.has(spec.name) else {
@@ -116,11 +124,22 @@ public enum Converter {
             } else {
                 let x = try source.floats(spec.name)
                 report.sourceBytesRead += n * 4
-                let bytes = encodeFloats(x, as: dtype)
+                var imp: [Float]? = nil
+                if let im = policy.importance, dtype == .q4 || dtype == .q4_1 {
+                    imp = try im.vector(for: spec.name, rowLength: QuantPolicy.rowLength(stored), file: policy.importanceFile)
+                    if imp != nil { report.weightedByImportance += 1 }
+                }
+                let bytes = encodeFloats(x, as: dtype, importance: imp)
                 try bytes.withUnsafeBytes { try sink.add(name: spec.name, dtype: dtype, shape: stored, bytes: $0) }
                 report.tensors.append((spec.name, dtype, stored, false))
             }
             report.parameters += n
+        }
+        if let im = policy.importance {
+            let unknown = im.columns.keys.filter { !wanted.contains($0) }
+            if !unknown.isEmpty {
+                report.notes.append("\(unknown.count) importance entr\(unknown.count == 1 ? "y names no" : "ies name no") tensor of this model (e.g. \(unknown.sorted()[0])); they were not used")
+            }
         }
         progress?(specs.count, specs.count, "")
         report.seconds = Date().timeIntervalSince(t0)

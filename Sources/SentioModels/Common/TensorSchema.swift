@@ -2,6 +2,7 @@
 // and the loader (which reads it). Names are the Hugging Face checkpoint names; a schema may also
 // map other source layouts (GGUF) onto them.
 import SentioCore
+import SentioFormat
 
 /// What a tensor is for; the quantization policy decides its storage type from this.
 public enum TensorRole: String, Sendable {
@@ -35,9 +36,16 @@ public struct TensorSpec: Sendable, Equatable {
 /// of all dims after the first; the only dim of a vector) to be whole blocks of 32; otherwise the tensor
 /// falls back to f16 (e.g. depthwise 3x3 kernels [C, 1, 3, 3], rows of 9). `overrides` are
 /// (glob pattern, dtype) pairs from the command line, the last match winning, e.g. `*lm_head*=q8`.
+///
+/// `importance` (optional, `sentio convert --imatrix`): per-column activation importances that weight the
+/// block quantizers' error (ImportanceMatrix); used by the 4-bit quantizers (q4, q4_1), where rounding error
+/// is large enough for the weighting to matter. Tensors it has no entry for are quantized unweighted.
 public struct QuantPolicy: Sendable {
     public var target: DType
     public var overrides: [(pattern: String, dtype: DType)]
+    public var importance: ImportanceMatrix?
+    /// Where `importance` came from, for error messages.
+    public var importanceFile: String = ""
 
     public init(target: DType, overrides: [(pattern: String, dtype: DType)] = []) {
         self.target = target; self.overrides = overrides

@@ -115,8 +115,9 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
 }
 
 /// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for q4 / q4_1
-/// blocks, the least-squares weight quantizer BlockQ8_0.quantizeWeights for q8).
-public func encodeFloats(_ x: [Float], as dtype: DType) -> [UInt8] {
+/// blocks, the least-squares weight quantizer BlockQ8_0.quantizeWeights for q8). `importance` (one value per
+/// column of a row; see ImportanceMatrix) weights the 4-bit quantizers' error; other types ignore it.
+public func encodeFloats(_ x: [Float], as dtype: DType, importance: [Float]? = nil) -> [UInt8] {
     let n = x.count
     var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: n) ?? 0)
     out.withUnsafeMutableBytes { dst in
@@ -126,8 +127,12 @@ public func encodeFloats(_ x: [Float], as dtype: DType) -> [UInt8] {
             case .f16: for i in 0..<n { dst.storeBytes(of: floatToF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
             case .bf16: for i in 0..<n { dst.storeBytes(of: floatToBF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
             case .q8: BlockQ8_0.quantizeWeights(src, into: dst)
-            case .q4: BlockQ4_0.quantizeRef(src, into: dst)
-            case .q4_1: BlockQ4_1.quantizeRef(src, into: dst)
+            case .q4:
+                if let importance { importance.withUnsafeBufferPointer { BlockQ4_0.quantizeWeighted(src, into: dst, importance: $0) } }
+                else { BlockQ4_0.quantizeRef(src, into: dst) }
+            case .q4_1:
+                if let importance { importance.withUnsafeBufferPointer { BlockQ4_1.quantizeRef(src, into: dst, importance: $0) } }
+                else { BlockQ4_1.quantizeRef(src, into: dst) }
             case .i32: for i in 0..<n { dst.storeBytes(of: Int32(src[i]), toByteOffset: 4 * i, as: Int32.self) }
             case .i64: for i in 0..<n { dst.storeBytes(of: Int64(src[i]), toByteOffset: 8 * i, as: Int64.self) }
             case .u8: for i in 0..<n { dst[i] = UInt8(src[i]) }

@@ -31,7 +31,7 @@ public struct PerplexityResult: Sendable {
 
 public enum Perplexity {
     public static func run(_ lm: LanguageModel, tokens: [Int32], ctx: Int, topK: Int = 32, base: [PositionRecord]? = nil,
-                           kv: KVCacheLayout.KVDType = .f16,
+                           kv: KVCacheLayout.KVDType = .f16, importance: ImportanceCollector? = nil,
                            pool: ThreadPool = .shared, progress: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
         guard ctx >= 4 else { throw SentioError(.argument, "ctx must be at least 4") }
         let windows = tokens.count / ctx
@@ -44,6 +44,12 @@ public enum Perplexity {
         let chunk = m.maxRows
         var logits = [Float](repeating: 0, count: chunk * V)
         var emb = [Float](repeating: 0, count: chunk * h)
+        // With a collector: it is the model's linear hook for the run (restored after), and it gets the
+        // output head's input rows (the final-norm hidden states) of every window.
+        var headIn = [Float](repeating: 0, count: importance == nil ? 0 : chunk * h)
+        let savedHook = m.linearHook
+        if let importance { m.linearHook = importance }
+        defer { if importance != nil { m.linearHook = savedHook } }
         for w in 0..<windows {
             progress?(w, windows)
             let win = Array(tokens[(w * ctx)..<((w + 1) * ctx)])
@@ -54,8 +60,11 @@ public enum Perplexity {
                 try emb.withUnsafeMutableBufferPointer { try m.embed(Array(win[start..<(start + n)]), into: $0.baseAddress!) }
                 try emb.withUnsafeBufferPointer { e in
                     try logits.withUnsafeMutableBufferPointer { lg in
-                        try m.forward(input: e.baseAddress!, segments: [SequenceSegment(cache: cache, count: n)],
-                                      logitRows: .all, logits: lg.baseAddress!, pool: pool)
+                        try headIn.withUnsafeMutableBufferPointer { hi in
+                            try m.forward(input: e.baseAddress!, segments: [SequenceSegment(cache: cache, count: n)],
+                                          logitRows: .all, logits: lg.baseAddress!, hiddenOut: importance == nil ? nil : hi.baseAddress, pool: pool)
+                            importance?.addHeadInput(hi.baseAddress!, rows: n)
+                        }
                     }
                 }
                 logits.withUnsafeMutableBufferPointer { all in
