@@ -117,22 +117,34 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
 /// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for q4 / q4_1
 /// blocks, the least-squares weight quantizer BlockQ8_0.quantizeWeights for q8). `importance` (one value per
 /// column of a row; see ImportanceMatrix) weights the 4-bit quantizers' error; other types ignore it.
-public func encodeFloats(_ x: [Float], as dtype: DType, importance: [Float]? = nil) -> [UInt8] {
+/// Block types run on the shared thread pool in chunks of whole rows (blocks are independent, so the bytes
+/// are the same as one serial pass).
+public func encodeFloats(_ x: [Float], as dtype: DType, importance: [Float]? = nil, pool: ThreadPool = .shared) -> [UInt8] {
     let n = x.count
     var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: n) ?? 0)
     out.withUnsafeMutableBytes { dst in
         x.withUnsafeBufferPointer { src in
             switch dtype {
+            case .q8, .q4, .q4_1:
+                let bs = dtype.blockSize, bytes = dtype.byteCount(elements: bs)!
+                let align = importance?.count ?? bs
+                // ~16k values per task (milliseconds of search): dispatch cost vanishes, tasks balance
+                pool.parallelChunks(n, align: align, maxChunks: max(1, n / 16384)) { r in
+                    let s = UnsafeBufferPointer(rebasing: src[r])
+                    let d = UnsafeMutableRawBufferPointer(rebasing: dst[(r.lowerBound / bs * bytes)..<(r.upperBound / bs * bytes)])
+                    switch dtype {
+                    case .q8: BlockQ8_0.quantizeWeights(s, into: d)
+                    case .q4:
+                        if let importance { importance.withUnsafeBufferPointer { BlockQ4_0.quantizeWeighted(s, into: d, importance: $0) } }
+                        else { BlockQ4_0.quantizeRef(s, into: d) }
+                    default:
+                        if let importance { importance.withUnsafeBufferPointer { BlockQ4_1.quantizeRef(s, into: d, importance: $0) } }
+                        else { BlockQ4_1.quantizeRef(s, into: d) }
+                    }
+                }
             case .f32: for i in 0..<n { dst.storeBytes(of: src[i], toByteOffset: 4 * i, as: Float.self) }
             case .f16: for i in 0..<n { dst.storeBytes(of: floatToF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
             case .bf16: for i in 0..<n { dst.storeBytes(of: floatToBF16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
-            case .q8: BlockQ8_0.quantizeWeights(src, into: dst)
-            case .q4:
-                if let importance { importance.withUnsafeBufferPointer { BlockQ4_0.quantizeWeighted(src, into: dst, importance: $0) } }
-                else { BlockQ4_0.quantizeRef(src, into: dst) }
-            case .q4_1:
-                if let importance { importance.withUnsafeBufferPointer { BlockQ4_1.quantizeRef(src, into: dst, importance: $0) } }
-                else { BlockQ4_1.quantizeRef(src, into: dst) }
             case .i32: for i in 0..<n { dst.storeBytes(of: Int32(src[i]), toByteOffset: 4 * i, as: Int32.self) }
             case .i64: for i in 0..<n { dst.storeBytes(of: Int64(src[i]), toByteOffset: 8 * i, as: Int64.self) }
             case .u8: for i in 0..<n { dst[i] = UInt8(src[i]) }
