@@ -12,7 +12,7 @@ Writes under Tests/Data/format/:
                            and real.Q4_1 from the SmolLM2-135M Q4_1 GGUF when models/cache has it;
                          - synthetic tensors syn.<TYPE> for F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
                            (random normal data quantized by gguf.quants.quantize / numpy casts) and
-                           Q5_K (no Python quantizer: random raw blocks with sane f16 scales);
+                           Q5_K, Q6_K, Q4_K, IQ4_NL (random raw blocks with sane f16 scales);
                          - metadata of every GGUF value type, including a nested array.
   oracle-expected.safetensors   f32 expected values for each tensor, from gguf.quants.dequantize
                                 (shape [rows, ne0]).
@@ -86,6 +86,11 @@ for qt, size, doff in ((T.Q6_K, 210, 208), (T.Q4_K, 144, 0)):
     if qt == T.Q4_K:
         b[:, 2:4] = np.frombuffer(rng.uniform(1e-4, 1e-2, nb).astype(np.float16).tobytes(), np.uint8).reshape(nb, 2)
     tensors[f"syn.{qt.name}"] = (b.reshape(rows, -1), qt)
+# IQ4_NL (32 weights: f16 d, 16 bytes of codebook indices): random raw blocks with small positive d.
+nb32 = rows * ne0 // 32
+b = rng.integers(0, 256, size=(nb32, 18), dtype=np.uint8)
+b[:, 0:2] = np.frombuffer(rng.uniform(1e-4, 1e-2, nb32).astype(np.float16).tobytes(), np.uint8).reshape(nb32, 2)
+tensors["syn.IQ4_NL"] = (b.reshape(rows, -1), T.IQ4_NL)
 
 w = gguf.GGUFWriter(os.path.join(out, "oracle.gguf"), "oracle")
 w.add_custom_alignment(64)

@@ -32,7 +32,7 @@ final class GGUFTests: XCTestCase {
                 XCTAssertEqual(part, Array(got[t.rowLength...]), t.name)
             }
         }
-        XCTAssertEqual(seen, ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"])
+        XCTAssertEqual(seen, ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL"])
         XCTAssertThrowsError(try g.dequantize("real.Q8_0", rows: 1..<3))
         XCTAssertThrowsError(try g.dequantize("missing"))
     }
@@ -149,6 +149,26 @@ final class GGUFTests: XCTestCase {
         let full = Builder().build()
         for cut in [0, 3, 7, 15, 23, 30, full.count - 100] {
             try expectError(full.prefix(cut), "trunc\(cut)", contains: cut == 0 ? "empty" : "")
+        }
+    }
+
+    /// Every known type prints as its ggml name (a GGUF with IQ4_NL tensors once crashed here: the fallback description
+    /// interpolated the value itself, recursing forever), and a known type without a dequantizer is an error
+    /// naming the type and the file, not a crash.
+    func testKnownTypesWithoutDequantizerAreClearErrors() throws {
+        let names = GGMLType.allCases.map(\.description)
+        XCTAssertEqual(Set(names).count, names.count)
+        XCTAssertEqual(GGMLType.iq4_nl.description, "IQ4_NL")
+        XCTAssertEqual(GGMLType.tq2_0.description, "TQ2_0")
+        var b = Builder()
+        b.tensors = [("w", [256, 1], GGMLType.iq4_xs.rawValue, 0)]
+        b.data = [UInt8](repeating: 1, count: 136)
+        let u = TestPaths.tempDir("gguf").appendingPathComponent("iq4xs.gguf")
+        try b.build().write(to: u)
+        let g = try GGUFFile(u)
+        XCTAssertEqual(g.tensors.first?.ggmlType.description, "IQ4_XS")
+        XCTAssertThrowsError(try g.dequantize("w")) { e in
+            XCTAssertTrue("\(e)".contains("IQ4_XS"), "\(e)")
         }
     }
 

@@ -28,6 +28,28 @@ public enum GGMLBlockQ4_1 {
     }
 }
 
+/// IQ4_NL: 32 weights, 18 bytes. A non-uniform 4-bit grid: each nibble indexes a fixed table of 16 int8
+/// levels (ggml's kvalues_iq4nl), one f16 scale per block.
+///   0: d (f16)   2: qs[16] (nibbles as Q4_0: byte j = weight j low, weight j+16 high)
+///   x = d * table[q]
+public enum GGMLBlockIQ4_NL {
+    public static let weights = 32, byteSize = 18
+    public static let table: [Float] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+    public static func dequantize(_ src: UnsafeRawPointer, blocks: Int, into dst: UnsafeMutablePointer<Float>) {
+        table.withUnsafeBufferPointer { t in
+            for b in 0..<blocks {
+                let p = src + b * byteSize, o = dst + b * weights
+                let d = f16At(p, 0)
+                for j in 0..<16 {
+                    let q = p.load(fromByteOffset: 2 + j, as: UInt8.self)
+                    o[j] = d * t[Int(q & 0x0F)]
+                    o[j + 16] = d * t[Int(q >> 4)]
+                }
+            }
+        }
+    }
+}
+
 /// Q5_0: 32 weights, 22 bytes.
 ///   0: d (f16)   2: qh (u32: bit i = 5th bit of weight i)   6: qs[16] (nibbles as Q4_0)
 ///   x = d * (q - 16), q in 0...31

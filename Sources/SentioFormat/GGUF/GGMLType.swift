@@ -41,7 +41,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q5_K: return GGMLBlockQ5_K.byteSize
         case .q6_K: return GGMLBlockQ6_K.byteSize
         case .q8_K: return 292
-        case .iq4_nl: return 18
+        case .iq4_nl: return GGMLBlockIQ4_NL.byteSize
         case .iq4_xs: return 136
         default: return nil
         }
@@ -50,7 +50,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// True when `dequantize` supports this type.
     public var canDequantize: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
+        case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .iq4_nl: return true
         default: return false
         }
     }
@@ -72,7 +72,22 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q5_K: return "Q5_K"
         case .q6_K: return "Q6_K"
         case .q8_K: return "Q8_K"
-        default: return "\(self)".uppercased()
+        case .iq2_xxs: return "IQ2_XXS"
+        case .iq2_xs: return "IQ2_XS"
+        case .iq3_xxs: return "IQ3_XXS"
+        case .iq1_s: return "IQ1_S"
+        case .iq4_nl: return "IQ4_NL"
+        case .iq3_s: return "IQ3_S"
+        case .iq2_s: return "IQ2_S"
+        case .iq4_xs: return "IQ4_XS"
+        case .i8: return "I8"
+        case .i16: return "I16"
+        case .i32: return "I32"
+        case .i64: return "I64"
+        case .f64: return "F64"
+        case .iq1_m: return "IQ1_M"
+        case .tq1_0: return "TQ1_0"
+        case .tq2_0: return "TQ2_0"
         }
     }
 
@@ -109,6 +124,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q4_K: GGMLBlockQ4_K.dequantize(base, blocks: count / 256, into: dst)
         case .q5_K: GGMLBlockQ5_K.dequantize(base, blocks: count / 256, into: dst)
         case .q6_K: GGMLBlockQ6_K.dequantize(base, blocks: count / 256, into: dst)
+        case .iq4_nl: GGMLBlockIQ4_NL.dequantize(base, blocks: count / 32, into: dst)
         default: throw SentioError(.unsupported, "no dequantizer for GGML type \(self)")
         }
     }
