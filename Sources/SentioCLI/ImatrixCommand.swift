@@ -14,25 +14,22 @@ struct Imatrix: ParsableCommand {
         """)
 
     @OptionGroup var opts: ModelOptions
-    @Option(name: .shortAndLong, help: "Calibration text file") var file: String
+    @OptionGroup var text: TextWindowOptions
     @Option(name: .shortAndLong, help: "Output importance matrix (.safetensors)") var output: String
-    @Option(help: "Window length in tokens") var ctx: Int = 512
-    @Option(help: "Use at most this many windows") var chunks: Int?
     @Flag(help: "Output JSON") var json = false
 
     func run() throws {
         try runReportingErrors {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw SentioError(.io, file: file, "cannot read text file") }
+            let calibration = try text.readText()
             let lm = try opts.load()
-            var ids = lm.tokenizer.encode(text, allowSpecial: false)
-            if let c = chunks, c > 0, ids.count > c * ctx { ids = Array(ids.prefix(c * ctx)) }
+            let ids = text.tokens(calibration, lm), ctx = text.ctx
             let collector = ImportanceCollector(config: lm.config)
             var bar: ProgressBar?
             let r = try SentioRuntime.Perplexity.run(lm, tokens: ids, ctx: ctx, topK: 1, kv: try opts.kvType(), importance: collector, pool: opts.pool(),
                                                      progress: { d, t in if bar == nil { bar = ProgressBar(total: t, label: "imatrix") }; bar?.update(d) })
             bar?.finish()
             let info = ["sentio.imatrix.tokens": String(collector.positions), "sentio.imatrix.windows": String(r.windows),
-                        "sentio.imatrix.ctx": String(ctx), "sentio.imatrix.text": URL(fileURLWithPath: file).lastPathComponent,
+                        "sentio.imatrix.ctx": String(ctx), "sentio.imatrix.text": URL(fileURLWithPath: text.file).lastPathComponent,
                         "sentio.imatrix.model": URL(fileURLWithPath: opts.model).lastPathComponent]
             let m = collector.matrix(untiedHead: !lm.config.tieWordEmbeddings, info: info)
             try m.write(to: URL(fileURLWithPath: output))

@@ -37,6 +37,26 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// A text file cut into windows, as perplexity and imatrix read it (llama-perplexity's --ctx / --chunks).
+struct TextWindowOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Text file (UTF-8, read as plain text: special-token strings are not special)") var file: String
+    @Option(help: "Window length in tokens; perplexity scores the second half of each window") var ctx: Int = 512
+    @Option(help: "Use at most this many windows (llama-perplexity's --chunks)") var chunks: Int?
+
+    /// The file's text, or an error naming it (read before the model loads, so a bad path fails at once).
+    func readText() throws -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw SentioError(.io, file: file, "cannot read text file") }
+        return text
+    }
+
+    /// The tokens of `text`, cut to at most `chunks` windows of `ctx`.
+    func tokens(_ text: String, _ lm: LanguageModel) -> [Int32] {
+        let ids = lm.tokenizer.encode(text, allowSpecial: false)
+        if let c = chunks, c > 0, ids.count > c * ctx { return Array(ids.prefix(c * ctx)) }
+        return ids
+    }
+}
+
 /// Opens an R1-Omni model file for recognize / watch / eval / demo: a missing file is a not-found error,
 /// any load failure a model error naming the file. `threads` nil uses the shared pool; values below 1 mean 1.
 func openRecognizer(_ url: URL, threads: Int?) throws -> EmotionRecognizer {

@@ -8,20 +8,17 @@ struct Perplexity: ParsableCommand {
         abstract: "Perplexity of a text file (llama-perplexity's windows), with records to compare two runs (KL, top-1).")
 
     @OptionGroup var opts: ModelOptions
-    @Option(name: .shortAndLong, help: "Text file") var file: String
-    @Option(help: "Window length in tokens; the second half of each window is scored") var ctx: Int = 512
+    @OptionGroup var text: TextWindowOptions
     @Option(help: "Write per-position records (target, top-K ids and log-probs) to this file") var dumpLogits: String?
     @Option(help: "Compare against records written by an earlier run (--dump-logits): KL and top-1 agreement") var klBase: String?
     @Option(help: "Top-K kept per position in records") var topK: Int = 32
-    @Option(help: "Evaluate at most this many windows (llama-perplexity's --chunks)") var chunks: Int?
     @Flag(help: "Output JSON") var json = false
 
     func run() throws {
         try runReportingErrors {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw SentioError(.io, file: file, "cannot read text file") }
+            let body = try text.readText()
             let lm = try opts.load()
-            var ids = lm.tokenizer.encode(text, allowSpecial: false)
-            if let c = chunks, c > 0, ids.count > c * ctx { ids = Array(ids.prefix(c * ctx)) }
+            let ids = text.tokens(body, lm), ctx = text.ctx
             let base = try klBase.map { try SentioRuntime.Perplexity.read(URL(fileURLWithPath: $0)) }
             var bar: ProgressBar?
             let r = try SentioRuntime.Perplexity.run(lm, tokens: ids, ctx: ctx, topK: topK, base: base, kv: try opts.kvType(), pool: opts.pool(),

@@ -57,6 +57,29 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(gj["prompt_token_ids"] as? [Int], [9707, 11, 1879])   // "Hello" "," " world" in the Qwen2 vocabulary
     }
 
+    /// perplexity: windows of --ctx, --chunks caps them, and a run compared with its own records has KL 0 and
+    /// full top-1 agreement; a missing text file fails before the model loads, naming the file.
+    func testPerplexityWindowsAndSelfComparison() throws {
+        let tmp = TestPaths.tempDir()
+        let m = tmp.appendingPathComponent("tiny-f32.sentio")
+        XCTAssertEqual(try CLI.run(["convert", Self.checkpoint.path, "-o", m.path, "--quant", "f32"]).status, 0)
+        let text = TestPaths.testData.appendingPathComponent("imatrix/calib.txt").path
+        let rec = tmp.appendingPathComponent("base.bin").path
+        let a = try CLI.run(["perplexity", "-m", m.path, "-f", text, "--ctx", "64", "--chunks", "3", "-t", "1", "--dump-logits", rec, "--json"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let aj = try XCTUnwrap(a.json as? [String: Any])
+        XCTAssertEqual(aj["windows"] as? Int, 3)
+        XCTAssertEqual(aj["scored_positions"] as? Int, 3 * 31)   // positions 32...62 of each window predict 33...63
+        let b = try CLI.run(["perplexity", "-m", m.path, "-f", text, "--ctx", "64", "--chunks", "3", "-t", "1", "--kl-base", rec, "--json"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let bj = try XCTUnwrap(b.json as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(bj["kl_to_base"] as? Double), 0, accuracy: 1e-9)
+        XCTAssertEqual(bj["top1_agreement_with_base"] as? Double, 1)
+        let missing = try CLI.run(["perplexity", "-m", tmp.appendingPathComponent("absent.sentio").path, "-f", tmp.appendingPathComponent("no.txt").path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no.txt"), missing.stderr)
+    }
+
     func testBadInputsGiveOneLineErrorsAndExitCodes() throws {
         let tmp = TestPaths.tempDir()
         let missing = try CLI.run(["inspect", tmp.appendingPathComponent("nope.sentio").path])

@@ -18,7 +18,13 @@ final class QuantImportanceTests: XCTestCase {
         return (x, imp)
     }
 
-    func weightedError(_ x: [Float], _ y: [Float], _ w: UnsafeMutableBufferPointer<Float>, block b: Int) -> Double {
+    func elementWeights(_ x: [Float], _ imp: [Float]) -> [Float] {
+        let w = x.withUnsafeBufferPointer { s in imp.withUnsafeBufferPointer { BlockQ4_1.elementWeights(s, importance: $0) } }
+        defer { w.deallocate() }
+        return Array(w)
+    }
+
+    func weightedError(_ x: [Float], _ y: [Float], _ w: [Float], block b: Int) -> Double {
         var e = 0.0
         for i in (b * 32)..<((b + 1) * 32) { let d = Double(x[i] - y[i]); e += Double(w[i]) * d * d }
         return e
@@ -46,8 +52,7 @@ final class QuantImportanceTests: XCTestCase {
     func testElementWeights() {
         let x: [Float] = (0..<64).map { Float($0 % 7) - 3 }           // one row of 64
         let imp: [Float] = (0..<64).map { $0 == 5 ? 0 : Float($0 + 1) }
-        let w = x.withUnsafeBufferPointer { s in imp.withUnsafeBufferPointer { BlockQ4_1.elementWeights(s, importance: $0) } }
-        defer { w.deallocate() }
+        let w = elementWeights(x, imp)
         let sigma2 = x.map { $0 * $0 }.reduce(0, +) / 64
         let meanImp = imp.reduce(0, +) / 64
         for j in 0..<64 {
@@ -60,8 +65,7 @@ final class QuantImportanceTests: XCTestCase {
         for (rows, cols, seed) in [(64, 96, 1 as UInt64), (33, 32, 2), (20, 320, 3)] {
             let (x, imp) = data(rows: rows, cols: cols, seed: seed)
             let ref = roundTrip(x, nil, q41: false), wq = roundTrip(x, imp, q41: false)
-            let w = x.withUnsafeBufferPointer { s in imp.withUnsafeBufferPointer { BlockQ4_1.elementWeights(s, importance: $0) } }
-            defer { w.deallocate() }
+            let w = elementWeights(x, imp)
             var totRef = 0.0, totW = 0.0
             for b in 0..<(x.count / 32) {
                 let er = weightedError(x, ref, w, block: b), ew = weightedError(x, wq, w, block: b)
@@ -76,8 +80,7 @@ final class QuantImportanceTests: XCTestCase {
         for (rows, cols, seed) in [(64, 96, 4 as UInt64), (33, 32, 5), (20, 320, 6)] {
             let (x, imp) = data(rows: rows, cols: cols, seed: seed)
             let plain = roundTrip(x, nil, q41: true), wq = roundTrip(x, imp, q41: true)
-            let w = x.withUnsafeBufferPointer { s in imp.withUnsafeBufferPointer { BlockQ4_1.elementWeights(s, importance: $0) } }
-            defer { w.deallocate() }
+            let w = elementWeights(x, imp)
             var totPlain = 0.0, totW = 0.0, plainErr = 0.0, wErr = 0.0
             for b in 0..<(x.count / 32) { totPlain += weightedError(x, plain, w, block: b); totW += weightedError(x, wq, w, block: b) }
             for i in 0..<x.count { plainErr += Double((x[i] - plain[i]) * (x[i] - plain[i])); wErr += Double((x[i] - wq[i]) * (x[i] - wq[i])) }
