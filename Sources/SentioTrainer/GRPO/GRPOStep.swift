@@ -174,15 +174,14 @@ public final class GRPOStep: @unchecked Sendable {
             losses += tokLoss
         }
         let lengths = allMasks.map { Int($0.reduce(0, +)) }
-        let rMean = allRewards.reduce(0, +) / Float(allRewards.count)
-        let rStd = (allRewards.reduce(0) { $0 + ($1 - rMean) * ($1 - rMean) } / Float(max(allRewards.count - 1, 1))).squareRoot()
+        let (rMean, rStd) = GRPOMath.meanStd(allRewards[...])   // the advantages' statistics, reported as Float
         let zeroStd = groups.filter { g in g.rewards.allSatisfy { $0 == g.rewards[0] } }.count
         return GRPOStepResult(
             loss: Float(loss), preciseLoss: loss, advantages: adv, masks: allMasks, logps: logps, refLogps: refs.map { $0.flatMap { $0 } },
             perTokenKL: refs == nil ? nil : kls, perTokenLoss: losses,
             klMean: tokens > 0 ? Float(klSum / Double(tokens)) : 0, klSum: klSum,
             clipRatio: tokens > 0 ? Float(clipped) / Float(tokens) : 0, clippedTokens: clipped,
-            completionLengths: lengths, rewardMean: rMean, rewardStd: rStd,
+            completionLengths: lengths, rewardMean: Float(rMean), rewardStd: Float(rStd),
             zeroStdGroupShare: Float(zeroStd) / Float(groups.count), tokens: tokens)
     }
 }
