@@ -136,6 +136,9 @@ public enum Converter {
             report.parameters += n
         }
         if let im = policy.importance {
+            if report.weightedByImportance == 0 {
+                report.notes.append("the importance matrix was not used: it weights only q4 / q4_1 matrices quantized here from floats")
+            }
             let unknown = im.columns.keys.filter { !wanted.contains($0) }
             if !unknown.isEmpty {
                 report.notes.append("\(unknown.count) importance entr\(unknown.count == 1 ? "y names no" : "ies name no") tensor of this model (e.g. \(unknown.sorted()[0])); they were not used")

@@ -57,6 +57,13 @@ final class ImatrixCLITests: XCTestCase {
             let g = try CLI.run(["generate", "-m", weighted.path, "-p", "Hello", "-n", "4", "--json", "-t", "1"])
             XCTAssertEqual(g.status, 0, g.stderr)
         }
+        // With a type the weighting does not apply to, the convert says so instead of silently ignoring it.
+        let q8 = try CLI.run(["convert", CLITests.checkpoint.path, "-o", tmp.appendingPathComponent("q8.sentio").path, "--quant", "q8",
+                              "--override", "*embed_tokens*=f16", "--imatrix", imx.path, "--json"])
+        XCTAssertEqual(q8.status, 0, q8.stderr)
+        let q8j = try XCTUnwrap(q8.json as? [String: Any])
+        XCTAssertEqual(q8j["weighted_by_importance"] as? Int, 0)
+        XCTAssertTrue((q8j["notes"] as? [String] ?? []).contains { $0.contains("not used") }, "\(q8j["notes"] ?? "")")
     }
 
     func testBadImportanceFilesAreRejectedWithoutOutput() throws {
