@@ -10,7 +10,11 @@ file in `sentio imatrix`'s layout, or an .npz (q4-format-study.py --imatrix read
 Text is tokenized with tokenizer.json (`tokenizers`); keep special-token strings out of it, since
 `sentio imatrix` reads text as plain text.
 
-usage: /work/venv/bin/python tools/imatrix-oracle.py MODEL TOKENIZER.json OUT [--ctx 512] TEXT...
+usage: tools/.venv/bin/python tools/imatrix-oracle.py MODEL TOKENIZER.json OUT [--ctx 512] TEXT...
+       (needs torch: WITH_TORCH=1 tools/setup-venv.sh)
+The test oracle Tests/Data/imatrix/tiny-a-oracle.safetensors was made with
+  tools/imatrix-oracle.py ../shared/fixtures/r1omni-tiny-a ../shared/fixtures/qwen2-tokenizer/tokenizer.json \
+      Tests/Data/imatrix/tiny-a-oracle.safetensors --ctx 64 Tests/Data/imatrix/calib.txt
 """
 import json
 import os
