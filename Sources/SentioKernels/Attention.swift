@@ -302,27 +302,23 @@ public enum Attention {
     /// into the tile layouts, then tasks of (head, query-row range) in blocks of 16 query rows.
     static func fullBF16Tiles(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, heads: Int,
                               out: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>?, split: Bool, pool: ThreadPool) {
-        let hd = 64, ld = heads * hd, elems = sentio_attn_amx_pack_elems(n), per = split ? 3 : 2
-        ScratchCache.with(bytes: per * heads * elems * 2) { raw in
-        let packs = raw.bindMemory(to: UInt16.self, capacity: per * heads * elems)
-        nonisolated(unsafe) let (q, k, v, out, mask, pk) = (q, k, v, out, mask, packs)
-        // per head: K, V, then (split) K's residuals
-        func kp(_ h: Int) -> UnsafeMutablePointer<UInt16> { pk + per * h * elems }
-        func lo(_ h: Int) -> UnsafeMutablePointer<UInt16>? { split ? pk + (per * h + 2) * elems : nil }
+        let hd = 64, ld = heads * hd
+        ScratchCache.with(bytes: AMXPacks.bytes(sets: heads, keys: n, split: split)) { raw in
+        let packs = AMXPacks(raw, sets: heads, keys: n, split: split)
+        nonisolated(unsafe) let (q, k, v, out, mask) = (q, k, v, out, mask)
         pool.parallelFor(heads) { h in
-            sentio_attn_amx_pack(k + h * hd, v + h * hd, ld, n, kp(h), lo(h), kp(h) + elems)
+            sentio_attn_amx_pack(k + h * hd, v + h * hd, ld, n, packs.k(h), packs.lo(h), packs.v(h))
         }
         let (splits, rowsPer) = rowSplit(rows: n, heads: heads, block: 16, pool: pool)
-        let scale = 1 / Float(hd).squareRoot(), scratchBytes = sentio_attn_amx_scratch_bytes(n)
+        let scale = 1 / Float(hd).squareRoot()
         pool.parallelFor(heads * splits) { task in
             let h = task / splits, part = task % splits
             let i0 = part * rowsPer, i1 = min(n, i0 + rowsPer)
             if i0 >= i1 { return }
-            // (plain malloc: many small buffers at once would churn ScratchCache's few large ones)
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
-            defer { scratch.deallocate() }
-            sentio_attn_amx_rows(q + h * hd, ld, kp(h), lo(h), kp(h) + elems, n, i0, i1, scale, mask,
-                                 -1, scratch, out + h * hd, ld)
+            AMXPacks.withTaskScratch(keys: n) { scratch in
+                sentio_attn_amx_rows(q + h * hd, ld, packs.k(h), packs.lo(h), packs.v(h), n, i0, i1, scale, mask,
+                                     -1, scratch, out + h * hd, ld)
+            }
         }
         }
     }
@@ -332,31 +328,28 @@ public enum Attention {
     static func causalBF16Tiles(q: UnsafePointer<Float>, nQ: Int, start: Int, heads: Int, kv: KVView,
                                 out: UnsafeMutablePointer<Float>, split: Bool, pool: ThreadPool) {
         let hd = 64, kvh = kv.kvHeads, group = heads / kvh, total = start + nQ
-        let elems = sentio_attn_amx_pack_elems(total), per = split ? 3 : 2
         let f32Bytes = (2 * kvh * total * hd * 4 + 63) / 64 * 64
-        ScratchCache.with(bytes: f32Bytes + per * kvh * elems * 2) { raw in
+        ScratchCache.with(bytes: f32Bytes + AMXPacks.bytes(sets: kvh, keys: total, split: split)) { raw in
         let f32 = raw.bindMemory(to: Float.self, capacity: 2 * kvh * total * hd)
-        let packs = (raw + f32Bytes).bindMemory(to: UInt16.self, capacity: per * kvh * elems)
-        nonisolated(unsafe) let (q, out, f, pk) = (q, out, f32, packs)
-        func kp(_ g: Int) -> UnsafeMutablePointer<UInt16> { pk + per * g * elems }
-        func lo(_ g: Int) -> UnsafeMutablePointer<UInt16>? { split ? pk + (per * g + 2) * elems : nil }
+        let packs = AMXPacks(raw + f32Bytes, sets: kvh, keys: total, split: split)
+        nonisolated(unsafe) let (q, out, f) = (q, out, f32)
         pool.parallelFor(kvh) { g in
             let kf = f + 2 * g * total * hd, vf = kf + total * hd
             kv.gather(kv.kBlocks, head: g, count: total, into: kf)
             kv.gather(kv.vBlocks, head: g, count: total, into: vf)
-            sentio_attn_amx_pack(kf, vf, hd, total, kp(g), lo(g), kp(g) + elems)
+            sentio_attn_amx_pack(kf, vf, hd, total, packs.k(g), packs.lo(g), packs.v(g))
         }
         let (splits, rowsPer) = rowSplit(rows: nQ, heads: heads, block: 16, pool: pool)
-        let scale = 1 / Float(hd).squareRoot(), scratchBytes = sentio_attn_amx_scratch_bytes(total), ld = heads * hd
+        let scale = 1 / Float(hd).squareRoot(), ld = heads * hd
         pool.parallelFor(heads * splits) { task in
             // later row ranges see more keys: hand them out first
             let h = task % heads, part = splits - 1 - task / heads, g = h / group
             let i0 = part * rowsPer, i1 = min(nQ, i0 + rowsPer)
             if i0 >= i1 { return }
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
-            defer { scratch.deallocate() }
-            sentio_attn_amx_rows(q + h * hd, ld, kp(g), lo(g), kp(g) + elems, total, i0, i1, scale, nil,
-                                 start, scratch, out + h * hd, ld)
+            AMXPacks.withTaskScratch(keys: total) { scratch in
+                sentio_attn_amx_rows(q + h * hd, ld, packs.k(g), packs.lo(g), packs.v(g), total, i0, i1, scale, nil,
+                                     start, scratch, out + h * hd, ld)
+            }
         }
         }
     }
@@ -418,5 +411,34 @@ public enum Attention {
                 }
             }
         }
+    }
+}
+
+/// The AMX attention kernel's packed K/V for `sets` heads (encoder) or KV heads (decoder prefill), in one
+/// buffer: per set K, V and, with split scores, K's bf16 residuals, each sentio_attn_amx_pack_elems(keys)
+/// bf16 values. Shared by fullBF16Tiles and causalBF16Tiles.
+struct AMXPacks: @unchecked Sendable {
+    let base: UnsafeMutablePointer<UInt16>
+    let elems: Int
+    let split: Bool
+    var per: Int { split ? 3 : 2 }
+
+    static func bytes(sets: Int, keys: Int, split: Bool) -> Int { (split ? 3 : 2) * sets * sentio_attn_amx_pack_elems(keys) * 2 }
+
+    init(_ raw: UnsafeMutableRawPointer, sets: Int, keys: Int, split: Bool) {
+        elems = sentio_attn_amx_pack_elems(keys); self.split = split
+        base = raw.bindMemory(to: UInt16.self, capacity: (split ? 3 : 2) * sets * elems)
+    }
+
+    func k(_ set: Int) -> UnsafeMutablePointer<UInt16> { base + per * set * elems }
+    func v(_ set: Int) -> UnsafeMutablePointer<UInt16> { k(set) + elems }
+    func lo(_ set: Int) -> UnsafeMutablePointer<UInt16>? { split ? k(set) + 2 * elems : nil }
+
+    /// A query task's scratch (scores, numerators, q tiles) for `keys` keys. Plain malloc: many small buffers
+    /// at once would churn ScratchCache's few large ones.
+    static func withTaskScratch(keys: Int, _ body: (UnsafeMutableRawPointer) -> Void) {
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: sentio_attn_amx_scratch_bytes(keys), alignment: 64)
+        defer { scratch.deallocate() }
+        body(scratch)
     }
 }
