@@ -126,7 +126,7 @@ public enum Converter {
                 report.sourceBytesRead += n * 4
                 var imp: [Float]? = nil
                 if let im = policy.importance, dtype == .q4 || dtype == .q4_1 {
-                    imp = try im.vector(for: spec.name, rowLength: QuantPolicy.rowLength(stored), file: policy.importanceFile)
+                    imp = im.columns[spec.name]   // lengths checked above, before any work
                     if imp != nil { report.weightedByImportance += 1 }
                 }
                 let bytes = encodeFloats(x, as: dtype, importance: imp)
