@@ -43,7 +43,7 @@ public struct BlockQ4_0 {
         quantizeRef(src, into: dst)
         let w = BlockQ4_1.elementWeights(src, importance: importance)
         defer { w.deallocate() }
-        var q = [Int8](repeating: 0, count: weights)
+        var q = [Int8](repeating: 0, count: weights), bestQ = q
         for b in 0..<(src.count / weights) {
             let x = src.baseAddress! + b * weights, wb = w.baseAddress! + b * weights
             let out = dst.baseAddress! + b * byteSize
@@ -83,13 +83,11 @@ public struct BlockQ4_0 {
                 let h = floatToF16(d), dh = f16ToFloat(h)
                 guard dh.isFinite, dh != 0 else { continue }
                 let err = score(dh, &q)
-                if err < bestErr { bestErr = err; bestH = h }
+                if err < bestErr { bestErr = err; bestH = h; bestQ = q }
             }
             guard let h = bestH else { continue }
-            let dh = f16ToFloat(h)
-            _ = score(dh, &q)
             out.storeBytes(of: h.littleEndian, as: UInt16.self)
-            for j in 0..<16 { qs[j] = UInt8(Int(q[j]) + 8) | (UInt8(Int(q[j + 16]) + 8) << 4) }
+            for j in 0..<16 { qs[j] = UInt8(Int(bestQ[j]) + 8) | (UInt8(Int(bestQ[j + 16]) + 8) << 4) }
         }
     }
 
