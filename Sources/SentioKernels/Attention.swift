@@ -421,16 +421,17 @@ struct AMXPacks: @unchecked Sendable {
     let base: UnsafeMutablePointer<UInt16>
     let elems: Int
     let split: Bool
-    var per: Int { split ? 3 : 2 }
 
-    static func bytes(sets: Int, keys: Int, split: Bool) -> Int { (split ? 3 : 2) * sets * sentio_attn_amx_pack_elems(keys) * 2 }
+    /// Packs per set: K and V, plus K's residuals with split scores.
+    static func planes(split: Bool) -> Int { split ? 3 : 2 }
+    static func bytes(sets: Int, keys: Int, split: Bool) -> Int { planes(split: split) * sets * sentio_attn_amx_pack_elems(keys) * 2 }
 
     init(_ raw: UnsafeMutableRawPointer, sets: Int, keys: Int, split: Bool) {
         elems = sentio_attn_amx_pack_elems(keys); self.split = split
-        base = raw.bindMemory(to: UInt16.self, capacity: (split ? 3 : 2) * sets * elems)
+        base = raw.bindMemory(to: UInt16.self, capacity: Self.planes(split: split) * sets * elems)
     }
 
-    func k(_ set: Int) -> UnsafeMutablePointer<UInt16> { base + per * set * elems }
+    func k(_ set: Int) -> UnsafeMutablePointer<UInt16> { base + Self.planes(split: split) * set * elems }
     func v(_ set: Int) -> UnsafeMutablePointer<UInt16> { k(set) + elems }
     func lo(_ set: Int) -> UnsafeMutablePointer<UInt16>? { split ? k(set) + 2 * elems : nil }
 
