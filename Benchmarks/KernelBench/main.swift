@@ -144,8 +144,9 @@ if what == "omni" {
     // Benchmarks/peak/peak.c measures (override with PEAK_INT8 / PEAK_F32, GOPS per core).
     let env = ProcessInfo.processInfo.environment
     let peakInt8 = Double(env["PEAK_INT8"] ?? "") ?? 649, peakF32 = Double(env["PEAK_F32"] ?? "") ?? 167
+    let peakTileInt8 = Double(env["PEAK_TILE_INT8"] ?? "") ?? 1280   // tdpbssd, q8r on the int8 tiles
     let only = env["BENCH_DTYPES"]?.split(separator: ",").map(String.init) ?? ["q8", "q4", "f32"]
-    print("\nGEMM, R1-Omni shapes: GOPS (2*n*rows*cols / s), % of peak (int8 \(peakInt8), f32 \(peakF32) per core), ms")
+    print("\nGEMM, R1-Omni shapes: GOPS (2*n*rows*cols / s), % of peak (int8 \(peakInt8), q8r tiles \(peakTileInt8), f32 \(peakF32) per core), ms")
     print("n x rows x cols           dtype  " + threadList.map { "  \($0)T  GOPS   %peak      ms" }.joined())
     let shapes = [(1500, 1280, 1280), (1500, 5120, 1280), (1500, 1280, 5120),
                   (974, 896, 896), (974, 128, 896), (974, 4864, 896), (974, 896, 4864)]
@@ -156,7 +157,7 @@ if what == "omni" {
             let x = (0..<(n * cols)).map { Float(sin(Double($0) * 0.37)) }
             var y = [Float](repeating: 0, count: n * rows)
             var line = String(format: "%-25@ %-5@ ", "\(n)x\(rows)x\(cols)" as NSString, dtype.name as NSString)
-            let peak = dtype == .q8 || dtype == .q4 ? peakInt8 : peakF32
+            let peak = dtype == .q8r && KernelISA.level >= 4 ? peakTileInt8 : dtype.isQuantized ? peakInt8 : peakF32
             for t in threadList {
                 let pool = ThreadPool(threads: t)
                 timingThreads = t

@@ -28,24 +28,9 @@ long sentio_attn_amx_pack_elems(long n) { return sentio_attn_amx_keys(n) * 64; }
 long sentio_attn_amx_scratch_bytes(long n) { return 16 * sentio_attn_amx_keys(n) * 6 + 16 * 64 * 8 + 128; }
 
 #if defined(__x86_64__) && defined(__linux__)
-#include <immintrin.h>
-#include <unistd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
+#include "amx_common.h"
 
-#define AMX __attribute__((target("amx-tile,amx-bf16,avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
-
-typedef struct { uint8_t palette, start; uint8_t res[14]; uint16_t colsb[16]; uint8_t rows[16]; } tilecfg;
-
-AMX static void config16x64(void) {
-    tilecfg c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int t = 0; t < 8; t++) { c.rows[t] = 16; c.colsb[t] = 64; }
-    _tile_loadconfig(&c);
-}
-
-/* One 16 x 16 x 32 product of ones: every C element must be 32. */
+/* One 16 x 16 x 32 bf16 product of ones (every C element 32) and one 16 x 16 x 64 int8 product of ones (64). */
 AMX static int probe_tiles(void) {
     static _Thread_local uint16_t ones[512] __attribute__((aligned(64)));
     static _Thread_local float c[256] __attribute__((aligned(64)));
@@ -56,8 +41,17 @@ AMX static int probe_tiles(void) {
     _tile_loadd(6, ones, 64);
     _tile_dpbf16ps(0, 4, 6);
     _tile_stored(0, c, 64);
+    for (int i = 0; i < 256; i++) if (c[i] != 32.0f) { _tile_release(); return 0; }
+    static _Thread_local int8_t ib[1024] __attribute__((aligned(64)));
+    static _Thread_local int32_t ic[256] __attribute__((aligned(64)));
+    for (int i = 0; i < 1024; i++) ib[i] = 1;
+    _tile_zero(1);
+    _tile_loadd(5, ib, 64);
+    _tile_loadd(7, ib, 64);
+    _tile_dpbssd(1, 5, 7);
+    _tile_stored(1, ic, 64);
     _tile_release();
-    for (int i = 0; i < 256; i++) if (c[i] != 32.0f) return 0;
+    for (int i = 0; i < 256; i++) if (ic[i] != 64) return 0;
     return 1;
 }
 
@@ -66,7 +60,7 @@ int sk_amx_request(void) {
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
     if (a < 7) return 0;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-    if (!((d >> 22) & 1) || !((d >> 24) & 1)) return 0;               /* AMX-BF16, AMX-TILE */
+    if (!((d >> 22) & 1) || !((d >> 24) & 1) || !((d >> 25) & 1)) return 0;   /* AMX-BF16, AMX-TILE, AMX-INT8 */
     if (!((b >> 16) & 1)) return 0;                                    /* AVX-512 F (epilogues) */
     if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) != 0) return 0;
     pid_t pid = fork();
@@ -78,14 +72,6 @@ int sk_amx_request(void) {
     return probe_tiles();
 }
 
-static void *grow(void **p, size_t *cap, size_t need) {
-    if (*cap < need) {
-        free(*p);
-        *p = aligned_alloc(64, (need + 63) / 64 * 64);
-        *cap = *p ? need : 0;
-    }
-    return *p;
-}
 
 /* f32 rows -> bf16 (round to nearest even), zero padded from cols to ldo. */
 AMX void sentio_f32_to_bf16_rows(const float *x, long ldx, long cols, long r0, long r1, uint16_t *out, long ldo) {
@@ -105,30 +91,6 @@ AMX void sentio_f32_to_bf16_rows(const float *x, long ldx, long cols, long r0, l
     }
 }
 
-/* Stores the 16 x 16 dword transpose of r (r[j] = 16 bf16 pairs of row j) as one B tile: dst row p (64 bytes)
-   = pair p of rows 0..15. Unpacks of 32- and 64-bit elements inside 128-bit lanes, then a 4 x 4 transpose
-   of 128-bit lanes (64 shuffles per tile instead of 16 scatters). */
-AMX static inline void store_transposed16(const __m512i r[16], uint16_t *dst) {
-    __m512i a[16], b[16];
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {       /* b[4i + q], lane L: rows 4i..4i+3 at pair 4L + q */
-        b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
-        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
-    }
-    for (int q = 0; q < 4; q++) {       /* pair 4L + q = lane L of b[q], b[4 + q], b[8 + q], b[12 + q] */
-        __m512i c0 = _mm512_shuffle_i32x4(b[q], b[4 + q], 0x44), c1 = _mm512_shuffle_i32x4(b[q], b[4 + q], 0xEE);
-        __m512i c2 = _mm512_shuffle_i32x4(b[8 + q], b[12 + q], 0x44), c3 = _mm512_shuffle_i32x4(b[8 + q], b[12 + q], 0xEE);
-        _mm512_store_si512((void *)(dst + (0 + q) * 32), _mm512_shuffle_i32x4(c0, c2, 0x88));
-        _mm512_store_si512((void *)(dst + (4 + q) * 32), _mm512_shuffle_i32x4(c0, c2, 0xDD));
-        _mm512_store_si512((void *)(dst + (8 + q) * 32), _mm512_shuffle_i32x4(c1, c3, 0x88));
-        _mm512_store_si512((void *)(dst + (12 + q) * 32), _mm512_shuffle_i32x4(c1, c3, 0xDD));
-    }
-}
 
 /* 32 values of a row from k (cols valid, zero beyond) as 16 bf16 pairs. */
 AMX static inline __m512i pairs32(const float *row, long k, long cols) {

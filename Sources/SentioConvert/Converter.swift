@@ -129,7 +129,7 @@ public enum Converter {
                     imp = im.columns[spec.name]   // lengths checked above, before any work
                     if imp != nil { report.weightedByImportance += 1 }
                 }
-                let bytes = encodeFloats(x, as: dtype, importance: imp)
+                let bytes = encodeFloats(x, as: dtype, importance: imp, rowLength: QuantPolicy.rowLength(stored))
                 try bytes.withUnsafeBytes { try sink.add(name: spec.name, dtype: dtype, shape: stored, bytes: $0) }
                 report.tensors.append((spec.name, dtype, stored, false))
             }

@@ -2,7 +2,7 @@
 //
 // Quantized types are stored in blocks of `blockSize` weights along the last (contiguous) dimension,
 // exactly as ggml lays out Q8_0 / Q4_0 / Q4_1 (see BlockQ8_0.swift, BlockQ4_0.swift, BlockQ4_1.swift and
-// docs/FORMAT.md).
+// docs/FORMAT.md); q8r is Q8_0 with one scale per row (BlockQ8_0.quantizeRowShared).
 
 public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case f32 = 0
@@ -11,6 +11,8 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case q8 = 8     // BlockQ8_0: f16 scale + 32 x int8           (34 bytes / 32 weights)
     case q4 = 9     // BlockQ4_0: f16 scale + 16 bytes of nibbles  (18 bytes / 32 weights)
     case q4_1 = 10  // BlockQ4_1: f16 step + f16 offset + 16 bytes of nibbles (20 bytes / 32 weights)
+    case q8r = 11   // BlockQ8_0 bytes whose scales are equal along each row: one int8 scale per output row
+                    // (as CTranslate2's int8), which the AMX-INT8 GEMM needs; any Q8_0 reader reads it as Q8_0
     case i32 = 16   // integer tensors (e.g. token ids in fixtures); never quantized
     case i64 = 17
     case u8 = 18
@@ -18,7 +20,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     /// Weights per storage block (1 for plain types).
     public var blockSize: Int {
         switch self {
-        case .q8, .q4, .q4_1: return 32
+        case .q8, .q8r, .q4, .q4_1: return 32
         default: return 1
         }
     }
@@ -28,7 +30,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .f32, .i32: return 4
         case .f16, .bf16: return 2
-        case .q8: return BlockQ8_0.byteSize
+        case .q8, .q8r: return BlockQ8_0.byteSize
         case .q4: return BlockQ4_0.byteSize
         case .q4_1: return BlockQ4_1.byteSize
         case .i64: return 8
@@ -37,6 +39,8 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     public var isQuantized: Bool { blockSize > 1 }
+    /// Stored as Q8_0 blocks (q8 and q8r): every Q8_0 reader and kernel takes the bytes as they are.
+    public var isQ8Blocks: Bool { self == .q8 || self == .q8r }
     public var isFloat: Bool { self == .f32 || self == .f16 || self == .bf16 || isQuantized }
 
     /// Bytes needed for `count` elements, or nil when `count` is not a whole number of blocks
@@ -60,6 +64,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .q8: return "q8"
         case .q4: return "q4"
         case .q4_1: return "q4_1"
+        case .q8r: return "q8r"
         case .i32: return "i32"
         case .i64: return "i64"
         case .u8: return "u8"

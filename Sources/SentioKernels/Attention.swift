@@ -63,11 +63,11 @@ public enum AttentionPrecision: Sendable {
     case bf16SplitScores
 
     /// For an encoder layer given its projection weights: quantized weights already round far more than bf16
-    /// attention does (the dtypes Linear runs on bf16 tiles); float weights keep exact f32 attention (the
+    /// attention does (the dtypes Linear runs on AMX tiles); float weights keep exact f32 attention (the
     /// reference path the fixtures are checked on).
     public static func matching(_ w: WeightMatrix) -> AttentionPrecision {
         switch w.dtype {
-        case .q8, .q4, .q4_1: return .bf16
+        case .q8, .q8r, .q4, .q4_1: return .bf16
         default: return .f32
         }
     }

@@ -11,6 +11,10 @@
 //   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows (32), q8/q4/q4_1 weights go to the bf16 tile
 //             GEMM (amx_bf16.c): x rounded to bf16 once, each weight group dequantized and rounded to bf16
 //             once per call, f32 accumulation over the whole k range (no per-block rescaling).
+//   AMX int8: q8r weights (Q8_0 bytes with one scale per row) with n >= amxMinRows at ISA level 4 go to the
+//             int8 tile GEMM (amx_int8.c): each activation row quantized to int8 with one scale over all its
+//             columns, exact int32 sums over the whole k range, one scale product per output. Below that
+//             (or without the tiles) q8r runs every Q8_0 path above.
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
 //   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
 //             to f32 while packing (once per call; cost / n is then small).
@@ -28,12 +32,18 @@ public enum Linear {
             for i in 0..<n { for r in 0..<w.rows { y[i * w.rows + r] = bias?[r] ?? 0 } }
             return
         }
+        if usesInt8Tiles(w, n: n) {
+            withInt8Staged(x, n: n, cols: w.cols, pool: pool) { xq, ldq, xs in
+                int8TileGemm(w, x: x, xq: xq, ldq: ldq, xs: xs, n: n, y: y, bias: bias, pool: pool)
+            }
+            return
+        }
         if usesBF16Tiles(w, n: n) {
             forwardBF16Tiles(w, x: x, n: n, y: y, bias: bias, pool: pool)
             return
         }
         switch w.dtype {
-        case .q8, .q4, .q4_1: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case .q8, .q8r, .q4, .q4_1: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f32 where n >= 4: forwardSgemm(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f16 where n >= 16, .bf16 where n >= 16: forwardPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
         default: forwardFloatDirect(w, x: x, n: n, y: y, bias: bias, pool: pool)
@@ -54,6 +64,50 @@ public enum Linear {
         }
     }
 
+    /// True when `forward` runs the AMX-INT8 tile GEMM: q8r weights (the format exists for it), n >= amxMinRows.
+    public static func usesInt8Tiles(_ w: WeightMatrix, n: Int) -> Bool {
+        w.dtype == .q8r && n >= amxMinRows && KernelISA.level >= 4
+    }
+
+    /// x [n, cols] quantized to int8 with one scale per row (sentio_quantize_rows_i8) into a reused scratch
+    /// buffer: row stride ldq (cols rounded up to 64, zero padded), rows padded with zeros to a multiple of 32,
+    /// then the n scales.
+    static func withInt8Staged(_ x: UnsafePointer<Float>, n: Int, cols: Int, pool: ThreadPool,
+                               _ body: (UnsafeMutablePointer<Int8>, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let ldq = (cols + 63) / 64 * 64, rowsPad = (n + 31) / 32 * 32
+        ScratchCache.with(bytes: rowsPad * ldq + n * 4) { raw in
+            let xq = raw.bindMemory(to: Int8.self, capacity: rowsPad * ldq)
+            (xq + n * ldq).update(repeating: 0, count: (rowsPad - n) * ldq)
+            let xs = (raw + rowsPad * ldq).bindMemory(to: Float.self, capacity: n)
+            nonisolated(unsafe) let xp = x, xqp = xq, xsp = xs
+            pool.parallelChunks(n, maxChunks: pool.threadCount * 2) { r in
+                sentio_quantize_rows_i8(xp, cols, cols, r.lowerBound, r.upperBound, xqp, ldq, xsp)
+            }
+            body(xq, ldq, xs)
+        }
+    }
+
+    /// The int8 tile GEMM over staged activations, tasks of whole 32-row weight groups (as the bf16 tiles).
+    /// Rows the kernel leaves (a q8r matrix whose block scales differ along a row: not what the converter
+    /// writes, but valid Q8_0 bytes) are computed as Q8_0 weights: dequantized to f32 and multiplied with x.
+    static func int8TileGemm(_ w: WeightMatrix, x: UnsafePointer<Float>, xq: UnsafeMutablePointer<Int8>, ldq: Int,
+                             xs: UnsafeMutablePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                             bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        nonisolated(unsafe) let y = y, bias = bias, xqp = xq, xsp = xs, xp = x
+        let cols = w.cols, data = w.data, rowBytes = w.rowBytes, rows = w.rows, code = w.dtype.kernelCode
+        let chunk = tileChunkRows(rows, threads: pool.threadCount)
+        pool.parallelChunks(rows, align: chunk, maxChunks: (rows + chunk - 1) / chunk) { r in
+            let done = sentio_gemm_amx_i8(data, rowBytes, cols, r.lowerBound, r.upperBound, xqp, ldq, xsp, n, y, rows, bias)
+            let rest = Int(done)..<r.upperBound
+            guard !rest.isEmpty else { return }
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: rest.count * cols)
+            defer { buf.deallocate() }
+            sentio_dequant_rows(code, data, rowBytes, cols, rest.lowerBound, rest.upperBound, buf)
+            sentio_sgemm(0, 1, n, rest.count, cols, 1, xp, cols, buf, Int32(SENTIO_F32), cols, 0, y + rest.lowerBound, rows)
+            if let bias { for i in 0..<n { for j in rest { y[i * rows + j] += bias[j] } } }
+        }
+    }
+
     /// bf16 tile GEMM: x converted once (rows padded to 32 with zeros, columns to a multiple of 32), then
     /// contiguous chunks of whole 32-row weight groups per task.
     static func forwardBF16Tiles(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
@@ -64,8 +118,8 @@ public enum Linear {
     }
 
     /// Several linears of the same input (e.g. q, k and v of an attention layer): y_i = x · W_iᵀ (+ bias_i).
-    /// Equal to calling `forward` for each. When all of them run on the bf16 tiles, x is converted to bf16 once
-    /// for all; when all are quantized weights of one type on the integer kernels (decode, batched decode),
+    /// Equal to calling `forward` for each. When all of them run on AMX tiles, x is converted once for the bf16 ones
+    /// and quantized once for the int8 ones; when all are quantized weights of one type on the integer kernels (decode, batched decode),
     /// x is quantized once and every matrix's row chunks go to the pool in one dispatch (one wait instead of
     /// one per matrix).
     public static func forwardMany(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
@@ -75,11 +129,20 @@ public enum Linear {
             for it in items { forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool) }
             return
         }
-        if items.allSatisfy({ usesBF16Tiles($0.w, n: n) }) {
-            withBF16Staged(x, n: n, cols: first.w.cols, pool: pool) { xb, ldx in
-                for it in items { tileGemm(it.w, xb: xb, ldx: ldx, n: n, y: it.y, bias: it.bias, pool: pool) }
+        let onInt8 = items.filter { usesInt8Tiles($0.w, n: n) }, onBF16 = items.filter { usesBF16Tiles($0.w, n: n) }
+        if onInt8.count + onBF16.count == items.count {
+            // all on tiles (e.g. Whisper's q/k on int8 and v on bf16): x staged once per kind
+            if !onInt8.isEmpty {
+                withInt8Staged(x, n: n, cols: first.w.cols, pool: pool) { xq, ldq, xs in
+                    for it in onInt8 { int8TileGemm(it.w, x: x, xq: xq, ldq: ldq, xs: xs, n: n, y: it.y, bias: it.bias, pool: pool) }
+                }
             }
-        } else if first.w.dtype.isQuantized, !usesBF16Tiles(first.w, n: n),
+            if !onBF16.isEmpty {
+                withBF16Staged(x, n: n, cols: first.w.cols, pool: pool) { xb, ldx in
+                    for it in onBF16 { tileGemm(it.w, xb: xb, ldx: ldx, n: n, y: it.y, bias: it.bias, pool: pool) }
+                }
+            }
+        } else if first.w.dtype.isQuantized, !usesBF16Tiles(first.w, n: n), !usesInt8Tiles(first.w, n: n),
                   items.allSatisfy({ $0.w.dtype == first.w.dtype }) {
             withQuantized(x, n: n, cols: first.w.cols, code: first.w.dtype.kernelCode, pool: pool) { xq in
                 qgemm(items, xq: xq, pool: pool)

@@ -37,13 +37,13 @@ extension Linear {
         return Float(bitPattern: ((b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16) << 16)
     }
 
-    /// Scalar reference of the integer path for q8/q4/q4_1 weights: each activation row quantized with
+    /// Scalar reference of the integer path for q8/q8r/q4/q4_1 weights: each activation row quantized with
     /// BlockQ8_0.quantizeRef, per block an exact integer dot, scaled by d_w * d_x and summed in f32
     /// in block order (q4_1: dot of the unsigned levels, plus the offset term m_w * d_x * sum(q_x)). The fast path computes the same integers and the same scale products; only the
     /// f32 summation order differs.
     public static func forwardRefQuantizedActivations(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
                                                       y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
-        precondition(w.dtype == .q8 || w.dtype == .q4 || w.dtype == .q4_1)
+        precondition(w.dtype.isQ8Blocks || w.dtype == .q4 || w.dtype == .q4_1)
         let nb = w.cols / 32
         let xq = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, nb * BlockQ8_0.byteSize), alignment: 16)
         defer { xq.deallocate() }
@@ -58,7 +58,7 @@ extension Linear {
                     let qx = (xb + 2).assumingMemoryBound(to: Int8.self)
                     var dot: Int32 = 0
                     let dw: Float
-                    if w.dtype == .q8 {
+                    if w.dtype.isQ8Blocks {
                         let wb = wr + b * BlockQ8_0.byteSize
                         dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))
                         let qw = (wb + 2).assumingMemoryBound(to: Int8.self)
@@ -86,6 +86,39 @@ extension Linear {
                     acc += (dw * dx) * Float(dot)
                 }
                 y[i * w.rows + r] = acc + (bias?[r] ?? 0)
+            }
+        }
+    }
+
+    /// One activation row as int8 with one scale for the whole row, as sentio_quantize_rows_i8: s = max|x| / 127,
+    /// q = round-to-nearest-even(x * (1 / s)) saturated to int8 (0 for a zero row). Returns s.
+    public static func quantizeRowI8Ref(_ x: UnsafeBufferPointer<Float>, into q: UnsafeMutableBufferPointer<Int8>) -> Float {
+        var amax: Float = 0
+        for v in x { amax = max(amax, abs(v)) }
+        let d = amax / 127, id: Float = d != 0 ? 1 / d : 0
+        for k in 0..<x.count { q[k] = Int8(clamping: Int((x[k] * id).rounded(.toNearestOrEven))) }
+        return d
+    }
+
+    /// Scalar reference of the int8 tile path for q8r weights: activation rows by quantizeRowI8Ref, exact
+    /// integer dots with the stored int8 weights, then fma(Float(dot), s_x * d_w, bias) with d_w the row's
+    /// (first block's) f16 scale: the kernel's operations in the kernel's order, so its results are bit-identical.
+    public static func forwardRefInt8Rows(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                                          bias: UnsafePointer<Float>?) {
+        precondition(w.dtype == .q8r)
+        let q = UnsafeMutableBufferPointer<Int8>.allocate(capacity: max(1, w.cols))
+        defer { q.deallocate() }
+        for i in 0..<n {
+            let sx = quantizeRowI8Ref(UnsafeBufferPointer(start: x + i * w.cols, count: w.cols), into: q)
+            for r in 0..<w.rows {
+                let wr = w.data + r * w.rowBytes
+                let dw = f16ToFloat(UInt16(littleEndian: wr.loadUnaligned(as: UInt16.self)))
+                var dot: Int32 = 0
+                for b in 0..<(w.cols / 32) {
+                    let qw = (wr + b * BlockQ8_0.byteSize + 2).assumingMemoryBound(to: Int8.self)
+                    for j in 0..<32 { dot &+= Int32(qw[j]) &* Int32(q[b * 32 + j]) }
+                }
+                y[i * w.rows + r] = (bias?[r] ?? 0).addingProduct(Float(dot), sx * dw)
             }
         }
     }

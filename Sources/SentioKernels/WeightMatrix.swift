@@ -1,4 +1,5 @@
 // WeightMatrix: a borrowed view of a weight in PyTorch nn.Linear layout (rows = outputs, cols = inputs).
+import CSentioKernels
 import SentioCore
 
 /// A weight matrix in PyTorch nn.Linear layout: `rows` outputs x `cols` inputs, row-major; quantized
@@ -10,7 +11,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
 
     public init(dtype: DType, rows: Int, cols: Int, data: UnsafeRawPointer) {
-        precondition([.f32, .f16, .bf16, .q8, .q4, .q4_1].contains(dtype), "WeightMatrix: unsupported dtype \(dtype)")
+        precondition([.f32, .f16, .bf16, .q8, .q8r, .q4, .q4_1].contains(dtype), "WeightMatrix: unsupported dtype \(dtype)")
         precondition(rows >= 0 && cols >= 0 && cols % dtype.blockSize == 0,
                      "WeightMatrix: cols \(cols) must be a multiple of \(dtype.blockSize) for \(dtype)")
         self.dtype = dtype
@@ -36,7 +37,7 @@ public struct WeightMatrix: @unchecked Sendable {
         case .bf16:
             let h = src.assumingMemoryBound(to: UInt16.self)
             for k in 0..<cols { out[k] = bf16ToFloat(h[k]) }
-        case .q8:
+        case .q8, .q8r:
             BlockQ8_0.dequantizeRef(UnsafeRawBufferPointer(start: src, count: rowBytes),
                                     into: UnsafeMutableBufferPointer(start: out, count: cols))
         case .q4:
@@ -51,6 +52,6 @@ public struct WeightMatrix: @unchecked Sendable {
 }
 
 extension DType {
-    /// The code the C kernels use for this dtype (same as the raw value).
-    var kernelCode: Int32 { Int32(rawValue) }
+    /// The code the C kernels use for this dtype (the raw value; q8r: Q8_0's, its bytes are Q8_0 blocks).
+    var kernelCode: Int32 { self == .q8r ? Int32(SENTIO_Q8) : Int32(rawValue) }
 }

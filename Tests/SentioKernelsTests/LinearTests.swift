@@ -33,7 +33,9 @@ final class LinearTests: XCTestCase {
                         var y = [Float](repeating: .nan, count: n * rows)
                         Linear.forward(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
                         let ctx = "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount)"
-                        if Linear.usesBF16Tiles(w.matrix, n: n) {
+                        if Linear.usesInt8Tiles(w.matrix, n: n) {
+                            checkInt8Tiles(w.matrix, x: x, n: n, bias: bias, y: y, ref: ref, ctx: ctx)
+                        } else if Linear.usesBF16Tiles(w.matrix, n: n) {
                             checkBF16Tiles(w.matrix, x: x, n: n, bias: bias, y: y, ref: ref, ctx: ctx)
                         } else if dtype.isQuantized {
                             // Same integers and scale products as the twin: only the f32 order of the
@@ -189,6 +191,27 @@ final class LinearTests: XCTestCase {
         }
     }
 
+    /// The int8 tile GEMM (q8r weights, ISA level 4, n >= Linear.amxMinRows) against its twin, bit for bit (same
+    /// int8 activations, exact int32 dots, the same scale product and fma), and against the f32 product `ref`:
+    /// each activation moves by <= max|x_i| / 254 (half a step of its row's scale) and the weights are the stored
+    /// ones, so per output |err| <= (max|x_i| / 254) * sum_k |w_k| (+ f32 slack).
+    func checkInt8Tiles(_ w: WeightMatrix, x: [Float], n: Int, bias: [Float]?, y: [Float], ref: [Float], ctx: String) {
+        var twin = [Float](repeating: 0, count: n * w.rows)
+        Linear.forwardRefInt8Rows(w, x: x, n: n, y: &twin, bias: bias)
+        let mismatches = (0..<(n * w.rows)).filter { y[$0].bitPattern != twin[$0].bitPattern && !(y[$0] == 0 && twin[$0] == 0) }
+        XCTAssertTrue(mismatches.isEmpty, "\(ctx) vs int8 twin: \(mismatches.count) outputs differ, first at \(mismatches.first ?? -1)")
+        var row = [Float](repeating: 0, count: w.cols)
+        for r in 0..<w.rows {
+            row.withUnsafeMutableBufferPointer { w.dequantizeRowRef(r, into: $0.baseAddress!) }
+            for i in 0..<n {
+                var amax: Float = 0, wSum: Float = 0
+                for k in 0..<w.cols { amax = max(amax, abs(x[i * w.cols + k])); wSum += abs(row[k]) }
+                let j = i * w.rows + r
+                XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), amax / 254 * wSum * 1.01 + 1e-5, "\(ctx) vs f32 product at \(j)")
+            }
+        }
+    }
+
     /// Per-output bound of the activation-quantization error (see the call site).
     func quantizationBound(_ w: WeightMatrix, x: [Float], n: Int) -> [Float] {
         var bound = [Float](repeating: 0, count: n * w.rows)
@@ -293,11 +316,11 @@ final class LinearTests: XCTestCase {
         }
     }
 
-    /// forwardMany (q, k, v of one input) equals one forward per weight bit for bit, on the bf16 tiles (x staged
-    /// once) and on the other paths (n below the tile threshold, float weights, mixed column counts).
+    /// forwardMany (q, k, v of one input) equals one forward per weight bit for bit, on the bf16 and int8 tiles (x
+    /// staged once) and on the other paths (n below the tile threshold, float weights, mixed column counts).
     func testForwardManyEqualsSeparateForwards() {
         var rng = TestRNG(seed: 41)
-        for (dtype, n, colsB) in [(DType.q8, 45, 96), (.q4, 70, 64), (.q8, 7, 64), (.f32, 40, 64), (.q4_1, 33, 96)] {
+        for (dtype, n, colsB) in [(DType.q8, 45, 96), (.q4, 70, 64), (.q8, 7, 64), (.f32, 40, 64), (.q4_1, 33, 96), (.q8r, 40, 96), (.q8r, 9, 64)] {
             let cols = 32 * (colsB / 32)
             let ws = [OwnedWeight(dtype: dtype, rows: 37, cols: cols, rng: &rng), OwnedWeight(dtype: dtype, rows: 64, cols: cols, rng: &rng),
                       OwnedWeight(dtype: dtype, rows: 33, cols: cols, rng: &rng)]
@@ -319,6 +342,33 @@ final class LinearTests: XCTestCase {
                 } }
                 let many = zip(ws, ys).map { w, p in Array(UnsafeBufferPointer(start: p, count: n * w.matrix.rows)) }
                 XCTAssertEqual(many, sep, "\(dtype) n=\(n) threads=\(pool.threadCount)")
+            }
+        }
+    }
+
+    /// forwardMany over weights of different tile kinds (Whisper: q8r q/k on the int8 tiles, q8 v on the bf16
+    /// tiles) and below the tile threshold: equal to separate forwards bit for bit.
+    func testForwardManyMixedTileKindsEqualsSeparateForwards() {
+        var rng = TestRNG(seed: 42)
+        for n in [40, 9] {
+            let ws = [OwnedWeight(dtype: .q8r, rows: 37, cols: 96, rng: &rng), OwnedWeight(dtype: .q8, rows: 64, cols: 96, rng: &rng),
+                      OwnedWeight(dtype: .q8r, rows: 33, cols: 96, rng: &rng)]
+            let x = rng.floats(n * 96), b = rng.floats(64)
+            for pool in pools.prefix(2) {
+                var sep = ws.map { [Float](repeating: 0, count: n * $0.matrix.rows) }
+                Linear.forward(ws[0].matrix, x: x, n: n, y: &sep[0], pool: pool)
+                Linear.forward(ws[1].matrix, x: x, n: n, y: &sep[1], bias: b, pool: pool)
+                Linear.forward(ws[2].matrix, x: x, n: n, y: &sep[2], pool: pool)
+                var y0 = [Float](repeating: .nan, count: n * 37), y1 = [Float](repeating: .nan, count: n * 64)
+                var y2 = [Float](repeating: .nan, count: n * 33)
+                y0.withUnsafeMutableBufferPointer { p0 in y1.withUnsafeMutableBufferPointer { p1 in
+                    y2.withUnsafeMutableBufferPointer { p2 in b.withUnsafeBufferPointer { bb in
+                        Linear.forwardMany([(ws[0].matrix, p0.baseAddress!, nil), (ws[1].matrix, p1.baseAddress!, bb.baseAddress!),
+                                            (ws[2].matrix, p2.baseAddress!, nil)], x: x, n: n, pool: pool)
+                    } }
+                } }
+                let many = [y0, y1, y2]
+                XCTAssertEqual(many, sep, "n=\(n) threads=\(pool.threadCount)")
             }
         }
     }

@@ -144,6 +144,11 @@ final class OmniEndToEndTests: XCTestCase {
         let q4 = QuantPolicy(target: .q4)   // convs never below q8; matrices take q4
         XCTAssertEqual(q4.dtype(for: TensorSpec("j", [896, 896, 2, 2, 2], .conv)), .q8)
         XCTAssertEqual(q4.dtype(for: TensorSpec("k", [896, 896], .linear)), .q4)
+        // Encoder matrices that always run whole sequences (Whisper's): q8 stores them q8r (int8 tiles), other targets as is
+        XCTAssertEqual(p.dtype(for: TensorSpec("n", [1280, 5120], .encoderLinear)), .q8r)
+        XCTAssertEqual(q4.dtype(for: TensorSpec("o", [1280, 5120], .encoderLinear)), .q4)
+        XCTAssertEqual(QuantPolicy(target: .f16).dtype(for: TensorSpec("p", [1280, 5120], .encoderLinear)), .f16)
+        XCTAssertEqual(QuantPolicy(target: .q8, overrides: [("*fc1*", .q8)]).dtype(for: TensorSpec("x.fc1.weight", [1280, 5120], .encoderLinear)), .q8)
         XCTAssertEqual(QuantPolicy.storedShape(TensorSpec("l", [896, 896, 2, 2, 2], .conv), dtype: .q8), [896, 7168])
         XCTAssertEqual(QuantPolicy.storedShape(TensorSpec("m", [896, 1, 3, 3], .conv), dtype: .f16), [896, 1, 3, 3])
     }

@@ -9,7 +9,7 @@
 enum { SENTIO_CPU_AVX2 = 1, SENTIO_CPU_AVX512 = 2, SENTIO_CPU_VNNI = 4, SENTIO_CPU_F16C = 8, SENTIO_CPU_AMX = 16 };
 int sentio_cpu_features(void);
 /* Caps the ISA used (for tests of the fallback paths): 0 scalar, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI,
-   4 AMX-BF16 tiles (GEMM for n >= 32 and encoder attention; granted tile state needed). */
+   4 AMX tiles (bf16 GEMM for n >= 32, int8 GEMM for q8r weights, encoder attention; granted tile state needed). */
 void sentio_set_isa_limit(int level);
 int sentio_isa_level(void);
 
@@ -29,6 +29,7 @@ typedef struct {
 } sentio_xq;
 /* Weight-dtype codes, equal to SentioCore.DType raw values. */
 enum { SENTIO_F32 = 0, SENTIO_F16 = 1, SENTIO_BF16 = 2, SENTIO_Q8 = 8, SENTIO_Q4 = 9, SENTIO_Q4_1 = 10 };
+/* (q8r weights, DType raw value 11, are Q8_0 bytes: every kernel above takes them as SENTIO_Q8.) */
 /* Quantizes rows [i0, i1) of x (row stride = cols) into xq for weights of type wtype. */
 void sentio_quantize_rows(const float *x, sentio_xq *xq, long i0, long i1, int wtype);
 /* Plain BlockQ8_0 bytes (34 per 32 floats), bit-identical to BlockQ8_0.quantizeRef. */
@@ -124,6 +125,19 @@ void sentio_attn_full_rows(const float *q, long ldq, const float *kp, const floa
 void sentio_f32_to_bf16_rows(const float *x, long ldx, long cols, long r0, long r1, uint16_t *out, long ldo);
 int sentio_gemm_amx_bf16(int wtype, const void *w, size_t rowBytes, long cols, long r0, long r1,
                          const uint16_t *xb, long ldx, long n, float *y, long ldy, const float *bias);
+/* ---- AMX-INT8 tiles for q8r weights (amx_int8.c; ISA level 4) ----
+   sentio_quantize_rows_i8: rows [r0, r1) of x (row stride ldx, cols values) as int8 with one scale per row:
+   scale[r] = max|x_r| / 127, q + r*ldq = round-to-nearest-even(x * (1 / scale[r])) (0 for a zero row),
+   columns cols..ldq-1 zero. Any ISA (AVX-512 when present).
+   sentio_gemm_amx_i8: y[i, r] = fma(float(sum_k q[i, k] * w[r, k]), scale[i] * d_r, bias[r]) for weight rows
+   [r0, r1) of a q8r weight (Q8_0 blocks, rowBytes = cols / 32 * 34, d_r = the row's shared f16 scale) and
+   activation rows i < n of xq (row stride ldq: a multiple of 64 >= cols; at least n rounded up to 32 rows
+   readable). Works in passes of 128 weight rows and returns the end of the rows it wrote: r1, or the start of
+   the first pass holding a row whose block scales differ (not q8r: the caller computes [returned, r1) another
+   way), or r0 when the tiles are not available. */
+void sentio_quantize_rows_i8(const float *x, long ldx, long cols, long r0, long r1, int8_t *q, long ldq, float *scale);
+long sentio_gemm_amx_i8(const void *w, size_t rowBytes, long cols, long r0, long r1, const int8_t *xq, long ldq,
+                        const float *xs, long n, float *y, long ldy, const float *bias);
 long sentio_attn_amx_keys(long n);
 long sentio_attn_amx_pack_elems(long n);
 long sentio_attn_amx_scratch_bytes(long n);

@@ -81,4 +81,25 @@ public struct BlockQ8_0 {
             for i in 0..<weights { q[i] = Int8(max(-127, min(127, (x[i] * id).rounded(.toNearestOrAwayFromZero)))) }
         }
     }
+
+    /// q8r (DType.q8r): one row `src` (a multiple of 32 floats) as Q8_0 blocks that all carry the row's scale:
+    /// h = f16(max|x| / 127), q = round(x / d) with d = the f16 value h decodes to (the scale every kernel
+    /// multiplies by; half away from zero, clamped to +-127). A zero row (or one whose scale rounds to 0 in
+    /// f16) stores zeros. One scale per output row is what lets the AMX-INT8 GEMM accumulate a whole row in
+    /// int32 (CTranslate2's int8 layout); the price is a coarser grid where a row's blocks differ in range.
+    public static func quantizeRowShared(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
+        precondition(src.count % weights == 0 && dst.count >= src.count / weights * byteSize)
+        var amax: Float = 0
+        for v in src { amax = max(amax, abs(v)) }
+        let h = floatToF16(amax / 127)
+        let d = f16ToFloat(h)
+        let id: Float = d != 0 && d.isFinite ? 1 / d : 0
+        for b in 0..<(src.count / weights) {
+            let x = src.baseAddress! + b * weights
+            let out = dst.baseAddress! + b * byteSize
+            out.storeBytes(of: (id == 0 ? 0 : h).littleEndian, as: UInt16.self)
+            let q = (out + 2).assumingMemoryBound(to: Int8.self)
+            for i in 0..<weights { q[i] = Int8(max(-127, min(127, (x[i] * id).rounded(.toNearestOrAwayFromZero)))) }
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //
 //   plain dtypes (element size s > 1): byte planes. Output plane k holds byte k of every element:
 //       out[k * n + i] = in[i * s + k]                      (f32: 4 planes, f16/bf16: 2, i64: 8)
-//   q8 / q4 (blocks of 34 / 18 bytes = f16 scale + quant bytes):
+//   q8 / q8r / q4 (blocks of 34 / 18 bytes = f16 scale + quant bytes):
 //       out = [low byte of every scale][high byte of every scale][quant bytes of block 0, 1, ...]
 //   q4_1 (blocks of 20 bytes = f16 step + f16 offset + 16 nibble bytes): the same with 4 header byte planes.
 //   u8: unchanged.
@@ -15,7 +15,7 @@ public enum ByteShuffle {
     /// The permutation's unit: (unit size in bytes, number of leading "scale" bytes in it).
     static func layout(_ dtype: DType) -> (unit: Int, scaleBytes: Int) {
         switch dtype {
-        case .q8, .q4: return (dtype.bytesPerBlock, 2)
+        case .q8, .q8r, .q4: return (dtype.bytesPerBlock, 2)
         case .q4_1: return (dtype.bytesPerBlock, 4)
         default: return (dtype.bytesPerBlock, dtype.bytesPerBlock)
         }

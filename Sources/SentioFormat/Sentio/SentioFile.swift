@@ -257,7 +257,7 @@ public final class SentioFile: @unchecked Sendable {
         return SentioTensor(name: e.name, dtype: e.dtype, shape: e.shape, bytes: ready[i])
     }
 
-    /// A float tensor (f32, f16, bf16, q8, q4, q4_1) as f32 values.
+    /// A float tensor (f32, f16, bf16, q8, q8r, q4, q4_1) as f32 values.
     public func floats(_ name: String) throws -> [Float] {
         let t = try tensor(name)
         let n = t.elementCount
@@ -267,7 +267,7 @@ public final class SentioFile: @unchecked Sendable {
         case .f32: for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: b.load(fromByteOffset: 4 * i, as: UInt32.self))) }
         case .f16: for i in 0..<n { out[i] = f16ToFloat(UInt16(littleEndian: b.load(fromByteOffset: 2 * i, as: UInt16.self))) }
         case .bf16: for i in 0..<n { out[i] = bf16ToFloat(UInt16(littleEndian: b.load(fromByteOffset: 2 * i, as: UInt16.self))) }
-        case .q8: out.withUnsafeMutableBufferPointer { BlockQ8_0.dequantizeRef(b, into: $0) }
+        case .q8, .q8r: out.withUnsafeMutableBufferPointer { BlockQ8_0.dequantizeRef(b, into: $0) }
         case .q4: out.withUnsafeMutableBufferPointer { BlockQ4_0.dequantizeRef(b, into: $0) }
         case .q4_1: out.withUnsafeMutableBufferPointer { BlockQ4_1.dequantizeRef(b, into: $0) }
         case .i32, .i64, .u8: throw SentioError(.argument, file: url.path, "tensor '\(name)' has dtype \(t.dtype), not a float type")

@@ -7,6 +7,9 @@ import SentioFormat
 /// What a tensor is for; the quantization policy decides its storage type from this.
 public enum TensorRole: String, Sendable {
     case linear       // [out, in] matrix multiplied in Linear.forward: quantizable
+    case encoderLinear // a linear of an encoder that always runs whole sequences at once (Whisper: 1500 rows
+                       // per call): as `linear`, but a q8 target stores it q8r (one scale per row) for the
+                       // AMX-INT8 tile GEMM
     case embedding    // token embedding table [vocab, hidden]: row lookups (and the tied output head)
     case outputHead   // untied lm_head [vocab, hidden]
     case norm         // RMSNorm / LayerNorm scales and shifts: always f32
@@ -37,6 +40,11 @@ public struct TensorSpec: Sendable, Equatable {
 /// falls back to f16 (e.g. depthwise 3x3 kernels [C, 1, 3, 3], rows of 9). `overrides` are
 /// (glob pattern, dtype) pairs from the command line, the last match winning, e.g. `*lm_head*=q8`.
 ///
+/// q8r (Q8_0 blocks with one scale per output row) is what a q8 target gives `encoderLinear` matrices (Whisper's
+/// q/k/v/out/fc1/fc2): their activations are quantized per row too and the whole product runs on the AMX-INT8
+/// tiles, ~1.5-2x the bf16 tiles' speed (docs/BENCHMARKS.md); the coarser per-row grid is what CTranslate2's
+/// int8 Whisper uses. Without the tiles q8r runs as Q8_0. `--override '*audio_tower*=q8'` keeps per-block scales.
+///
 /// `importance` (optional, `sentio convert --imatrix`): per-column activation importances that weight the
 /// block quantizers' error (ImportanceMatrix); used by the 4-bit quantizers (q4, q4_1), where rounding error
 /// is large enough for the weighting to matter. Tensors it has no entry for are quantized unweighted.
@@ -55,7 +63,7 @@ public struct QuantPolicy: Sendable {
     public static func parseOverride(_ s: String) throws -> (pattern: String, dtype: DType) {
         let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, let t = DType(name: parts[1]), t.isFloat else {
-            throw SentioError(.argument, "bad override '\(s)': expected PATTERN=DTYPE with DTYPE one of f32,f16,bf16,q8,q4,q4_1")
+            throw SentioError(.argument, "bad override '\(s)': expected PATTERN=DTYPE with DTYPE one of f32,f16,bf16,q8,q8r,q4,q4_1")
         }
         return (parts[0], t)
     }
@@ -66,6 +74,7 @@ public struct QuantPolicy: Sendable {
         case .norm, .bias, .position, .other: t = .f32
         case .conv: t = target == .f32 ? .f32 : target.isQuantized ? .q8 : .f16
         case .linear, .embedding, .outputHead: t = target
+        case .encoderLinear: t = target == .q8 ? .q8r : target
         }
         for o in overrides where globMatch(o.pattern, spec.name) { t = o.dtype }
         if t.isQuantized, Self.rowLength(spec.shape) % t.blockSize != 0 { t = .f16 }

@@ -69,7 +69,7 @@ public func dequantizeRow(_ dtype: DType, _ src: UnsafeRawBufferPointer, into ds
     case .f32: for i in 0..<n { dst[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
     case .f16: for i in 0..<n { dst[i] = f16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
     case .bf16: for i in 0..<n { dst[i] = bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-    case .q8: BlockQ8_0.dequantizeRef(src, into: dst)
+    case .q8, .q8r: BlockQ8_0.dequantizeRef(src, into: dst)
     case .q4: BlockQ4_0.dequantizeRef(src, into: dst)
     case .q4_1: BlockQ4_1.dequantizeRef(src, into: dst)
     case .i32: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
@@ -109,7 +109,7 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
 
     /// Stores f32 values converted to `dtype` (quantized with the scalar reference quantizers).
     public func add(_ name: String, floats: [Float], shape: [Int], as dtype: DType = .f32) {
-        let bytes = encodeFloats(floats, as: dtype)
+        let bytes = encodeFloats(floats, as: dtype, rowLength: QuantPolicy.rowLength(shape))
         bytes.withUnsafeBytes { add(name, dtype: dtype, shape: shape, bytes: $0) }
     }
 }
@@ -117,14 +117,26 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
 /// f32 values encoded in `dtype` (round to nearest even for halves, reference quantizers for q4 / q4_1
 /// blocks, the least-squares weight quantizer BlockQ8_0.quantizeWeights for q8). `importance` (one value per
 /// column of a row; see ImportanceMatrix) weights the 4-bit quantizers' error; other types ignore it.
+/// q8r shares one scale per row of `rowLength` values (BlockQ8_0.quantizeRowShared; rowLength required).
 /// Block types run on the shared thread pool in chunks of whole rows (blocks are independent, so the bytes
 /// are the same as one serial pass).
-public func encodeFloats(_ x: [Float], as dtype: DType, importance: [Float]? = nil, pool: ThreadPool = .shared) -> [UInt8] {
+public func encodeFloats(_ x: [Float], as dtype: DType, importance: [Float]? = nil, rowLength: Int? = nil,
+                         pool: ThreadPool = .shared) -> [UInt8] {
     let n = x.count
     var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: n) ?? 0)
     out.withUnsafeMutableBytes { dst in
         x.withUnsafeBufferPointer { src in
             switch dtype {
+            case .q8r:
+                let len = rowLength ?? 0
+                precondition(len > 0 && len % 32 == 0 && n % len == 0, "encodeFloats: q8r needs a row length (multiple of 32) dividing the count")
+                let rowBytes = len / 32 * BlockQ8_0.byteSize
+                pool.parallelChunks(n / len, maxChunks: max(1, n / 16384)) { rows in
+                    for r in rows {
+                        BlockQ8_0.quantizeRowShared(UnsafeBufferPointer(rebasing: src[(r * len)..<((r + 1) * len)]),
+                                                    into: UnsafeMutableRawBufferPointer(rebasing: dst[(r * rowBytes)..<((r + 1) * rowBytes)]))
+                    }
+                }
             case .q8, .q4, .q4_1:
                 let bs = dtype.blockSize, bytes = dtype.byteCount(elements: bs)!
                 let align = importance?.count ?? bs

@@ -166,7 +166,7 @@ extension WeightSource {
             throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' has rank \(t.shape.count), expected a matrix")
         }
         let rows = t.shape[0], cols = t.shape.dropFirst().reduce(1, *)
-        guard [.f32, .f16, .bf16, .q8, .q4, .q4_1].contains(t.dtype) else {
+        guard [.f32, .f16, .bf16, .q8, .q8r, .q4, .q4_1].contains(t.dtype) else {
             throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' is \(t.dtype), not a float or block-quantized matrix")
         }
         guard cols % t.dtype.blockSize == 0 else {

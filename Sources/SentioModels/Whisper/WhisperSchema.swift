@@ -33,13 +33,13 @@ public enum WhisperSchema {
             let l = layer(p, i)
             out += [
                 TensorSpec(l + "self_attn_layer_norm.weight", [d], .norm), TensorSpec(l + "self_attn_layer_norm.bias", [d], .norm),
-                TensorSpec(l + "self_attn.q_proj.weight", [d, d], .linear), TensorSpec(l + "self_attn.q_proj.bias", [d], .bias),
-                TensorSpec(l + "self_attn.k_proj.weight", [d, d], .linear),
+                TensorSpec(l + "self_attn.q_proj.weight", [d, d], .encoderLinear), TensorSpec(l + "self_attn.q_proj.bias", [d], .bias),
+                TensorSpec(l + "self_attn.k_proj.weight", [d, d], .encoderLinear),
                 TensorSpec(l + "self_attn.v_proj.weight", [d, d], .linear), TensorSpec(l + "self_attn.v_proj.bias", [d], .bias),
-                TensorSpec(l + "self_attn.out_proj.weight", [d, d], .linear), TensorSpec(l + "self_attn.out_proj.bias", [d], .bias),
+                TensorSpec(l + "self_attn.out_proj.weight", [d, d], .encoderLinear), TensorSpec(l + "self_attn.out_proj.bias", [d], .bias),
                 TensorSpec(l + "final_layer_norm.weight", [d], .norm), TensorSpec(l + "final_layer_norm.bias", [d], .norm),
-                TensorSpec(l + "fc1.weight", [f, d], .linear), TensorSpec(l + "fc1.bias", [f], .bias),
-                TensorSpec(l + "fc2.weight", [d, f], .linear), TensorSpec(l + "fc2.bias", [d], .bias),
+                TensorSpec(l + "fc1.weight", [f, d], .encoderLinear), TensorSpec(l + "fc1.bias", [f], .bias),
+                TensorSpec(l + "fc2.weight", [d, f], .encoderLinear), TensorSpec(l + "fc2.bias", [d], .bias),
             ]
         }
         out += [TensorSpec(finalNorm(p, "weight"), [d], .norm), TensorSpec(finalNorm(p, "bias"), [d], .norm)]
