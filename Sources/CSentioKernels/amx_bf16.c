@@ -4,7 +4,8 @@
 
    Why bf16 tiles and not int8 ones: Q8_0 weights carry one scale per 32 k-values, so an int8 tile product
    would have to be taken out of the tiles and rescaled every 32 k (the old qgemm_amx.c did that, and the
-   float epilogue ran at the speed of the VNNI kernel). Here each weight group is dequantized once per call
+   float epilogue ran at the speed of the VNNI kernel). Weights stored with one scale per row (q8r) do run on
+   int8 tiles: amx_int8.c. Here each weight group is dequantized once per call
    (sentio_dequant_rows) and rounded to bf16 while packing, the activations are rounded to bf16 once, and a
    C tile accumulates in f32 over the whole k range. Measured on this project's VM (Benchmarks/peak and
    docs/BENCHMARKS.md): tdpbf16ps ~650 GFLOP/s per core against ~650 GOPS of vpdpbusd and 167 GFLOP/s of

@@ -1,8 +1,9 @@
 /* CPU feature detection and the ISA limit used to pick kernels at run time.
 
-   AMX (level 4: AMX-TILE + AMX-BF16 for the bf16 tile GEMM and encoder attention, amx_bf16.c) is used when
+   AMX (level 4: AMX-TILE + AMX-BF16 + AMX-INT8 for the bf16 tile GEMM and encoder attention, amx_bf16.c, and
+   the int8 tile GEMM of q8r weights, amx_int8.c) is used when
    the CPU reports it, the OS grants the tile state and a probe product run first in a forked child gives the
-   right answer; SENTIO_AMX=0 turns it off (the level then stops at AVX-512 VNNI). History: an earlier
+   right answer (one bf16 and one int8 product); SENTIO_AMX=0 turns it off (the level then stops at AVX-512 VNNI). History: an earlier
    AMX-INT8 kernel died once with SIGILL in a full test run on this project's VMs; the probe-in-a-child guard
    and per-call tile configuration/release are the answer to that, and the suite is run repeatedly with the
    tiles on before this default was set (see docs/BENCHMARKS.md, "AMX"). */

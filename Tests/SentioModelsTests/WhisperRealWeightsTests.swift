@@ -64,13 +64,18 @@ final class WhisperRealWeightsTests: XCTestCase {
     /// asserted rel (max|diff| / max|ref|) <= 1e-4, an order above f32 accumulation noise over 6 layers of
     /// 512-2048 wide sums and orders below any structural error (a wrong scale, norm or activation gives > 1e-2).
     /// q8 / q4 (matrices quantized, convs f16): printed, and bounded by the RMS error relative to the RMS of the
-    /// reference (the max over 77k values sits on a few outlier positions). Measured on this clip: q8 weights with
-    /// f32 activations alone give rms 1.1% (max 4.3%); q8 with Q8_0 activations rms 2.2% (max 16%); q4 rms 17% (max 33%).
-    /// Per matrix Q8_0 errs ~0.3% and Q4_0 ~5%; 6 layers of 4-6 matrices with residual sums compound that to
-    /// the measured figures. Asserted: q8 rms <= 5e-2, q4 rms <= 0.3 (a broken quantized path gives ~1).
+    /// reference (the max over 77k values sits on a few outlier positions). Measured on this clip: Q8_0 weights with
+    /// f32 activations alone give rms 1.1% (max 4.3%); Q8_0 with Q8_0 activations rms 2.2% (max 16%); q4 rms 17%
+    /// (max 33%). What a q8 file holds since the int8 tiles: q/k/out/fc1/fc2 as q8r (one scale per row), v as Q8_0;
+    /// with AMX the q8r ones run with one int8 scale per activation row: rms 3.4% (max 19%); every Whisper matrix
+    /// q8r: 5.2% (max 39%; v_proj alone 3.9%, hence Q8_0 for it); without AMX q8r runs the Q8_0 kernels: 2.5%.
+    /// CTranslate2's own int8 encoder (the same per-row int8 layout) on this clip: rms 4.5%, max 27%
+    /// (tools/whisper-ct2-int8-deviation.py). Per matrix Q8_0 errs ~0.3% and Q4_0 ~5%; 6 layers of 4-6 matrices
+    /// with residual sums compound that to the measured figures. Asserted: q8 rms <= 4.5e-2 (no worse than
+    /// CTranslate2's int8), q4 rms <= 0.3 (a broken quantized path gives ~1).
     func testEncoderMatchesCTranslate2() throws {
         let o = try Self.loadOracle()
-        for (dtype, bound) in [(DType.f32, Float(1e-4)), (.q8, 5e-2), (.q4, 0.3)] {
+        for (dtype, bound) in [(DType.f32, Float(1e-4)), (.q8, 4.5e-2), (.q4, 0.3)] {
             guard let enc = try Self.loadBase(dtype: dtype) else {
                 throw XCTSkip("models/cache/whisper-base-hf is absent (run tools/whisper-ct2-to-safetensors.py)")
             }
