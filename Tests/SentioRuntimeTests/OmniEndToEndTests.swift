@@ -148,7 +148,13 @@ final class OmniEndToEndTests: XCTestCase {
         XCTAssertEqual(p.dtype(for: TensorSpec("n", [1280, 5120], .encoderLinear)), .q8r)
         XCTAssertEqual(q4.dtype(for: TensorSpec("o", [1280, 5120], .encoderLinear)), .q4)
         XCTAssertEqual(QuantPolicy(target: .f16).dtype(for: TensorSpec("p", [1280, 5120], .encoderLinear)), .f16)
-        XCTAssertEqual(QuantPolicy(target: .q8, overrides: [("*fc1*", .q8)]).dtype(for: TensorSpec("x.fc1.weight", [1280, 5120], .encoderLinear)), .q8)
+        // the documented way back to per-block scales for Whisper's matrices, leaving its norms and biases f32
+        let back = QuantPolicy(target: .q8, overrides: [("*audio_tower*_proj.weight", .q8), ("*audio_tower*.fc?.weight", .q8)])
+        let wp = "model.audio_tower.audio_tower.encoder.layers.3."
+        XCTAssertEqual(back.dtype(for: TensorSpec(wp + "self_attn.k_proj.weight", [1280, 1280], .encoderLinear)), .q8)
+        XCTAssertEqual(back.dtype(for: TensorSpec(wp + "fc2.weight", [1280, 5120], .encoderLinear)), .q8)
+        XCTAssertEqual(back.dtype(for: TensorSpec(wp + "fc2.bias", [1280], .bias)), .f32)
+        XCTAssertEqual(back.dtype(for: TensorSpec(wp + "final_layer_norm.weight", [1280], .norm)), .f32)
         XCTAssertEqual(QuantPolicy.storedShape(TensorSpec("l", [896, 896, 2, 2, 2], .conv), dtype: .q8), [896, 7168])
         XCTAssertEqual(QuantPolicy.storedShape(TensorSpec("m", [896, 1, 3, 3], .conv), dtype: .f16), [896, 1, 3, 3])
     }

@@ -43,7 +43,8 @@ public struct TensorSpec: Sendable, Equatable {
 /// q8r (Q8_0 blocks with one scale per output row) is what a q8 target gives `encoderLinear` matrices (Whisper's
 /// q/k/v/out/fc1/fc2): their activations are quantized per row too and the whole product runs on the AMX-INT8
 /// tiles, ~1.5-2x the bf16 tiles' speed (docs/BENCHMARKS.md); the coarser per-row grid is what CTranslate2's
-/// int8 Whisper uses. Without the tiles q8r runs as Q8_0. `--override '*audio_tower*=q8'` keeps per-block scales.
+/// int8 Whisper uses. Without the tiles q8r runs as Q8_0. `--override '*audio_tower*_proj.weight=q8' --override '*audio_tower*.fc?.weight=q8'`
+/// keeps per-block scales.
 ///
 /// `importance` (optional, `sentio convert --imatrix`): per-column activation importances that weight the
 /// block quantizers' error (ImportanceMatrix); used by the 4-bit quantizers (q4, q4_1), where rounding error
