@@ -27,6 +27,27 @@ final class Qwen2FixtureTests: XCTestCase {
         return try Qwen2Model(config: cfg, source: w, maxRows: 128)
     }
 
+    /// A matrix stored in a type Linear cannot run (i32) or in too few bytes is an error naming the file and the
+    /// tensor (WeightSource.matrix), not a crash in the kernels' preconditions.
+    func testUnusableMatrixIsAnErrorNamingTheTensor() throws {
+        let dir = TestPaths.tinyA
+        let cfg = try Qwen2Config.parse(try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8), source: "config.json")
+        let st = try SafetensorsFile(dir.appendingPathComponent("model.safetensors"))
+        let bad = "model.layers.0.mlp.up_proj.weight"
+        for how in ["i32", "short"] {
+            let w = InMemoryWeights(name: "tiny-bad")
+            for spec in Qwen2Schema.tensors(cfg) {
+                let x = try st.floats(spec.name)
+                if spec.name == bad && how == "i32" { w.add(spec.name, floats: x, shape: spec.shape, as: .i32) }
+                else if spec.name == bad { [UInt8](repeating: 0, count: 64).withUnsafeBytes { w.add(spec.name, dtype: .q8, shape: spec.shape, bytes: $0) } }
+                else { w.add(spec.name, floats: x, shape: spec.shape) }
+            }
+            XCTAssertThrowsError(try Qwen2Model(config: cfg, source: w, maxRows: 16)) { e in
+                XCTAssertTrue("\(e)".contains(bad) && "\(e)".contains("tiny-bad"), "\(how): \(e)")
+            }
+        }
+    }
+
     func testPromptForwardMatchesReference() throws {
         let model = try Self.loadTinyLLM()
         let c = model.config

@@ -29,8 +29,8 @@ public final class AudioProjector: @unchecked Sendable {
         guard inputDim > 0, hidden > 0 else { throw SentioError(.argument, "audio projector: dimensions must be positive") }
         self.inputDim = inputDim; self.hidden = hidden
         let s = AudioProjectorSchema.tensors(inputDim: inputDim, hidden: hidden, prefix: prefix)
-        w0 = try source.checkedMatrix(s[0]); b0 = store.keep(try source.floats(s[1]))
-        w2 = try source.checkedMatrix(s[2]); b2 = store.keep(try source.floats(s[3]))
+        w0 = try source.matrix(s[0]); b0 = store.keep(try source.floats(s[1]))
+        w2 = try source.matrix(s[2]); b2 = store.keep(try source.floats(s[3]))
         owner = source
     }
 

@@ -33,13 +33,26 @@ extension WeightSource {
         return t
     }
 
-    /// A weight matrix [rows, cols] in its stored dtype (no copy).
-    public func matrix(_ spec: TensorSpec) throws -> WeightMatrix {
+    /// A weight matrix [rows, cols] in its stored dtype (no copy), checked against the schema and against what
+    /// Linear.forward can run: a float or block-quantized dtype, whole blocks per row, enough bytes; every
+    /// failure is an error naming the file and the tensor. `flattenTrailing` views [rows, a, b, ...] as
+    /// [rows, a*b*...] (conv kernels: [Cout, Cin, K...] -> [Cout, Cin*K...]).
+    public func matrix(_ spec: TensorSpec, flattenTrailing: Bool = false) throws -> WeightMatrix {
         let t = try tensor(spec)
-        guard t.shape.count == 2, let base = t.bytes.baseAddress else {
-            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' is not a matrix")
+        guard t.shape.count == 2 || (flattenTrailing && t.shape.count >= 2) else {
+            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' has rank \(t.shape.count), expected a matrix")
         }
-        return WeightMatrix(dtype: t.dtype, rows: t.shape[0], cols: t.shape[1], data: base)
+        let rows = t.shape[0], cols = t.shape.dropFirst().reduce(1, *)
+        guard t.dtype.isFloat else {
+            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' is \(t.dtype), not a float or block-quantized matrix")
+        }
+        guard cols % t.dtype.blockSize == 0 else {
+            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)': \(cols) columns are not a multiple of \(t.dtype)'s block of \(t.dtype.blockSize)")
+        }
+        guard let need = t.dtype.byteCount(elements: rows * cols), need <= t.bytes.count, let base = t.bytes.baseAddress else {
+            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)': \(t.bytes.count) bytes do not hold \(t.shape) of \(t.dtype)")
+        }
+        return WeightMatrix(dtype: t.dtype, rows: rows, cols: cols, data: base)
     }
 
     /// Any float tensor as f32 values (norm scales, biases, small tables).

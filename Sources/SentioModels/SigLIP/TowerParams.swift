@@ -57,22 +57,10 @@ final class TowerStore: @unchecked Sendable {
         return UnsafePointer(p)
     }
 
-    /// A matrix [rows, cols], or a convolution kernel [O, C, k...] viewed as [O, C*k...] (no copy).
+    /// A matrix [rows, cols], or a convolution kernel [O, C, k...] viewed as [O, C*k...] (no copy), checked
+    /// (WeightSource.matrix).
     func matrix(_ name: String) throws -> WeightMatrix {
-        let s = try spec(name)
-        let t = try source.tensor(s)
-        guard t.shape.count >= 2, let base = t.bytes.baseAddress else {
-            throw SentioError(.model, file: source.sourceName, "tensor '\(name)' is not a matrix or kernel")
-        }
-        let cols = t.shape.dropFirst().reduce(1, *)
-        if t.dtype.isQuantized, cols % t.dtype.blockSize != 0 {
-            throw SentioError(.model, file: source.sourceName, "tensor '\(name)' is \(t.dtype) but its rows (\(cols)) are not whole blocks")
-        }
-        let w = WeightMatrix(dtype: t.dtype, rows: t.shape[0], cols: cols, data: base)
-        guard w.byteCount <= t.bytes.count else {
-            throw SentioError(.model, file: source.sourceName, "tensor '\(name)': \(t.bytes.count) bytes do not hold \(t.shape) of \(t.dtype)")
-        }
-        return w
+        try source.matrix(try spec(name), flattenTrailing: true)
     }
 
     func linear(_ prefix: String, bias: Bool = true) throws -> LinearParams {

@@ -120,8 +120,8 @@ public struct WhisperWeights: @unchecked Sendable {
         let store = FloatVectors()
         func spec(_ n: String) -> TensorSpec { specs[n]! }
         func vec(_ n: String) throws -> UnsafePointer<Float> { store.keep(try source.floats(spec(n))) }
-        func mat(_ n: String) throws -> WeightMatrix { try source.checkedMatrix(spec(n)) }
-        func conv(_ n: String) throws -> WeightMatrix { try source.checkedMatrix(spec(n), flattenTrailing: true) }
+        func mat(_ n: String) throws -> WeightMatrix { try source.matrix(spec(n)) }
+        func conv(_ n: String) throws -> WeightMatrix { try source.matrix(spec(n), flattenTrailing: true) }
         conv1 = try conv(WhisperSchema.conv1Weight(p)); conv1Bias = try vec(WhisperSchema.conv1Bias(p))
         conv2 = try conv(WhisperSchema.conv2Weight(p)); conv2Bias = try vec(WhisperSchema.conv2Bias(p))
         positions = try vec(WhisperSchema.positions(p))
@@ -155,28 +155,6 @@ final class FloatVectors: @unchecked Sendable {
         return UnsafePointer(p)
     }
     deinit { for b in buffers { b.deallocate() } }
-}
-
-extension WeightSource {
-    /// A matrix view checked against the schema (shape, dtype usable by Linear.forward, enough bytes).
-    /// `flattenTrailing` views [rows, a, b, ...] as [rows, a*b*...] (conv kernels: [Cout, Cin, K] -> [Cout, Cin*K]).
-    func checkedMatrix(_ spec: TensorSpec, flattenTrailing: Bool = false) throws -> WeightMatrix {
-        let t = try tensor(spec)
-        guard t.shape.count == 2 || (flattenTrailing && t.shape.count >= 2) else {
-            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' has rank \(t.shape.count), expected a matrix")
-        }
-        let rows = t.shape[0], cols = t.shape.dropFirst().reduce(1, *)
-        guard [.f32, .f16, .bf16, .q8, .q8r, .q4, .q4_1].contains(t.dtype) else {
-            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)' is \(t.dtype), not a float or block-quantized matrix")
-        }
-        guard cols % t.dtype.blockSize == 0 else {
-            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)': \(cols) columns are not a multiple of \(t.dtype)'s block of \(t.dtype.blockSize)")
-        }
-        guard let need = t.dtype.byteCount(elements: rows * cols), need <= t.bytes.count, let base = t.bytes.baseAddress else {
-            throw SentioError(.model, file: sourceName, "tensor '\(spec.name)': \(t.bytes.count) bytes do not hold \(t.shape) of \(t.dtype)")
-        }
-        return WeightMatrix(dtype: t.dtype, rows: rows, cols: cols, data: base)
-    }
 }
 
 /// Activation buffers of one encode call.
