@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""GPTQ study (Frantar et al. 2022, error-compensating quantization with the inputs' second moments H = X^T X):
+does it take Qwen2.5-0.5B's 4-bit body to the Qwen2 issue's 95 % top-1 goal? Weight-only, like
+tools/q4-format-study.py: an f32 PyTorch forward over a calibration text collects H for every linear's input
+(q/k/v share one, gate/up one), then each layer matrix is quantized column by column on a group-32 grid (q4_1:
+the least-squares (d, m) of q4-format-study's q4_1s, chosen from the group's current, already compensated
+weights; q4_0 likewise), the rounding error of a column pushed onto the columns not yet quantized through the
+Cholesky factor of H^-1 (damping 1 % of the mean diagonal, blocks of 128 columns). Token embedding and output
+head: q8_0. Writes a fake-quantized f32 GGUF for `sentio perplexity --gguf-quant f32 --kl-base`.
+
+usage: /work/venv/bin/python tools/gptq-study.py IN-f32.gguf TOKENIZER.json CALIB.txt OUT.gguf q4_1|q4_0 [--q8=attn_k,attn_v,ffn_down]
+  --q8: llama.cpp tensor kinds kept at q8_0 instead
+Needs torch (WITH_TORCH=1 tools/setup-venv.sh). Measured: docs/BENCHMARKS.md, "Importance matrix ...".
+"""
+import os, sys, numpy as np, torch
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, TOOLS)
+import importlib.util
+spec = importlib.util.spec_from_file_location('io', os.path.join(TOOLS, 'imatrix-oracle.py')); io = importlib.util.module_from_spec(spec); spec.loader.exec_module(io)
+qs = importlib.util.spec_from_file_location('qs', os.path.join(TOOLS, 'q4-format-study.py')); qsm = importlib.util.module_from_spec(qs); qs.loader.exec_module(qsm)
+import gguf
+from ggufcopy import f32_writer_like, finish, hf_name
+from tokenizers import Tokenizer
+torch.set_num_threads(2)
+if len(sys.argv) < 6 or sys.argv[5] not in ('q4_1', 'q4_0'):
+    sys.exit(__doc__)
+src, tokp, calib, dst, fmt = sys.argv[1:6]
+flags = sys.argv[6:]
+W, cfg = io.load_gguf(src)
+n_layer, n_head, n_kv, eps, theta = cfg["layers"], cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["theta"]
+emb = W["model.embed_tokens.weight"]; dim = emb.shape[1]; hd = dim // n_head; ctx = 512
+ids = Tokenizer.from_file(tokp).encode(open(calib).read(), add_special_tokens=False).ids
+print(len(ids), 'calibration tokens', flush=True)
+H = {}
+def note(key, x):
+    x = x.float()
+    H[key] = H.get(key, 0) + x.T @ x
+def rms(x, w): return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
+inv = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+ang = torch.outer(torch.arange(ctx, dtype=torch.float64), inv)
+cos = torch.cat([ang.cos(), ang.cos()], -1).float(); sin = torch.cat([ang.sin(), ang.sin()], -1).float()
+def rope(x):
+    T = x.shape[1]; a, b = x[..., :hd // 2], x[..., hd // 2:]
+    return x * cos[:T] + torch.cat([-b, a], -1) * sin[:T]
+def lin(x, name, bias=None):
+    y = x @ W[name].T
+    return y if bias is None or bias not in W else y + W[bias]
+with torch.no_grad():
+    for w0 in range(0, len(ids) - ctx + 1, ctx):
+        t = torch.tensor(ids[w0:w0 + ctx]); h = emb[t]; T = h.shape[0]
+        mask = torch.full((T, T), float("-inf")).triu(1)
+        for L in range(n_layer):
+            p = f"model.layers.{L}."
+            x = rms(h, W[p + "input_layernorm.weight"]); note((L, 'qkv'), x)
+            q = rope(lin(x, p + "self_attn.q_proj.weight", p + "self_attn.q_proj.bias").view(T, n_head, hd).transpose(0, 1))
+            k = rope(lin(x, p + "self_attn.k_proj.weight", p + "self_attn.k_proj.bias").view(T, n_kv, hd).transpose(0, 1))
+            v = lin(x, p + "self_attn.v_proj.weight", p + "self_attn.v_proj.bias").view(T, n_kv, hd).transpose(0, 1)
+            k = k.repeat_interleave(n_head // n_kv, 0); v = v.repeat_interleave(n_head // n_kv, 0)
+            a = ((q @ k.transpose(1, 2)) / hd ** 0.5 + mask).softmax(-1) @ v
+            a = a.transpose(0, 1).reshape(T, dim); note((L, 'o'), a)
+            h = h + lin(a, p + "self_attn.o_proj.weight")
+            x = rms(h, W[p + "post_attention_layernorm.weight"]); note((L, 'gu'), x)
+            g = torch.nn.functional.silu(lin(x, p + "mlp.gate_proj.weight")) * lin(x, p + "mlp.up_proj.weight")
+            note((L, 'down'), g)
+            h = h + lin(g, p + "mlp.down_proj.weight")
+print('hessians done', flush=True)
+
+def q41_params(x):
+    """(d, m) per row as q4_1s chooses them (f16-rounded), for the GPTQ column loop."""
+    x = x.astype(np.float64)
+    lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
+    bd, bm = (hi - lo) / 15, lo
+    _, berr, _ = qsm.q41_eval(x, bd, bm)
+    n = x.shape[1]
+    for a in (0.0, 0.5, 1.0):
+        for b in (0.0, 0.5, 1.0):
+            d = (hi - lo) / (15 + a + b); m = lo + a * d
+            for _ in range(3):
+                _, _, q = qsm.q41_eval(x, d, m)
+                sq, sqq = q.sum(1, keepdims=True), (q * q).sum(1, keepdims=True)
+                sx, sqx = x.sum(1, keepdims=True), (q * x).sum(1, keepdims=True)
+                det = n * sqq - sq * sq
+                ok = det > 1e-30 * np.maximum(n * sqq, 1e-30)
+                dn = np.where(ok, (n * sqx - sq * sx) / np.where(ok, det, 1), 0)
+                mn = np.where(ok, (sx - dn * sq) / n, sx / n)
+                d, m = dn, mn
+            _, err, _ = qsm.q41_eval(x, d, m)
+            better = (err < berr)[:, None]
+            bd = np.where(better, d, bd); bm = np.where(better, m, bm); berr = np.minimum(err, berr)
+    return torch.from_numpy(qsm.f16(bd)), torch.from_numpy(qsm.f16(bm))
+
+def q40_params(x):
+    x = x.astype(np.float64)
+    i = np.abs(x).argmax(1); mx = x[np.arange(len(x)), i][:, None]
+    best_d = mx / -8
+    def err_of(d):
+        dh = qsm.f16(d); idv = np.where(dh != 0, 1 / np.where(dh != 0, dh, 1), 0)
+        return ((x - np.clip(np.round(x * idv), -8, 7) * dh) ** 2).sum(1, keepdims=True)
+    berr = err_of(best_d)
+    for k in range(-4, 9):
+        d = mx / (-8 + 0.25 * k)
+        e = err_of(d); better = e < berr
+        best_d = np.where(better, d, best_d); berr = np.minimum(e, berr)
+    return torch.from_numpy(qsm.f16(best_d)), None
+
+def gptq(Wm, Hm, fmtq, damp=0.01, block=128):
+    Wm = Wm.clone().double(); Hm = Hm.double().clone()
+    rows, cols = Wm.shape
+    dead = torch.diag(Hm) == 0
+    Hm[dead, dead] = 1; Wm[:, dead] = 0
+    Hm += damp * torch.mean(torch.diag(Hm)) * torch.eye(cols, dtype=torch.float64)
+    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(Hm)), upper=True)
+    Q = torch.zeros_like(Wm)
+    params = None
+    for i1 in range(0, cols, block):
+        i2 = min(i1 + block, cols)
+        W1 = Wm[:, i1:i2].clone(); Q1 = torch.zeros_like(W1); Err1 = torch.zeros_like(W1); Hi = Hinv[i1:i2, i1:i2]
+        for i in range(i2 - i1):
+            c = i1 + i
+            if c % 32 == 0:
+                grp = torch.cat([W1[:, i:], Wm[:, i2:]], 1)[:, :32] if i + 32 > i2 - i1 else W1[:, i:i + 32]
+                g = grp.numpy()
+                params = q41_params(g) if fmtq == 'q4_1' else q40_params(g)
+            w = W1[:, i:i + 1]
+            d, m = params
+            if fmtq == 'q4_1':
+                dz = torch.where(d != 0, d, torch.ones_like(d))
+                q = torch.clamp(torch.round((w - m) / dz), 0, 15) * d + m
+            else:
+                dz = torch.where(d != 0, d, torch.ones_like(d))
+                q = torch.clamp(torch.round(w / dz), -8, 7) * d
+            Q1[:, i:i + 1] = q
+            err = (w - q) / Hi[i, i]
+            W1[:, i:] -= err @ Hi[i:i + 1, i:]
+            Err1[:, i:i + 1] = err
+        Q[:, i1:i2] = Q1
+        Wm[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+    return Q.float()
+
+r = gguf.GGUFReader(src)
+w = f32_writer_like(r, dst)
+key = {'attn_q': 'qkv', 'attn_k': 'qkv', 'attn_v': 'qkv', 'attn_output': 'o', 'ffn_gate': 'gu', 'ffn_up': 'gu', 'ffn_down': 'down'}
+q8kinds = [f.split('=')[1] for f in flags if f.startswith('--q8=')]
+q8kinds = q8kinds[0].split(',') if q8kinds else []
+for t in r.tensors:
+    shape = [int(d) for d in reversed(t.shape)]
+    x = np.asarray(t.data, dtype=np.float32).reshape(shape)
+    y = x
+    if t.name in ('token_embd.weight', 'output.weight'):
+        y = qsm.fake(x, 'q8_0')
+    elif t.name.startswith('blk.') and len(shape) == 2:
+        _, L, kind, _ = t.name.split('.')
+        if kind in q8kinds:
+            y = qsm.fake(x, 'q8_0')
+        else:
+            y = gptq(torch.from_numpy(x), H[(int(L), key[kind])], fmt).numpy()
+        rel = float(np.sqrt(((y - x).astype(np.float64) ** 2).mean() / (x.astype(np.float64) ** 2).mean()))
+        print(t.name, rel, flush=True)
+    w.add_tensor(t.name, y.astype(np.float32))
+finish(w, dst)
