@@ -41,7 +41,7 @@ public struct TensorSpec: Sendable, Equatable {
 /// (glob pattern, dtype) pairs from the command line, the last match winning, e.g. `*lm_head*=q8`.
 ///
 /// q8r (Q8_0 blocks with one scale per output row) is what a q8 target gives `encoderLinear` matrices (Whisper's
-/// q/k/v/out/fc1/fc2): their activations are quantized per row too and the whole product runs on the AMX-INT8
+/// q/k/out/fc1/fc2; its v_proj stays `linear`, see WhisperSchema): their activations are quantized per row too and the whole product runs on the AMX-INT8
 /// tiles, ~1.5-2x the bf16 tiles' speed (docs/BENCHMARKS.md); the coarser per-row grid is what CTranslate2's
 /// int8 Whisper uses. Without the tiles q8r runs as Q8_0. `--override '*audio_tower*_proj.weight=q8' --override '*audio_tower*.fc?.weight=q8'`
 /// keeps per-block scales.

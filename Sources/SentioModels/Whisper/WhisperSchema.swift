@@ -21,7 +21,9 @@ public enum WhisperSchema {
     public static func finalNorm(_ p: String, _ part: String) -> String { p + "layer_norm." + part }
     public static func layer(_ p: String, _ i: Int) -> String { p + "layers.\(i)." }
 
-    /// Every tensor the encoder needs, with its shape and role.
+    /// Every tensor the encoder needs, with its shape and role. q/k/out/fc1/fc2 are `encoderLinear` (q8 stores them
+    /// q8r for the int8 tiles); v_proj stays `linear` (Q8_0 at q8): on real Whisper-base weights int8 activations
+    /// in v_proj alone moved the encoder output by 3.9 % rms, more than the other five together (docs/BENCHMARKS.md).
     public static func tensors(_ c: WhisperEncoderConfig, prefix p: String) -> [TensorSpec] {
         let d = c.dModel, f = c.encoderFfnDim
         var out = [

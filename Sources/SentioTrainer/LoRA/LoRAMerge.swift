@@ -57,7 +57,7 @@ public enum LoRAMerge {
                     }
                     let dt = dtype ?? t.dtype
                     let w = mergedWeight(try file.floats(e.name), module: m, adapter: adapter)
-                    try encodeFloats(w, as: dt, rowLength: t.shape.dropFirst().reduce(1, *)).withUnsafeBytes { try writer.add(name: e.name, dtype: dt, shape: t.shape, data: $0) }
+                    try encodeFloats(w, as: dt, rowLength: QuantPolicy.rowLength(t.shape)).withUnsafeBytes { try writer.add(name: e.name, dtype: dt, shape: t.shape, data: $0) }
                     merged.append(e.name)
                 } else {
                     try writer.add(name: e.name, dtype: t.dtype, shape: t.shape, data: t.bytes)
