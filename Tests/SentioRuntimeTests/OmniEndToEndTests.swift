@@ -222,7 +222,15 @@ final class OmniEndToEndTests: XCTestCase {
         let ref = try llm.ints("gen.ids")
         var fusedRel: [DType: Float] = [:]
         for dt in [DType.q8, .q4] {
-            let r = try EmotionRecognizer(url: try OmniFixture.sentio(dt).url)
+            let (url, report) = try OmniFixture.sentio(dt)
+            // What the policy stored: at q8 Whisper's q/k/out/fc1/fc2 q8r (int8 tiles), its v_proj and the LLM Q8_0.
+            let stored = Dictionary(report.tensors.map { ($0.name, $0.dtype) }, uniquingKeysWith: { a, _ in a })
+            let wl = WhisperSchema.layer(WhisperSchema.r1OmniPrefix, 0)
+            XCTAssertEqual(stored[wl + "fc1.weight"], dt == .q8 ? .q8r : dt)
+            XCTAssertEqual(stored[wl + "self_attn.k_proj.weight"], dt == .q8 ? .q8r : dt)
+            XCTAssertEqual(stored[wl + "self_attn.v_proj.weight"], dt)
+            XCTAssertEqual(stored["model.layers.0.mlp.up_proj.weight"], dt)
+            let r = try EmotionRecognizer(url: url)
             r.kvDType = .f32
             let bert = try inputs.ints("inputs.bert_input_ids").map { Int32($0) }
             let v = try r.model.encodeVideo(pixels: px, bertIDs: bert)
