@@ -129,8 +129,10 @@ public enum Linear {
             for it in items { forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool) }
             return
         }
-        let onInt8 = items.filter { usesInt8Tiles($0.w, n: n) }, onBF16 = items.filter { usesBF16Tiles($0.w, n: n) }
-        if onInt8.count + onBF16.count == items.count {
+        let tiles = n >= amxMinRows && KernelISA.level >= 4   // (decode never filters: no allocations per token)
+        let onInt8 = tiles ? items.filter { usesInt8Tiles($0.w, n: n) } : []
+        let onBF16 = tiles ? items.filter { usesBF16Tiles($0.w, n: n) } : []
+        if tiles, onInt8.count + onBF16.count == items.count {
             // all on tiles (e.g. Whisper's q/k on int8 and v on bf16): x staged once per kind
             if !onInt8.isEmpty {
                 withInt8Staged(x, n: n, cols: first.w.cols, pool: pool) { xq, ldq, xs in
