@@ -148,6 +148,12 @@ final class OmniEndToEndTests: XCTestCase {
         XCTAssertEqual(p.dtype(for: TensorSpec("n", [1280, 5120], .encoderLinear)), .q8r)
         XCTAssertEqual(q4.dtype(for: TensorSpec("o", [1280, 5120], .encoderLinear)), .q4)
         XCTAssertEqual(QuantPolicy(target: .f16).dtype(for: TensorSpec("p", [1280, 5120], .encoderLinear)), .f16)
+        // command-line overrides name any stored type, q8r included; anything else is an error listing them
+        XCTAssertEqual(try QuantPolicy.parseOverride("*audio_tower*.fc?.weight=q8r").dtype, .q8r)
+        XCTAssertEqual(try QuantPolicy.parseOverride("*lm_head*=f16").pattern, "*lm_head*")
+        for bad in ["*=i32", "*=q5", "=q8", "nothing"] {
+            XCTAssertThrowsError(try QuantPolicy.parseOverride(bad)) { XCTAssertTrue("\($0)".contains("q8r"), "\($0)") }
+        }
         // the documented way back to per-block scales for Whisper's matrices, leaving its norms and biases f32
         let back = QuantPolicy(target: .q8, overrides: [("*audio_tower*_proj.weight", .q8), ("*audio_tower*.fc?.weight", .q8)])
         let wp = "model.audio_tower.audio_tower.encoder.layers.3."
