@@ -4,9 +4,10 @@ does it take Qwen2.5-0.5B's 4-bit body to the Qwen2 issue's 95 % top-1 goal? Wei
 tools/q4-format-study.py: an f32 PyTorch forward over a calibration text collects H for every linear's input
 (q/k/v share one, gate/up one), then each layer matrix is quantized column by column on a group-32 grid (q4_1:
 the least-squares (d, m) of q4-format-study's q4_1s, chosen from the group's current, already compensated
-weights; q4_0 likewise), the rounding error of a column pushed onto the columns not yet quantized through the
-Cholesky factor of H^-1 (damping 1 % of the mean diagonal, blocks of 128 columns). Token embedding and output
-head: q8_0. Writes a fake-quantized f32 GGUF for `sentio perplexity --gguf-quant f32 --kl-base`.
+weights; q4_0: the best of q4_0s's candidate scales, without its refit), the rounding error of a column pushed
+onto the columns not yet quantized through the Cholesky factor of H^-1 (damping 1 % of the mean diagonal,
+blocks of 128 columns). Token embedding and output head: q8_0. Writes a fake-quantized f32 GGUF for
+`sentio perplexity --gguf-quant f32 --kl-base`.
 
 usage: /work/venv/bin/python tools/gptq-study.py IN-f32.gguf TOKENIZER.json CALIB.txt OUT.gguf q4_1|q4_0 [--q8=attn_k,attn_v,ffn_down]
   --q8: llama.cpp tensor kinds kept at q8_0 instead
@@ -66,30 +67,13 @@ with torch.no_grad():
 print('hessians done', flush=True)
 
 def q41_params(x):
-    """(d, m) per row as q4_1s chooses them (f16-rounded), for the GPTQ column loop."""
-    x = x.astype(np.float64)
-    lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
-    bd, bm = (hi - lo) / 15, lo
-    _, berr, _ = qsm.q41_eval(x, bd, bm)
-    n = x.shape[1]
-    for a in (0.0, 0.5, 1.0):
-        for b in (0.0, 0.5, 1.0):
-            d = (hi - lo) / (15 + a + b); m = lo + a * d
-            for _ in range(3):
-                _, _, q = qsm.q41_eval(x, d, m)
-                sq, sqq = q.sum(1, keepdims=True), (q * q).sum(1, keepdims=True)
-                sx, sqx = x.sum(1, keepdims=True), (q * x).sum(1, keepdims=True)
-                det = n * sqq - sq * sq
-                ok = det > 1e-30 * np.maximum(n * sqq, 1e-30)
-                dn = np.where(ok, (n * sqx - sq * sx) / np.where(ok, det, 1), 0)
-                mn = np.where(ok, (sx - dn * sq) / n, sx / n)
-                d, m = dn, mn
-            _, err, _ = qsm.q41_eval(x, d, m)
-            better = (err < berr)[:, None]
-            bd = np.where(better, d, bd); bm = np.where(better, m, bm); berr = np.minimum(err, berr)
-    return torch.from_numpy(qsm.f16(bd)), torch.from_numpy(qsm.f16(bm))
+    """(d, m) per row as q4-format-study's q4_1s chooses them (f16-rounded), for the GPTQ column loop."""
+    d, m = qsm.q4_1s_params(x.astype(np.float64))
+    return torch.from_numpy(qsm.f16(d)), torch.from_numpy(qsm.f16(m))
 
 def q40_params(x):
+    """The scale per row among max/(-8 + k/4), k = -4..8, with the least squared error after f16 rounding
+    (q4_0s's candidates without its least-squares refit)."""
     x = x.astype(np.float64)
     i = np.abs(x).argmax(1); mx = x[np.arange(len(x)), i][:, None]
     best_d = mx / -8

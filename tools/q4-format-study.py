@@ -79,12 +79,13 @@ def q4_1(x):
     return q41_eval(x, (hi - lo) / 15, lo)[0]
 
 
-def q4_1s(x, w=None):
-    """Affine grid d*q + m, q in 0..15: start ranges [lo, hi] shrunk from either end, then alternate
-    assignment and the (weighted) least-squares (d, m) for that assignment; the best after f16 rounding is
-    kept. w: per-element weights (importance), None = all 1."""
+def q4_1s_params(x, w=None):
+    """The (d, m) per row (before f16 rounding, which q41_eval applies) of q4_1s's search: start ranges [lo, hi]
+    shrunk from either end, then alternate assignment and the (weighted) least-squares (d, m) for that
+    assignment; the best after f16 rounding is kept. w: per-element weights (importance), None = all 1."""
     lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
-    best, berr, _ = q41_eval(x, (hi - lo) / 15, lo, w)
+    bd, bm = (hi - lo) / 15, lo
+    _, berr, _ = q41_eval(x, bd, bm, w)
     ww = np.ones_like(x) if w is None else w
     n = ww.sum(1, keepdims=True)
     for a in (0.0, 0.5, 1.0):
@@ -100,11 +101,16 @@ def q4_1s(x, w=None):
                 dn = np.where(ok, (n * sqx - sq * sx) / np.where(ok, det, 1), 0)
                 mn = np.where(ok, (sx - dn * sq) / np.where(n > 0, n, 1), sx / np.where(n > 0, n, 1))
                 d, m = dn, mn
-            y, err, _ = q41_eval(x, d, m, w)
-            better = err < berr
-            best[better] = y[better]
+            _, err, _ = q41_eval(x, d, m, w)
+            better = (err < berr)[:, None]
+            bd, bm = np.where(better, d, bd), np.where(better, m, bm)
             berr = np.minimum(err, berr)
-    return best
+    return bd, bm
+
+
+def q4_1s(x, w=None):
+    """Affine grid d*q + m, q in 0..15, with q4_1s_params's (d, m)."""
+    return q41_eval(x, *q4_1s_params(x, w))[0]
 
 
 IQ4NL = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=np.float64)
