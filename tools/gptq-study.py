@@ -28,42 +28,19 @@ if len(sys.argv) < 6 or sys.argv[5] not in ('q4_1', 'q4_0'):
 src, tokp, calib, dst, fmt = sys.argv[1:6]
 flags = sys.argv[6:]
 W, cfg = io.load_gguf(src)
-n_layer, n_head, n_kv, eps, theta = cfg["layers"], cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["theta"]
-emb = W["model.embed_tokens.weight"]; dim = emb.shape[1]; hd = dim // n_head; ctx = 512
 ids = Tokenizer.from_file(tokp).encode(open(calib).read(), add_special_tokens=False).ids
 print(len(ids), 'calibration tokens', flush=True)
-H = {}
-def note(key, x):
+H, group = {}, {}      # H per input (keyed by its first reader), group: weight name -> that key
+
+
+def note(names, x):
     x = x.float()
-    H[key] = H.get(key, 0) + x.T @ x
-def rms(x, w): return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
-inv = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
-ang = torch.outer(torch.arange(ctx, dtype=torch.float64), inv)
-cos = torch.cat([ang.cos(), ang.cos()], -1).float(); sin = torch.cat([ang.sin(), ang.sin()], -1).float()
-def rope(x):
-    T = x.shape[1]; a, b = x[..., :hd // 2], x[..., hd // 2:]
-    return x * cos[:T] + torch.cat([-b, a], -1) * sin[:T]
-def lin(x, name, bias=None):
-    y = x @ W[name].T
-    return y if bias is None or bias not in W else y + W[bias]
-with torch.no_grad():
-    for w0 in range(0, len(ids) - ctx + 1, ctx):
-        t = torch.tensor(ids[w0:w0 + ctx]); h = emb[t]; T = h.shape[0]
-        mask = torch.full((T, T), float("-inf")).triu(1)
-        for L in range(n_layer):
-            p = f"model.layers.{L}."
-            x = rms(h, W[p + "input_layernorm.weight"]); note((L, 'qkv'), x)
-            q = rope(lin(x, p + "self_attn.q_proj.weight", p + "self_attn.q_proj.bias").view(T, n_head, hd).transpose(0, 1))
-            k = rope(lin(x, p + "self_attn.k_proj.weight", p + "self_attn.k_proj.bias").view(T, n_kv, hd).transpose(0, 1))
-            v = lin(x, p + "self_attn.v_proj.weight", p + "self_attn.v_proj.bias").view(T, n_kv, hd).transpose(0, 1)
-            k = k.repeat_interleave(n_head // n_kv, 0); v = v.repeat_interleave(n_head // n_kv, 0)
-            a = ((q @ k.transpose(1, 2)) / hd ** 0.5 + mask).softmax(-1) @ v
-            a = a.transpose(0, 1).reshape(T, dim); note((L, 'o'), a)
-            h = h + lin(a, p + "self_attn.o_proj.weight")
-            x = rms(h, W[p + "post_attention_layernorm.weight"]); note((L, 'gu'), x)
-            g = torch.nn.functional.silu(lin(x, p + "mlp.gate_proj.weight")) * lin(x, p + "mlp.up_proj.weight")
-            note((L, 'down'), g)
-            h = h + lin(g, p + "mlp.down_proj.weight")
+    H[names[0]] = H.get(names[0], 0) + x.T @ x
+    for n in names:
+        group[n] = names[0]
+
+
+io.forward_windows(W, cfg, ids, 512, note, score=False)   # imatrix-oracle's f32 forward, windows of 512
 print('hessians done', flush=True)
 
 def q41_params(x):
@@ -123,7 +100,6 @@ def gptq(Wm, Hm, fmtq, damp=0.01, block=128):
 
 r = gguf.GGUFReader(src)
 w = f32_writer_like(r, dst)
-key = {'attn_q': 'qkv', 'attn_k': 'qkv', 'attn_v': 'qkv', 'attn_output': 'o', 'ffn_gate': 'gu', 'ffn_up': 'gu', 'ffn_down': 'down'}
 q8kinds = [f.split('=')[1] for f in flags if f.startswith('--q8=')]
 q8kinds = q8kinds[0].split(',') if q8kinds else []
 for t in r.tensors:
@@ -133,11 +109,11 @@ for t in r.tensors:
     if t.name in ('token_embd.weight', 'output.weight'):
         y = qsm.fake(x, 'q8_0')
     elif t.name.startswith('blk.') and len(shape) == 2:
-        _, L, kind, _ = t.name.split('.')
+        kind = t.name.split('.')[2]
         if kind in q8kinds:
             y = qsm.fake(x, 'q8_0')
         else:
-            y = gptq(torch.from_numpy(x), H[(int(L), key[kind])], fmt).numpy()
+            y = gptq(torch.from_numpy(x), H[group[hf_name(t.name)]], fmt).numpy()
         rel = float(np.sqrt(((y - x).astype(np.float64) ** 2).mean() / (x.astype(np.float64) ** 2).mean()))
         print(t.name, rel, flush=True)
     w.add_tensor(t.name, y.astype(np.float32))

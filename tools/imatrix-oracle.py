@@ -52,34 +52,15 @@ def load_hf(folder):
     return W, cfg
 
 
-def main():
-    args = sys.argv[1:]
-    ctx = 512
-    if "--ctx" in args:
-        i = args.index("--ctx")
-        ctx = int(args[i + 1])
-        del args[i:i + 2]
-    src, tok_path, out, texts = args[0], args[1], args[2], args[3:]
-    W, cfg = load_gguf(src) if src.endswith(".gguf") else load_hf(src)
+def forward_windows(W, cfg, ids, ctx, note, score=True):
+    """The model over ids cut into windows of ctx tokens from an empty cache; note(names, x) is called with the
+    input x [T, cols] of every matmul (names: the weights reading it). Returns (nll, scored) over each window's
+    second half, perplexity's positions (score=False skips the head's logits: (0.0, 0))."""
     n_layer, n_head, n_kv, eps, theta = cfg["layers"], cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["theta"]
     emb = W["model.embed_tokens.weight"]
     head = W.get("lm_head.weight", emb)   # tied head: the embedding
     dim = emb.shape[1]
     hd = dim // n_head
-
-    tok = Tokenizer.from_file(tok_path)
-    ids = []
-    for p in texts:
-        ids += tok.encode(open(p, encoding="utf-8").read(), add_special_tokens=False).ids
-    print(f"{len(ids)} calibration tokens, {len(ids) // ctx} windows of {ctx}", flush=True)
-
-    acc, cnt = {}, {}
-
-    def note(names, x):
-        s = (x.double() ** 2).sum(0)
-        for n in names:
-            acc[n] = acc.get(n, 0) + s
-            cnt[n] = cnt.get(n, 0) + x.shape[0]
 
     def rms(x, w):
         return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
@@ -128,9 +109,38 @@ def main():
             x = rms(h, W["model.norm.weight"])
             if "lm_head.weight" in W:
                 note(["lm_head.weight"], x)
+            if not score:
+                continue
             lp = (x[ctx // 2:-1] @ head.T).double().log_softmax(-1)
             nll += -lp[torch.arange(lp.shape[0]), t[ctx // 2 + 1:]].sum().item()
             scored += lp.shape[0]
+    return nll, scored
+
+
+def main():
+    args = sys.argv[1:]
+    ctx = 512
+    if "--ctx" in args:
+        i = args.index("--ctx")
+        ctx = int(args[i + 1])
+        del args[i:i + 2]
+    src, tok_path, out, texts = args[0], args[1], args[2], args[3:]
+    W, cfg = load_gguf(src) if src.endswith(".gguf") else load_hf(src)
+    tok = Tokenizer.from_file(tok_path)
+    ids = []
+    for p in texts:
+        ids += tok.encode(open(p, encoding="utf-8").read(), add_special_tokens=False).ids
+    print(f"{len(ids)} calibration tokens, {len(ids) // ctx} windows of {ctx}", flush=True)
+
+    acc, cnt = {}, {}
+
+    def note(names, x):
+        s = (x.double() ** 2).sum(0)
+        for n in names:
+            acc[n] = acc.get(n, 0) + s
+            cnt[n] = cnt.get(n, 0) + x.shape[0]
+
+    nll, scored = forward_windows(W, cfg, ids, ctx, note)
     ppl = float(np.exp(nll / max(scored, 1)))
     print(f"perplexity {ppl:.4f} over {scored} positions", flush=True)
     res = {n: (acc[n] / cnt[n]).numpy().astype(np.float32) for n in acc}
