@@ -1,6 +1,6 @@
 // KernelBench: throughput of the layer-1 kernels on the Qwen2-0.5B / Whisper shapes.
 //
-//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|decode|gemm|omni|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
+//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|head|decode|gemm|omni|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
 // attn: Whisper-large encoder (n=1500, 20 heads), SigLIP frame (196, 12), BERT (50, 12), Qwen2 causal prefill/decode.
 //
 // stream: pure read bandwidth (sum of 64-bit words over a 512 MB buffer per thread): the ceiling for GEMV.
@@ -112,6 +112,36 @@ if what == "gemv" || what == "all" {
             print(line)
             p.deallocate()
         }
+    }
+}
+
+if what == "head" || what == "all" {
+    // The output head's two decode paths: Linear.forward (Q8_0 activations, integer dots) and
+    // Linear.forwardPrecise (two Q8_0 terms of the activations; f32 panels for n = 128, the trainer's chunk), n = 1, 4, 128.
+    print("\nHead GEMV 151936x896: GB/s of weights, ms per call (int = Q8_0 activations, 2q8 = Linear.forwardPrecise)")
+    print("dtype n path" + threadList.map { "  \($0)T GB/s     ms" }.joined())
+    let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
+    for dtype in [DType.q8, .q4, .q4_1] where only?.contains(dtype.name) ?? true {
+        let (rows, cols) = (151936, 896)
+        let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
+        for n in [1, 4, 128] {
+            let x = (0..<(n * cols)).map { Float(sin(Double($0))) }
+            var y = [Float](repeating: 0, count: n * rows)
+            for f32 in [false, true] {
+                var line = String(format: "%-5@ %d %@ ", dtype.name as NSString, n, f32 ? "2q8" : "int")
+                for t in threadList {
+                    let pool = ThreadPool(threads: t)
+                    timingThreads = t
+                    let sec = timeIt(minTime: 0.8) {
+                        if f32 { Linear.forwardPrecise(w, x: x, n: n, y: &y, pool: pool) }
+                        else { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
+                    }
+                    line += String(format: "  %8.1f %7.3f", Double(w.byteCount) / sec / 1e9, sec * 1e3)
+                }
+                print(line)
+            }
+        }
+        p.deallocate()
     }
 }
 

@@ -273,7 +273,7 @@ public enum Linear {
 
     /// f16/bf16 weights, n >= 16: with AVX-512, the packed sgemm converts each weight block to f32 once
     /// while packing (tasks = contiguous row chunks, multiples of the 32-row panel); below AVX-512, row
-    /// panels of W are converted to f32 per task and multiplied with OpenBLAS.
+    /// panels of W are converted to f32 per task and multiplied with OpenBLAS (dequantizedPanels).
     static func forwardPanels(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                               bias: UnsafePointer<Float>?, pool: ThreadPool) {
         nonisolated(unsafe) let x = x, y = y
@@ -286,16 +286,7 @@ public enum Linear {
             if let bias { addBias(y, bias, n: n, rows: rows) }
             return
         }
-        let panel = 128
-        pool.parallelFor((rows + panel - 1) / panel) { p in
-            let r0 = p * panel, r1 = min(rows, r0 + panel)
-            let buf = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * cols)
-            defer { buf.deallocate() }
-            sentio_dequant_rows(code, data, rowBytes, cols, r0, r1, buf)
-            BLAS.sgemm(transA: false, transB: true, m: n, n: r1 - r0, k: cols, alpha: 1, a: x, lda: cols,
-                       b: buf, ldb: cols, beta: 0, c: y + r0, ldc: rows)
-        }
-        if let bias { addBias(y, bias, n: n, rows: rows) }
+        dequantizedPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
     }
 
     static func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, n: Int, rows: Int) {

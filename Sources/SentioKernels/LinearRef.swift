@@ -90,6 +90,26 @@ extension Linear {
         }
     }
 
+    /// Scalar twin of forwardPrecise's two-term path: per activation row the residual r = x - dequant(Q8_0(x))
+    /// (BlockQ8_0.quantizeRef, its stored f16 scale), then the quantized-activation twin of x plus that of r.
+    public static func forwardRefTwoTerm(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
+                                         y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+        let cols = w.cols
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, cols / 32 * BlockQ8_0.byteSize), alignment: 16)
+        let back = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, cols))
+        let r = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * cols))
+        let yr = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * w.rows))
+        defer { bytes.deallocate(); back.deallocate(); r.deallocate(); yr.deallocate() }
+        for i in 0..<n {
+            BlockQ8_0.quantizeRef(UnsafeBufferPointer(start: x + i * cols, count: cols), into: bytes)
+            BlockQ8_0.dequantizeRef(UnsafeRawBufferPointer(bytes), into: back)
+            for k in 0..<cols { r[i * cols + k] = x[i * cols + k] - back[k] }
+        }
+        forwardRefQuantizedActivations(w, x: x, n: n, y: y, bias: bias)
+        forwardRefQuantizedActivations(w, x: r, n: n, y: yr, bias: nil)
+        for j in 0..<(n * w.rows) { y[j] += yr[j] }
+    }
+
     /// One activation row as int8 with one scale for the whole row, as sentio_quantize_rows_i8: s = max|x| / 127,
     /// q = round-to-nearest-even(x * (1 / s)) saturated to int8 (0 for a zero row). Returns s.
     public static func quantizeRowI8Ref(_ x: UnsafeBufferPointer<Float>, into q: UnsafeMutableBufferPointer<Int8>) -> Float {

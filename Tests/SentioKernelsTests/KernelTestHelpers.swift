@@ -61,3 +61,25 @@ func assertCausalMatches(_ ref: [Float], q: [Float], nQ: Int, start: Int, heads:
     }
 }
 
+/// Per-output bound of the error Q8_0 activations add to x · dequant(W)ᵀ: each x_k rounds to within
+/// amax_block/254, and the f16 scale moves it by <= 2^-11 |x_k|, so |err| <= sum_k |w_k| (amax_b/254 + |x_k|/2048).
+func q8ActivationBound(_ w: WeightMatrix, x: [Float], n: Int) -> [Float] {
+    var bound = [Float](repeating: 0, count: n * w.rows)
+    var row = [Float](repeating: 0, count: w.cols)
+    for r in 0..<w.rows {
+        row.withUnsafeMutableBufferPointer { w.dequantizeRowRef(r, into: $0.baseAddress!) }
+        for i in 0..<n {
+            var b: Float = 0
+            for blk in 0..<(w.cols / 32) {
+                var amax: Float = 0
+                for j in 0..<32 { amax = max(amax, abs(x[i * w.cols + blk * 32 + j])) }
+                for j in 0..<32 {
+                    let k = blk * 32 + j
+                    b += abs(row[k]) * (amax / 254 + abs(x[i * w.cols + k]) / 2048)
+                }
+            }
+            bound[i * w.rows + r] = b
+        }
+    }
+    return bound
+}

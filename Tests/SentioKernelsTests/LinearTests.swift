@@ -45,7 +45,7 @@ final class LinearTests: XCTestCase {
                             // Against the pure-f32 product: Q8_0 rounds each x to within d/2 = amax_block/254,
                             // and the f16 scale moves it by <= 2^-11 |x|, so per output
                             // |err| <= sum_k |w_k| (amax_b/254 + |x_k| 2^-11)  (+ f32 rounding slack).
-                            let bound = quantizationBound(w.matrix, x: x, n: n)
+                            let bound = q8ActivationBound(w.matrix, x: x, n: n)
                             for j in 0..<(n * rows) {
                                 XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), bound[j] * 1.01 + 1e-6, "\(ctx) vs f32 product at \(j)")
                             }
@@ -210,28 +210,6 @@ final class LinearTests: XCTestCase {
                 XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), amax / 254 * wSum * 1.01 + 1e-5, "\(ctx) vs f32 product at \(j)")
             }
         }
-    }
-
-    /// Per-output bound of the activation-quantization error (see the call site).
-    func quantizationBound(_ w: WeightMatrix, x: [Float], n: Int) -> [Float] {
-        var bound = [Float](repeating: 0, count: n * w.rows)
-        var row = [Float](repeating: 0, count: w.cols)
-        for r in 0..<w.rows {
-            row.withUnsafeMutableBufferPointer { w.dequantizeRowRef(r, into: $0.baseAddress!) }
-            for i in 0..<n {
-                var b: Float = 0
-                for blk in 0..<(w.cols / 32) {
-                    var amax: Float = 0
-                    for j in 0..<32 { amax = max(amax, abs(x[i * w.cols + blk * 32 + j])) }
-                    for j in 0..<32 {
-                        let k = blk * 32 + j
-                        b += abs(row[k]) * (amax / 254 + abs(x[i * w.cols + k]) / 2048)
-                    }
-                }
-                bound[i * w.rows + r] = b
-            }
-        }
-        return bound
     }
 
     func testForwardWithoutBiasAndLargeNForFloatPanels() {

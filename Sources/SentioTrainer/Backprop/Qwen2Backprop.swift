@@ -404,7 +404,7 @@ public final class Qwen2Backprop: @unchecked Sendable {
                 let m = min(chunk, targets.count - t0)
                 for i in 0..<m { (xr.p + i * h).update(from: x.p + targets[t0 + i].row * h, count: h) }
                 Ops.rmsNorm(xr.p, weight: w.finalNorm, eps: c.rmsNormEps, out: hn.p, rows: m, dim: h)
-                Linear.forward(w.outputHead, x: hn.p, n: m, y: logits.p, bias: nil, pool: pool)
+                Linear.forwardPrecise(w.outputHead, x: hn.p, n: m, y: logits.p, bias: nil, pool: pool)
                 nonisolated(unsafe) let lp = logits.p
                 var values = [Float](repeating: 0, count: m)
                 // Per-row softmax in parallel; the caller's gradient callback runs serially afterwards.

@@ -1,0 +1,87 @@
+// Linear.forwardPrecise (the output head's path) against its twins, every quantized dtype, ISA level and
+// thread count: the two-term path (n <= 8) and the f32 panels (n > 8).
+import XCTest
+import SentioCore
+@testable import SentioKernels
+import SentioTestSupport
+
+final class LinearPreciseTests: XCTestCase {
+    // n 1...3: the GEMV's 2/4/6 integer rows; 5 and 8: the batched GEMV (10 and 16 rows, its limit);
+    // 9 and 17: the dequantized f32 panels (rows 300 > 256: a full and a partial panel). Odd row counts: 4-row tails.
+    let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (37, 96, 2), (19, 160, 3), (67, 64, 5), (45, 128, 8),
+                                                     (13, 64, 9), (300, 96, 17)]
+
+    func testForwardPreciseMatchesTwins() {
+        var rng = TestRNG(seed: 7)
+        forEachISA { isa in
+            for dtype in [DType.q8, .q8r, .q4, .q4_1] {
+                for (s, (rows, cols, n)) in shapes.enumerated() {
+                    let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
+                    let x = rng.floats(n * cols)
+                    let bias: [Float]? = s % 2 == 0 ? rng.floats(rows) : nil   // both branches of the sum
+                    var ref = [Float](repeating: 0, count: n * rows)
+                    Linear.forwardRef(w.matrix, x: x, n: n, y: &ref, bias: bias)
+                    for pool in pools {
+                        var y = [Float](repeating: .nan, count: n * rows)
+                        Linear.forwardPrecise(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
+                        let ctx = "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount)"
+                        if 2 * n <= Linear.twoTermMaxRows {
+                            // Same integers and scale products as the twin; only the f32 order of the sums
+                            // differs (<= nb terms per row, two rows added): 2e-6 * sqrt(cols) of the output scale.
+                            var twin = [Float](repeating: 0, count: n * rows)
+                            Linear.forwardRefTwoTerm(w.matrix, x: x, n: n, y: &twin, bias: bias)
+                            let d = compare(y, twin)
+                            XCTAssertLessThanOrEqual(d.maxRel, 2e-6 * Float(cols).squareRoot(), "\(ctx) vs two-term twin: \(d)")
+                            // Against the f32 product: the only rounding of x left is the second term's, i.e. the
+                            // Q8_0 bound of the residual r (a ~1/254 share of x), plus f32 slack.
+                            let r = residual(x, n: n, cols: cols)
+                            let bound = q8ActivationBound(w.matrix, x: r, n: n)
+                            let full = q8ActivationBound(w.matrix, x: x, n: n)
+                            for j in 0..<(n * rows) {
+                                XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), bound[j] * 1.01 + 2e-5, "\(ctx) vs f32 product at \(j)")
+                                // The point of the path: its bound is two orders of magnitude under one Q8_0 term's.
+                                XCTAssertLessThanOrEqual(bound[j], full[j] / 100, "\(ctx) bound at \(j)")
+                            }
+                        } else {
+                            // f32 products summed by sgemm in another order than the Double twin: ~eps * sqrt(cols).
+                            let d = compare(y, ref)
+                            XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(ctx) vs f32 twin: \(d)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Float weights run `forward` unchanged (already f32 math).
+    func testForwardPreciseOfFloatWeightsIsForward() {
+        var rng = TestRNG(seed: 8)
+        for dtype in [DType.f32, .f16, .bf16] {
+            for n in [1, 20] {
+                let w = OwnedWeight(dtype: dtype, rows: 21, cols: 67, rng: &rng)
+                let x = rng.floats(n * 67)
+                var a = [Float](repeating: 0, count: n * 21), b = a
+                Linear.forward(w.matrix, x: x, n: n, y: &a, bias: nil)
+                Linear.forwardPrecise(w.matrix, x: x, n: n, y: &b, bias: nil)
+                XCTAssertEqual(a, b, "\(dtype) n=\(n)")
+            }
+        }
+    }
+
+    /// x - dequant(Q8_0(x)) per row, the second term's input.
+    func residual(_ x: [Float], n: Int, cols: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * cols)
+        var bytes = [UInt8](repeating: 0, count: cols / 32 * BlockQ8_0.byteSize)
+        var back = [Float](repeating: 0, count: cols)
+        for i in 0..<n {
+            x.withUnsafeBufferPointer { xp in
+                bytes.withUnsafeMutableBytes {
+                    BlockQ8_0.quantizeRef(UnsafeBufferPointer(rebasing: xp[(i * cols)..<((i + 1) * cols)]), into: $0)
+                }
+            }
+            bytes.withUnsafeBytes { b in back.withUnsafeMutableBufferPointer { BlockQ8_0.dequantizeRef(b, into: $0) } }
+            for k in 0..<cols { out[i * cols + k] = x[i * cols + k] - back[k] }
+        }
+        return out
+    }
+}
