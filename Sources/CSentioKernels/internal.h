@@ -17,6 +17,17 @@ static inline float sk_f16_to_f32(uint16_t h) {
     else bits = sign | ((exp + 112) << 23) | (man << 13);
     float f; memcpy(&f, &bits, 4); return f;
 }
+/* The decode GEMVs walk 4 weight rows side by side. Where rows are short (a 4-row tile of at most
+   SK_SEQ_PF_TILE bytes: every 896-wide Qwen2 matrix and the head), the hardware prefetchers follow the 4
+   interleaved streams poorly (AMD Zen 4: ~10 GB/s per thread from DRAM against 24 GB/s for one stream),
+   so the kernels prefetch the next tile's bytes in address order while they work on the current one
+   (docs/BENCHMARKS.md, seventh session). Longer rows keep the per-row prefetch. */
+#define SK_SEQ_PF_TILE 16384
+static inline int sk_seq_prefetch(size_t rowBytes) { return 4 * rowBytes <= SK_SEQ_PF_TILE; }
+/* Prefetches the cache lines from *cursor up to end (exclusive) and advances the cursor. */
+static inline void sk_prefetch_upto(const uint8_t **cursor, const uint8_t *end) {
+    while (*cursor < end) { __builtin_prefetch(*cursor, 0, 3); *cursor += 64; }
+}
 /* Round to nearest even, as Swift's Float16(Float). */
 static inline uint16_t sk_f32_to_f16(float f) {
     uint32_t x; memcpy(&x, &f, 4);

@@ -57,9 +57,11 @@ void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const senti
 
 /* The panel loop shared by the VNNI and AVX2 GEMVs: panels of Q41_PANEL activation rows; in each, 4 weight
    rows at a time (the last rows repeated to fill the tile, only nr stored) against tiles of up to th
-   activation rows. tile(ctx, wr, i0, mr, out) sets out[k][a] = weight row wr[k] . activation row i0 + a
-   (k < 4, a < mr <= th <= 4), without bias. */
-typedef void (*q41_tile_fn)(const void *ctx, const uint8_t *const wr[4], long i0, int mr, float out[4][4]);
+   activation rows. tile(ctx, wr, i0, mr, next, out) sets out[k][a] = weight row wr[k] . activation row i0 + a
+   (k < 4, a < mr <= th <= 4), without bias; next: the following 4-row tile's bytes for the tile to prefetch
+   in address order (first activation tile of short rows only, sk_seq_prefetch; else NULL). */
+typedef void (*q41_tile_fn)(const void *ctx, const uint8_t *const wr[4], long i0, int mr, const uint8_t *next,
+                            float out[4][4]);
 
 static void q41_drive(const void *w, size_t rowBytes, long r0, long r1, long n, float *y, long ldy, const float *bias,
                       int th, q41_tile_fn tile, const void *ctx) {
@@ -69,10 +71,11 @@ static void q41_drive(const void *w, size_t rowBytes, long r0, long r1, long n, 
             const uint8_t *wr[4];
             for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
             const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+            const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
             for (long i = ip; i < ie; i += th) {
                 float out[4][4];
                 const int mr = ie - i < th ? (int)(ie - i) : th;
-                tile(ctx, wr, i, mr, out);
+                tile(ctx, wr, i, mr, i == ip ? next : NULL, out);
                 for (int a = 0; a < mr; a++)
                     for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
             }
@@ -118,8 +121,10 @@ INLINE VNNI_TARGET void q41_load_tail(const uint8_t *blk, __m512i *W, __m512 *D)
 }
 
 INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long np, long nb16, const sentio_xq *xq,
-                                      const float *dx, const float *sx, long i0, const int MR, float out[4][4]) {
+                                      const float *dx, const float *sx, long i0, const int MR, const uint8_t *next,
+                                      float out[4][4]) {
     const long cols = xq->cols, full = nb / 2;
+    const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
     __m512 acc[4][4];
     for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) acc[k][i] = _mm512_setzero_ps();
     /* Offset term, 16 blocks at a time: the offsets m_b of each row gathered (dword at block start + 2,
@@ -137,9 +142,10 @@ INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long 
     for (long p = 0; p <= full; p++) {
         __m512i W[4]; __m512 D[4];
         if (p < full) {
+            if (next) sk_prefetch_upto(&pfc, next + (p + 1) * 8 * Q41_BS);
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wr[k] + p * 2 * Q41_BS;
-                _mm_prefetch((const char *)blk + Q41_PF, _MM_HINT_T0);
+                if (!next) _mm_prefetch((const char *)blk + Q41_PF, _MM_HINT_T0);
                 q41_load_pair(blk, &W[k], &D[k]);
             }
         } else {
@@ -163,13 +169,14 @@ INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long 
 typedef struct { const sentio_xq *xq; long nb, np, nb16; const float *dx, *sx; } q41_vnni_ctx;
 
 /* One specialized copy per tile height (constant MR: accumulators in registers). */
-VNNI_TARGET static void q41_vnni_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, float out[4][4]) {
+VNNI_TARGET static void q41_vnni_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, const uint8_t *next,
+                                       float out[4][4]) {
     const q41_vnni_ctx *c = ctx;
     switch (mr) {
-    case 1: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 1, out); break;
-    case 2: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 2, out); break;
-    case 3: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 3, out); break;
-    default: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 4, out); break;
+    case 1: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 1, next, out); break;
+    case 2: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 2, next, out); break;
+    case 3: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 3, next, out); break;
+    default: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 4, next, out); break;
     }
 }
 
@@ -346,7 +353,9 @@ INLINE AVX2_TARGET void q41_avx2_tile(const uint8_t *const wr[4], long nb, const
 
 typedef struct { const sentio_xq *xq; long nb; } q41_avx2_ctx;
 
-AVX2_TARGET static void q41_avx2_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, float out[4][4]) {
+AVX2_TARGET static void q41_avx2_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, const uint8_t *next,
+                                       float out[4][4]) {
+    (void)next;   /* the AVX2 tile keeps its per-row prefetch (not measured on an AVX2-only machine) */
     const q41_avx2_ctx *c = ctx;
     if (mr == 1) q41_avx2_tile(wr, c->nb, c->xq, i0, 1, out); else q41_avx2_tile(wr, c->nb, c->xq, i0, 2, out);
 }

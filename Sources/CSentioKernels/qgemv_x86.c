@@ -88,17 +88,20 @@ INLINE VNNI_TARGET void load_tail(int wtype, const uint8_t *blk, __m512i *W, __m
 }
 
 INLINE VNNI_TARGET void vnni_tile(int wtype, const uint8_t *const wr[4], long nb, long np, const sentio_xq *xq,
-                                  const int32_t *nc, const float *dx, long i0, const int M, float out[4][4]) {
+                                  const int32_t *nc, const float *dx, long i0, const int M, const uint8_t *next,
+                                  float out[4][4]) {
     const long bs = wtype == SENTIO_Q8 ? 34 : 18, cols = xq->cols;
+    const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
     __m512 acc[4][4];
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm512_setzero_ps();
     const long full = nb / 2;
     for (long p = 0; p <= full; p++) {
         __m512i W[4]; __m512 D[4];
         if (p < full) {
+            if (next) sk_prefetch_upto(&pfc, next + (p + 1) * 8 * bs);
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wr[k] + p * 2 * bs;
-                if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
+                if (!next && SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
                 if (wtype == SENTIO_Q8) load_pair_q8(blk, &W[k], &D[k]); else load_pair_q4(blk, &W[k], &D[k]);
             }
         } else {
@@ -135,14 +138,16 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
         for (long i = 0; i < n; i += 4) {
             float out[4][4];
             const int mr = n - i < 4 ? (int)(n - i) : 4;
+            const uint8_t *pf = i == 0 ? next : NULL;
             switch (mr) {
-            case 1: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 1, out); break;
-            case 2: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 2, out); break;
-            case 3: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 3, out); break;
-            default: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 4, out); break;
+            case 1: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 1, pf, out); break;
+            case 2: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 2, pf, out); break;
+            case 3: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 3, pf, out); break;
+            default: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 4, pf, out); break;
             }
             for (int a = 0; a < mr; a++)
                 for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
