@@ -1,15 +1,17 @@
 /* Decode GEMV for q8 / q4 weights and small n (1..SENTIO_QGEMV_MAX_N activation rows), x86.
    Decode reads every weight byte once per token, so these kernels are built to keep the load ports
    busy and nothing else in the way:
-   - AVX-512 VNNI: two weight blocks per zmm (one vpdpbusd per pair of blocks and activation row);
+   - AVX-512 VNNI, Q8_0: two weight blocks per zmm (one vpdpbusd per pair of blocks and activation row);
      the per-block scales enter as a vector [dw_b*dx_b x8 | dw_b+1*dx_b+1 x8] so the integer partial
      sums of the 16 lanes are converted and scaled without any horizontal add inside the block loop;
      one reduction per output at the end. The weight zero-point correction (-corr/8 per lane, exact:
      corr is 128*sum(q) or 8*sum(q)) is the vpdpbusd accumulator's initial value.
+   - AVX-512 VNNI, Q4_0: four blocks per step (sk_qgemv_vnni_q4x4, below).
    - AVX2: the same per block in ymm (maddubs + madd), 4 weight rows x up to 2 activation rows.
    Tiles: 4 weight rows (4 independent streams, latency hidden by the interleave) x up to 4
    activation rows; more activation rows revisit the same 4 rows from L1. Activation side per pair of
-   blocks (scale vector, correction vector) is prepared once per call. */
+   blocks (scale vector, correction vector) is prepared once per call. Short rows: the next tile is
+   prefetched in address order (sk_seq_prefetch). */
 #include "internal.h"
 #include <stdlib.h>
 
@@ -63,34 +65,18 @@ INLINE VNNI_TARGET void load_pair_q8(const uint8_t *blk, __m512i *W, __m512 *D) 
     __m512i s = _mm512_permutexvar_epi16(sidx, _mm512_loadu_si512((const void *)blk));   /* words 0 and 17 */
     *D = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
 }
-INLINE VNNI_TARGET void load_pair_q4(const uint8_t *blk, __m512i *W, __m512 *D) {
-    /* bytes: [s0][16 nibble bytes][s1][16 nibble bytes]; zmm lanes: q0 lo, q0 hi, q1 lo, q1 hi */
-    __m512i z = _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 2))),
-                                        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 20))));
-    z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
-    *W = _mm512_and_si512(z, _mm512_set1_epi8(15));
-    const __m256i sidx = _mm256_setr_epi32(0, 0, 0, 0, 0x00090009, 0x00090009, 0x00090009, 0x00090009);
-    __m256i s = _mm256_permutexvar_epi16(sidx, _mm256_loadu_si256((const __m256i *)blk));  /* words 0 and 9 */
-    *D = _mm512_cvtph_ps(s);
-}
 /* The single last block (odd nb): upper half zero. */
-INLINE VNNI_TARGET void load_tail(int wtype, const uint8_t *blk, __m512i *W, __m512 *D) {
+INLINE VNNI_TARGET void load_tail_q8(const uint8_t *blk, __m512i *W, __m512 *D) {
     uint16_t h; memcpy(&h, blk, 2);
     *D = _mm512_cvtph_ps(_mm256_zextsi128_si256(_mm_set1_epi16((short)h)));
-    __m256i q;
-    if (wtype == SENTIO_Q8) {
-        q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
-    } else {
-        __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
-        q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
-    }
-    *W = _mm512_zextsi256_si512(q);
+    *W = _mm512_zextsi256_si512(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80)));
 }
 
-INLINE VNNI_TARGET void vnni_tile(int wtype, const uint8_t *const wr[4], long nb, long np, const sentio_xq *xq,
+/* Q8_0 weights (Q4_0 runs the four-block kernel below). */
+INLINE VNNI_TARGET void vnni_tile(const uint8_t *const wr[4], long nb, long np, const sentio_xq *xq,
                                   const int32_t *nc, const float *dx, long i0, const int M, const uint8_t *next,
                                   float out[4][4]) {
-    const long bs = wtype == SENTIO_Q8 ? 34 : 18, cols = xq->cols;
+    const long bs = 34, cols = xq->cols;
     const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
     __m512 acc[4][4];
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm512_setzero_ps();
@@ -101,12 +87,12 @@ INLINE VNNI_TARGET void vnni_tile(int wtype, const uint8_t *const wr[4], long nb
             if (next) sk_prefetch_upto(&pfc, next + (p + 1) * 8 * bs);
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wr[k] + p * 2 * bs;
-                if (!next && SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
-                if (wtype == SENTIO_Q8) load_pair_q8(blk, &W[k], &D[k]); else load_pair_q4(blk, &W[k], &D[k]);
+                if (!next) { if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT); }
+                load_pair_q8(blk, &W[k], &D[k]);
             }
         } else {
             if (!(nb & 1)) break;
-            for (int k = 0; k < 4; k++) load_tail(wtype, wr[k] + p * 2 * bs, &W[k], &D[k]);
+            for (int k = 0; k < 4; k++) load_tail_q8(wr[k] + p * 2 * bs, &W[k], &D[k]);
         }
         for (int i = 0; i < M; i++) {
             const long xi = i0 + i;
@@ -123,8 +109,109 @@ INLINE VNNI_TARGET void vnni_tile(int wtype, const uint8_t *const wr[4], long nb
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
 }
 
+/* ---------------- Q4_0, n <= 4: four blocks per step ----------------
+   The pair kernel above spends 7 ops per row to unpack a pair of Q4_0 blocks (two broadcasts, blend, shift,
+   and, scale permute, convert) and 4 per activation row and pair, twice the work per weight byte of Q8_0,
+   so q4 decode was compute-bound below the memory stream. Here one step takes 4 blocks (72 bytes) per row:
+   a word permute (vpermt2w, the blocks' nibble bytes are word aligned) packs their 64 nibble bytes into one
+   zmm, AND / shift+AND give the low nibbles (k = 0..15 of each block) and the high ones (k = 16..31), one
+   word permute + convert the 4 scales, each in the 4 dword lanes of its block. Per activation row: two
+   vpdpbusd (started at -corr/4 in each of the block's 4 lanes: corr = 8 * sum(q_x), so exact), one convert,
+   one multiply, one FMA. The activation side (low/high halves, C, d_x per lane) is laid out once per call.
+   Per 4 blocks and row: 8 ops instead of 14, per activation row 5 instead of 8. A last group of fewer
+   than 4 blocks loads with masks (zeros, and zero activations and scales in the missing lanes). */
+#define Q4X4_SLOT 256   /* bytes per (activation row, group): X_lo, X_hi, C, DX */
+
+VNNI_TARGET static void q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
+    const long nb = xq->cols / 32, cols = xq->cols;
+    memset(buf, 0, (size_t)(xq->n * ng) * Q4X4_SLOT);
+    for (long i = 0; i < xq->n; i++)
+        for (long b = 0; b < nb; b++) {
+            uint8_t *s = buf + (size_t)(i * ng + b / 4) * Q4X4_SLOT;
+            const long t = b % 4;
+            memcpy(s + 16 * t, xq->qs + i * cols + b * 32, 16);
+            memcpy(s + 64 + 16 * t, xq->qs + i * cols + b * 32 + 16, 16);
+            const int32_t c = -(xq->corr[i * nb + b] / 4);
+            const float d = xq->d[i * nb + b];
+            for (int l = 0; l < 4; l++) {
+                memcpy(s + 128 + 4 * (4 * t + l), &c, 4);
+                memcpy(s + 192 + 4 * (4 * t + l), &d, 4);
+            }
+        }
+}
+
+INLINE VNNI_TARGET void q4x4_load(const uint8_t *g, long cnt, __m512i *lo, __m512i *hi, __m512 *D) {
+    const long bytes = cnt * 18;
+    const __m512i a = bytes >= 64 ? _mm512_loadu_si512((const void *)g)
+                                  : _mm512_maskz_loadu_epi8((__mmask64)((1ull << bytes) - 1), g);
+    const __m512i b = bytes > 64 ? _mm512_maskz_loadu_epi8((__mmask64)((1ull << (bytes - 64)) - 1), g + 64)
+                                 : _mm512_setzero_si512();
+    /* word p of the packed nibbles: block p / 8, word p % 8 of its 16 nibble bytes = source word 9 (p / 8) + 1 + p % 8 */
+    const __m512i widx = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
+                                          17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i v = _mm512_permutex2var_epi16(a, widx, b), m4 = _mm512_set1_epi8(15);
+    *lo = _mm512_and_si512(v, m4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    /* scale words 0, 9, 18, 27, each twice per dword lane, 4 lanes per block */
+    const __m512i sidx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
+    *D = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
+}
+/* (cvtph_ps converts the 16 low words: scale t in lanes 4t..4t+3.) */
+
+INLINE VNNI_TARGET void q4x4_tile(const uint8_t *const wr[4], long nb, long ng, const uint8_t *xs, const int M,
+                                  const uint8_t *next, float out[4][4]) {
+    __m512 acc[4][4];
+    for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm512_setzero_ps();
+    const uint8_t *pfc = next;
+    for (long g = 0; g < ng; g++) {
+        const long cnt = nb - 4 * g < 4 ? nb - 4 * g : 4;
+        if (next) sk_prefetch_upto(&pfc, next + (g + 1) * 4 * 72);
+        __m512i lo[4], hi[4]; __m512 D[4];
+        for (int k = 0; k < 4; k++) q4x4_load(wr[k] + g * 72, cnt, &lo[k], &hi[k], &D[k]);
+        for (int i = 0; i < M; i++) {
+            const uint8_t *s = xs + (size_t)(i * ng + g) * Q4X4_SLOT;
+            const __m512i XL = _mm512_load_si512((const void *)s), XH = _mm512_load_si512((const void *)(s + 64));
+            const __m512i C = _mm512_load_si512((const void *)(s + 128));
+            const __m512 DX = _mm512_load_ps((const float *)(s + 192));
+            for (int k = 0; k < 4; k++) {
+                const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(C, lo[k], XL), hi[k], XH);
+                acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
+}
+
+VNNI_TARGET static void sk_qgemv_vnni_q4x4(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                               long ldy, const float *bias) {
+    const long nb = xq->cols / 32, ng = (nb + 3) / 4, n = xq->n;
+    uint8_t stack_xs[64 * Q4X4_SLOT] __attribute__((aligned(64)));
+    const size_t need = (size_t)(n * ng) * Q4X4_SLOT;
+    uint8_t *xs = need <= sizeof stack_xs ? stack_xs : aligned_alloc(64, need);
+    if (!xs) { sk_qgemm_scalar(SENTIO_Q4, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+    q4x4_prep(xq, ng, xs);
+    for (long r = r0; r < r1; r += 4) {
+        const uint8_t *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+        float out[4][4];
+        switch (n) {
+        case 1: q4x4_tile(wr, nb, ng, xs, 1, next, out); break;
+        case 2: q4x4_tile(wr, nb, ng, xs, 2, next, out); break;
+        case 3: q4x4_tile(wr, nb, ng, xs, 3, next, out); break;
+        default: q4x4_tile(wr, nb, ng, xs, 4, next, out); break;
+        }
+        for (long a = 0; a < n; a++)
+            for (int k = 0; k < nr; k++) y[a * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
+    }
+    if (xs != stack_xs) free(xs);
+}
+
 VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                                const sentio_xq *xq, float *y, long ldy, const float *bias) {
+    if (wtype == SENTIO_Q4 && xq->n <= 4) { sk_qgemv_vnni_q4x4(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     const long nb = xq->cols / 32, np = (nb + 1) / 2, n = xq->n;
     int32_t stack_nc[4 * 64 * 16]; float stack_dx[4 * 64 * 16];
     int32_t *nc = stack_nc; float *dx = stack_dx;
@@ -144,10 +231,10 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
             const int mr = n - i < 4 ? (int)(n - i) : 4;
             const uint8_t *pf = i == 0 ? next : NULL;
             switch (mr) {
-            case 1: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 1, pf, out); break;
-            case 2: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 2, pf, out); break;
-            case 3: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 3, pf, out); break;
-            default: vnni_tile(wtype, wr, nb, np, xq, nc, dx, i, 4, pf, out); break;
+            case 1: vnni_tile(wr, nb, np, xq, nc, dx, i, 1, pf, out); break;
+            case 2: vnni_tile(wr, nb, np, xq, nc, dx, i, 2, pf, out); break;
+            case 3: vnni_tile(wr, nb, np, xq, nc, dx, i, 3, pf, out); break;
+            default: vnni_tile(wr, nb, np, xq, nc, dx, i, 4, pf, out); break;
             }
             for (int a = 0; a < mr; a++)
                 for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
