@@ -22,7 +22,9 @@ static inline float sk_f16_to_f32(uint16_t h) {
    interleaved streams poorly (AMD Zen 4: ~10 GB/s per thread from DRAM against 24 GB/s for one stream),
    so the kernels prefetch the next tile's bytes in address order while they work on the current one
    (docs/BENCHMARKS.md, seventh session). Longer rows keep the per-row prefetch. */
+#ifndef SK_SEQ_PF_TILE   /* -Xcc -DSK_SEQ_PF_TILE=N for experiments */
 #define SK_SEQ_PF_TILE 16384
+#endif
 static inline int sk_seq_prefetch(size_t rowBytes) { return 4 * rowBytes <= SK_SEQ_PF_TILE; }
 /* Prefetches the cache lines from *cursor up to end (exclusive) and advances the cursor. */
 static inline void sk_prefetch_upto(const uint8_t **cursor, const uint8_t *end) {
