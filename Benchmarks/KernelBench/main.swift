@@ -6,6 +6,7 @@
 // stream: pure read bandwidth (sum of 64-bit words over a 512 MB buffer per thread): the ceiling for GEMV.
 // pool: cost of one empty parallelFor (count = threads) on the pool, in microseconds.
 // gemvn: q8/q4 (q4_1) GEMV with n = 1..8 (BENCH_N) activation rows (batched decode), GB/s of weights.
+// decode: the matmuls of one Qwen2-0.5B decode step (169 matrices, from DRAM); BENCH_DTYPES picks q4,q8 (default), q4_1, f16, bf16.
 //
 // Measured (Sapphire Rapids-class VM, 2 vCPUs shared with other builds, thread CPU time, +-20% noise):
 //   stream 512 MB: 11.7-15 GB/s per thread; 2 threads together 12.1 GB/s wall (no gain over 1 thread).
@@ -258,7 +259,7 @@ if what == "gemvn" {
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
     print("\nGEMV n = \(ns.map(String.init).joined(separator: ",")) (batched decode): GB/s of weights read once per call, 1 thread")
     for (rows, cols) in [(4864, 896), (896, 4864), (151936, 896)] {
-        for dtype in [DType.q4, .q8, .q4_1] where only?.contains(dtype.name) ?? (dtype != .q4_1) {
+        for dtype in [DType.q4, .q8, .q4_1, .f16, .bf16] where only?.contains(dtype.name) ?? (dtype == .q4 || dtype == .q8) {
             let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
             var line = String(format: "%-13@ %-3@", "\(rows)x\(cols)" as NSString, dtype.name as NSString)
             let pool = ThreadPool(threads: 1)
@@ -287,7 +288,7 @@ if what == "decode" {
     // DECODE_THREADS: thread count (default 1: thread CPU time; more: wall time).
     let threads = Int(ProcessInfo.processInfo.environment["DECODE_THREADS"] ?? "") ?? 1
     print("\nDecode step matmuls (Qwen2-0.5B, \(shapes.count) matrices), \(threads) thread(s): ms per step, n * t(1) / t(n)")
-    for dtype in [DType.q4, .q8, .q4_1] where only?.contains(dtype.name) ?? (dtype != .q4_1) {
+    for dtype in [DType.q4, .q8, .q4_1, .f16, .bf16] where only?.contains(dtype.name) ?? (dtype == .q4 || dtype == .q8) {
         let ws = shapes.map { makeWeight(dtype, rows: $0.0, cols: $0.1) }
         let pool = ThreadPool(threads: threads)
         timingThreads = threads
