@@ -1,6 +1,6 @@
 // KernelBench: throughput of the layer-1 kernels on the Qwen2-0.5B / Whisper shapes.
 //
-//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|head|decode|gemm|omni|attn|stream|pool|all] [--threads 1,2] [--cpu-time]
+//   swift build -c release --product KernelBench && .build/release/KernelBench [gemv|gemvn|head|decode|gemm|omni|attn|stream|pool|all] [--threads 1,2] [--cpu-time] [--isa N]
 // attn: Whisper-large encoder (n=1500, 20 heads), SigLIP frame (196, 12), BERT (50, 12), Qwen2 causal prefill/decode.
 //
 // stream: pure read bandwidth (sum of 64-bit words over a 512 MB buffer per thread): the ceiling for GEMV.
@@ -92,6 +92,9 @@ var threadList = [1, 2]
 if let i = args.firstIndex(of: "--threads"), i + 1 < args.endIndex {
     threadList = args[i + 1].split(separator: ",").compactMap { Int($0) }
 }
+// --isa N caps the kernels' ISA level (0 scalar, 1 AVX2, 2 AVX-512, 3 VNNI, 4 AMX): the AVX2 paths measured on
+// an AVX-512 machine.
+if let i = args.firstIndex(of: "--isa"), i + 1 < args.endIndex, let level = Int(args[i + 1]) { KernelISA.limit(level) }
 print("KernelBench  isa=\(KernelISA.name)  timing=\(useCPUTime ? "thread CPU time for 1T" : "wall")  cpus=\(ProcessInfo.processInfo.activeProcessorCount)")
 
 if what == "gemv" || what == "all" {

@@ -93,11 +93,14 @@ AVX2_TARGET static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 AVX2_TARGET static inline void tile256(int wtype, const void *w, long cols, const long rows[4],
-        const float *x, long ldx, int mr, float out[2][4]) {
+        const float *x, long ldx, int mr, const uint8_t *next, float out[2][4]) {
     __m256 acc[2][4];
     for (int i = 0; i < 2; i++) for (int k = 0; k < 4; k++) acc[i][k] = _mm256_setzero_ps();
+    const long es = wtype == SENTIO_F32 ? 4 : 2;
+    const uint8_t *pfc = next;
     long c = 0;
     for (; c + 8 <= cols; c += 8) {
+        if (next) sk_prefetch_upto(&pfc, next + 4 * (c + 8) * es);
         __m256 W[4];
         for (int k = 0; k < 4; k++) W[k] = ld256(wtype, w, rows[k] * cols + c);
         for (int i = 0; i < mr; i++) {
@@ -118,11 +121,14 @@ AVX2_TARGET void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, lon
         long rows[4];
         for (int k = 0; k < 4; k++) rows[k] = r + k < r1 ? r + k : r1 - 1;
         int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        const size_t rowBytes = (size_t)cols * (wtype == SENTIO_F32 ? 4 : 2);
+        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
         for (long i = 0; i < n; i += 2) {
             float out[2][4];
             int mr = n - i < 2 ? (int)(n - i) : 2;
-            if (mr == 2) tile256(wtype, w, cols, rows, x + i * ldx, ldx, 2, out);
-            else tile256(wtype, w, cols, rows, x + i * ldx, ldx, 1, out);
+            const uint8_t *pf = i == 0 ? next : NULL;
+            if (mr == 2) tile256(wtype, w, cols, rows, x + i * ldx, ldx, 2, pf, out);
+            else tile256(wtype, w, cols, rows, x + i * ldx, ldx, 1, pf, out);
             for (int a = 0; a < mr; a++)
                 for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[a][k] + (bias ? bias[r + k] : 0.0f);
         }

@@ -549,16 +549,18 @@ int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
 /* ---------------- AVX2 ---------------- */
 
 INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb, const sentio_xq *xq,
-                                  long i0, const int M, float out[4][2]) {
+                                  long i0, const int M, const uint8_t *next, float out[4][2]) {
     const long bs = wtype == SENTIO_Q8 ? 34 : 18, cols = xq->cols;
+    const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[4][2];
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm256_setzero_ps();
     for (long b = 0; b < nb; b++) {
         __m256i W[4], WA[4]; __m256 D[4];
+        if (next) sk_prefetch_upto(&pfc, next + (b + 1) * 4 * bs);
         for (int k = 0; k < 4; k++) {
             const uint8_t *blk = wr[k] + b * bs;
-            if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT);
+            if (!next) { if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT); }
             uint16_t h; memcpy(&h, blk, 2);
             D[k] = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
             if (wtype == SENTIO_Q8) {
@@ -598,10 +600,12 @@ AVX2_TARGET void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
         for (long i = 0; i < n; i += 2) {
             float out[4][2];
             const int mr = n - i < 2 ? 1 : 2;
-            if (mr == 1) avx2_tile(wtype, wr, nb, xq, i, 1, out); else avx2_tile(wtype, wr, nb, xq, i, 2, out);
+            const uint8_t *pf = i == 0 ? next : NULL;
+            if (mr == 1) avx2_tile(wtype, wr, nb, xq, i, 1, pf, out); else avx2_tile(wtype, wr, nb, xq, i, 2, pf, out);
             for (int a = 0; a < mr; a++)
                 for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
         }
