@@ -9,7 +9,7 @@
 //     block's largest |x|): 1.5e-5 of the block's scale instead of 4e-3. Reading the weights dominates the
 //     decode GEMV, so the second row costs ~5 % of the head's time, where dequantizing blocks to f32 in
 //     registers cost 65 % (KernelBench head; docs/BENCHMARKS.md).
-//   larger n (prefill, perplexity, the trainer's log-probs): row panels of W dequantized to f32, sgemm with x in f32.
+//   larger n (perplexity, batched decode of more than 8 rows): row panels of W dequantized to f32, sgemm with x in f32.
 import CSentioKernels
 import SentioCore
 

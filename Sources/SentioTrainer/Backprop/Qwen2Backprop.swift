@@ -404,7 +404,10 @@ public final class Qwen2Backprop: @unchecked Sendable {
                 let m = min(chunk, targets.count - t0)
                 for i in 0..<m { (xr.p + i * h).update(from: x.p + targets[t0 + i].row * h, count: h) }
                 Ops.rmsNorm(xr.p, weight: w.finalNorm, eps: c.rmsNormEps, out: hn.p, rows: m, dim: h)
-                Linear.forwardPrecise(w.outputHead, x: hn.p, n: m, y: logits.p, bias: nil, pool: pool)
+                // The integer head, not Linear.forwardPrecise (which inference uses to pick tokens): here the
+                // log-probs feed the loss and its gradient, where Q8_0-rounded activations are far finer than
+                // needed, and the f32 head cost ~7 % of a GRPO step (docs/BENCHMARKS.md, seventh session).
+                Linear.forward(w.outputHead, x: hn.p, n: m, y: logits.p, bias: nil, pool: pool)
                 nonisolated(unsafe) let lp = logits.p
                 var values = [Float](repeating: 0, count: m)
                 // Per-row softmax in parallel; the caller's gradient callback runs serially afterwards.
