@@ -121,14 +121,14 @@ if what == "gemv" || what == "all" {
 
 if what == "head" || what == "all" {
     // The output head's two decode paths: Linear.forward (Q8_0 activations, integer dots) and
-    // Linear.forwardPrecise (two Q8_0 terms of the activations; f32 panels for n = 128, the trainer's chunk), n = 1, 4, 128.
+    // Linear.forwardPrecise (two Q8_0 terms of the activations, 8 rows per pass), n = 1 ... 128.
     print("\nHead GEMV 151936x896: GB/s of weights, ms per call (int = Q8_0 activations, 2q8 = Linear.forwardPrecise)")
     print("dtype n path" + threadList.map { "  \($0)T GB/s     ms" }.joined())
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
     for dtype in [DType.q8, .q4, .q4_1] where only?.contains(dtype.name) ?? true {
         let (rows, cols) = (151936, 896)
         let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
-        for n in [1, 4, 128] {
+        for n in [1, 4, 16, 32, 64, 128] {
             let x = (0..<(n * cols)).map { Float(sin(Double($0))) }
             var y = [Float](repeating: 0, count: n * rows)
             for f32 in [false, true] {

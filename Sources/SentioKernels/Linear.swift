@@ -17,7 +17,7 @@
 //             (or without the tiles) q8r runs every Q8_0 path above.
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
 //   precise : forwardPrecise (LinearPrecise.swift), for the output head: quantized weights with x as two Q8_0
-//             terms (decode) or in f32 (dequantized panels), instead of the one rounding of the paths above.
+//             terms through the integer kernels, instead of the one rounding of the paths above.
 //   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
 //             to f32 while packing (once per call; cost / n is then small).
 // Threads split the weight rows into contiguous chunks (multiples of 4 rows: no shared cache lines
@@ -275,7 +275,7 @@ public enum Linear {
 
     /// f16/bf16 weights, n >= 16: with AVX-512, the packed sgemm converts each weight block to f32 once
     /// while packing (tasks = contiguous row chunks, multiples of the 32-row panel); below AVX-512, row
-    /// panels of W are converted to f32 per task and multiplied with OpenBLAS (dequantizedPanels).
+    /// panels of W are converted to f32 per task and multiplied with OpenBLAS.
     static func forwardPanels(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                               bias: UnsafePointer<Float>?, pool: ThreadPool) {
         nonisolated(unsafe) let x = x, y = y
@@ -288,7 +288,16 @@ public enum Linear {
             if let bias { addBias(y, bias, n: n, rows: rows) }
             return
         }
-        dequantizedPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        let panel = 128
+        pool.parallelFor((rows + panel - 1) / panel) { p in
+            let r0 = p * panel, r1 = min(rows, r0 + panel)
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * cols)
+            defer { buf.deallocate() }
+            sentio_dequant_rows(code, data, rowBytes, cols, r0, r1, buf)
+            BLAS.sgemm(transA: false, transB: true, m: n, n: r1 - r0, k: cols, alpha: 1, a: x, lda: cols,
+                       b: buf, ldb: cols, beta: 0, c: y + r0, ldc: rows)
+        }
+        if let bias { addBias(y, bias, n: n, rows: rows) }
     }
 
     static func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, n: Int, rows: Int) {

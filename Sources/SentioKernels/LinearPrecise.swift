@@ -3,27 +3,23 @@
 // or to bf16 (AMX tiles); for the output head that rounding moves near-tied logits and so the chosen token
 // (Qwen2.5-Coder-0.5B q8: top-1 agreement with f32 98.43 % -> 98.87 %, docs/BENCHMARKS.md).
 //
-//   decode (2n <= twoTermMaxRows): x as two Q8_0 terms, x ≈ Q(x) + Q(x - Q(x)): the residual of the first
-//     rounding quantized again, both rows through the integer kernels in one call (weights read once), the
-//     two outputs summed. Per element the error is the second rounding's, <= ~amax_b/254² (amax_b: the
-//     block's largest |x|): 1.5e-5 of the block's scale instead of 4e-3. Reading the weights dominates the
-//     decode GEMV, so the second row costs ~5 % of the head's time, where dequantizing blocks to f32 in
-//     registers cost 65 % (KernelBench head; docs/BENCHMARKS.md).
-//   larger n (perplexity, batched decode of more than 8 rows): row panels of W dequantized to f32, sgemm with x in f32.
+// x as two Q8_0 terms, x ≈ Q(x) + Q(x - Q(x)): the residual of the first rounding quantized again, both rows
+// through the integer kernels in one call (weights read once per group of 8 activation rows: 16 integer rows,
+// the batched-decode GEMV's limit), the two outputs summed. Per element the error is the second rounding's,
+// <= ~amax_b/254² (amax_b: the block's largest |x|): 1.5e-5 of the block's scale instead of 4e-3. Reading the
+// weights dominates the decode GEMV, so the second row costs ~1 % of the head's time, where dequantizing blocks
+// to f32 in registers cost 65 %; for many rows (perplexity) the passes over W cost less than f32 panels
+// (KernelBench head, q8 151936 x 896, 2 threads, n = 128: 148 ms against 262 ms for dequantized f32 panels).
 import CSentioKernels
 import SentioCore
 
 extension Linear {
-    /// Most integer-kernel rows (2 per activation row) the two-term path runs: the batched-decode GEMV's
-    /// limit (SK_QGEMVN_MAX_N), so the weights are read in place once; more rows go to the f32 panels.
+    /// Most integer-kernel rows (2 per activation row) of one two-term call: the batched-decode GEMV's limit
+    /// (SK_QGEMVN_MAX_N), so the weights are read in place once per group of twoTermMaxRows / 2 activation rows.
     public static let twoTermMaxRows = 16
 
-    /// Rows per dequantized panel: 256 x cols floats (0.9 MiB at 896 columns) stays in L2 while sgemm packs it,
-    /// and x is packed once per panel (~1/256 of the panel's FLOPs per row of x).
-    static let dequantPanelRows = 256
-
     /// y[n, rows] = x[n, cols] · dequant(W)ᵀ (+ bias) with x at (nearly) full precision. Float weights:
-    /// `forward` (f32 math already). Quantized weights: two Q8_0 terms for n <= twoTermMaxRows / 2, else f32.
+    /// `forward` (f32 math already). Quantized weights: two Q8_0 terms per activation row, 8 rows per pass.
     public static func forwardPrecise(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
                                       y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil,
                                       pool: ThreadPool = .shared) {
@@ -31,10 +27,9 @@ extension Linear {
             forward(w, x: x, n: n, y: y, bias: bias, pool: pool)
             return
         }
-        if 2 * n <= twoTermMaxRows {
-            forwardTwoTerm(w, x: x, n: n, y: y, bias: bias, pool: pool)
-        } else {
-            dequantizedPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        let group = twoTermMaxRows / 2
+        for g in stride(from: 0, to: n, by: group) {
+            forwardTwoTerm(w, x: x + g * w.cols, n: min(group, n - g), y: y + g * w.rows, bias: bias, pool: pool)
         }
     }
 
@@ -68,27 +63,5 @@ extension Linear {
                 }
             }
         }
-    }
-
-    /// Panels of `dequantPanelRows` weight rows converted to f32 per task (sentio_dequant_rows, any weight dtype)
-    /// and multiplied with x: the packed AVX-512 sgemm where it runs, else OpenBLAS.
-    static func dequantizedPanels(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
-                                  bias: UnsafePointer<Float>?, pool: ThreadPool) {
-        nonisolated(unsafe) let x = x, y = y
-        let rows = w.rows, cols = w.cols, code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes
-        let panel = dequantPanelRows, own = sentio_sgemm_available() != 0
-        pool.parallelFor((rows + panel - 1) / panel) { p in
-            let r0 = p * panel, r1 = min(rows, r0 + panel)
-            let buf = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * cols)
-            defer { buf.deallocate() }
-            sentio_dequant_rows(code, data, rowBytes, cols, r0, r1, buf)
-            if own {
-                sentio_sgemm(0, 1, n, r1 - r0, cols, 1, x, cols, buf, Int32(SENTIO_F32), cols, 0, y + r0, rows)
-            } else {
-                BLAS.sgemm(transA: false, transB: true, m: n, n: r1 - r0, k: cols, alpha: 1, a: x, lda: cols,
-                           b: buf, ldb: cols, beta: 0, c: y + r0, ldc: rows)
-            }
-        }
-        if let bias { addBias(y, bias, n: n, rows: rows) }
     }
 }

@@ -1,5 +1,5 @@
 // Linear.forwardPrecise (the output head's path) against its twins, every quantized dtype, ISA level and
-// thread count: the two-term path (n <= 8) and the f32 panels (n > 8).
+// thread count, one group of 8 activation rows per pass (n = 9 and 17: two and three passes, the last partial).
 import XCTest
 import SentioCore
 @testable import SentioKernels
@@ -7,7 +7,7 @@ import SentioTestSupport
 
 final class LinearPreciseTests: XCTestCase {
     // n 1...3: the GEMV's 2/4/6 integer rows; 5 and 8: the batched GEMV (10 and 16 rows, its limit);
-    // 9 and 17: the dequantized f32 panels (rows 300 > 256: a full and a partial panel). Odd row counts: 4-row tails.
+    // 9 and 17: several passes of 8 rows. Odd row counts: 4-row tails.
     let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (37, 96, 2), (19, 160, 3), (67, 64, 5), (45, 128, 8),
                                                      (13, 64, 9), (300, 96, 17)]
 
@@ -25,27 +25,21 @@ final class LinearPreciseTests: XCTestCase {
                         var y = [Float](repeating: .nan, count: n * rows)
                         Linear.forwardPrecise(w.matrix, x: x, n: n, y: &y, bias: bias, pool: pool)
                         let ctx = "\(isa) \(dtype) \(rows)x\(cols) n=\(n) threads=\(pool.threadCount)"
-                        if 2 * n <= Linear.twoTermMaxRows {
-                            // Same integers and scale products as the twin; only the f32 order of the sums
-                            // differs (<= nb terms per row, two rows added): 2e-6 * sqrt(cols) of the output scale.
-                            var twin = [Float](repeating: 0, count: n * rows)
-                            Linear.forwardRefTwoTerm(w.matrix, x: x, n: n, y: &twin, bias: bias)
-                            let d = compare(y, twin)
-                            XCTAssertLessThanOrEqual(d.maxRel, 2e-6 * Float(cols).squareRoot(), "\(ctx) vs two-term twin: \(d)")
-                            // Against the f32 product: the only rounding of x left is the second term's, i.e. the
-                            // Q8_0 bound of the residual r (a ~1/254 share of x), plus f32 slack.
-                            let r = residual(x, n: n, cols: cols)
-                            let bound = q8ActivationBound(w.matrix, x: r, n: n)
-                            let full = q8ActivationBound(w.matrix, x: x, n: n)
-                            for j in 0..<(n * rows) {
-                                XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), bound[j] * 1.01 + 2e-5, "\(ctx) vs f32 product at \(j)")
-                                // The point of the path: its bound is two orders of magnitude under one Q8_0 term's.
-                                XCTAssertLessThanOrEqual(bound[j], full[j] / 100, "\(ctx) bound at \(j)")
-                            }
-                        } else {
-                            // f32 products summed by sgemm in another order than the Double twin: ~eps * sqrt(cols).
-                            let d = compare(y, ref)
-                            XCTAssertLessThanOrEqual(d.maxRel, 1e-6 * Float(cols).squareRoot(), "\(ctx) vs f32 twin: \(d)")
+                        // Same integers and scale products as the twin; only the f32 order of the sums
+                        // differs (<= nb terms per row, two rows added): 2e-6 * sqrt(cols) of the output scale.
+                        var twin = [Float](repeating: 0, count: n * rows)
+                        Linear.forwardRefTwoTerm(w.matrix, x: x, n: n, y: &twin, bias: bias)
+                        let d = compare(y, twin)
+                        XCTAssertLessThanOrEqual(d.maxRel, 2e-6 * Float(cols).squareRoot(), "\(ctx) vs two-term twin: \(d)")
+                        // Against the f32 product: the only rounding of x left is the second term's, i.e. the
+                        // Q8_0 bound of the residual r (a ~1/254 share of x), plus f32 slack.
+                        let r = residual(x, n: n, cols: cols)
+                        let bound = q8ActivationBound(w.matrix, x: r, n: n)
+                        let full = q8ActivationBound(w.matrix, x: x, n: n)
+                        for j in 0..<(n * rows) {
+                            XCTAssertLessThanOrEqual(abs(y[j] - ref[j]), bound[j] * 1.01 + 2e-5, "\(ctx) vs f32 product at \(j)")
+                            // The point of the path: its bound is two orders of magnitude under one Q8_0 term's.
+                            XCTAssertLessThanOrEqual(bound[j], full[j] / 100, "\(ctx) bound at \(j)")
                         }
                     }
                 }
