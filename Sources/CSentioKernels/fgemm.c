@@ -60,7 +60,7 @@ AVX512_TARGET void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0,
         for (int k = 0; k < 4; k++) rows[k] = r + k < r1 ? r + k : r1 - 1;
         int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
         const size_t rowBytes = (size_t)cols * (wtype == SENTIO_F32 ? 4 : 2);
-        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+        const uint8_t *next = sk_next_tile(w, rowBytes, r);
         for (long i = 0; i < n; i += 4) {
             float out[4][4];
             int mr = n - i < 4 ? (int)(n - i) : 4;
@@ -122,7 +122,7 @@ AVX2_TARGET void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, lon
         for (int k = 0; k < 4; k++) rows[k] = r + k < r1 ? r + k : r1 - 1;
         int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
         const size_t rowBytes = (size_t)cols * (wtype == SENTIO_F32 ? 4 : 2);
-        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+        const uint8_t *next = sk_next_tile(w, rowBytes, r);
         for (long i = 0; i < n; i += 2) {
             float out[2][4];
             int mr = n - i < 2 ? (int)(n - i) : 2;

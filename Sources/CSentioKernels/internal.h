@@ -26,6 +26,10 @@ static inline float sk_f16_to_f32(uint16_t h) {
 #define SK_SEQ_PF_TILE 16384
 #endif
 static inline int sk_seq_prefetch(size_t rowBytes) { return 4 * rowBytes <= SK_SEQ_PF_TILE; }
+/* The 4-row tile after the one starting at row r, for the kernels to prefetch; NULL where rows are too long. */
+static inline const uint8_t *sk_next_tile(const void *w, size_t rowBytes, long r) {
+    return sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+}
 /* Prefetches the cache lines from *cursor up to end (exclusive) and advances the cursor. */
 static inline void sk_prefetch_upto(const uint8_t **cursor, const uint8_t *end) {
     while (*cursor < end) { __builtin_prefetch(*cursor, 0, 3); *cursor += 64; }

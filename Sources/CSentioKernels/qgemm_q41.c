@@ -71,7 +71,7 @@ static void q41_drive(const void *w, size_t rowBytes, long r0, long r1, long n, 
             const uint8_t *wr[4];
             for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
             const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-            const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+            const uint8_t *next = sk_next_tile(w, rowBytes, r);
             for (long i = ip; i < ie; i += th) {
                 float out[4][4];
                 const int mr = ie - i < th ? (int)(ie - i) : th;

@@ -152,12 +152,12 @@ INLINE VNNI_TARGET void q4x4_load(const uint8_t *g, long cnt, __m512i *lo, __m51
     const __m512i v = _mm512_permutex2var_epi16(a, widx, b), m4 = _mm512_set1_epi8(15);
     *lo = _mm512_and_si512(v, m4);
     *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-    /* scale words 0, 9, 18, 27, each twice per dword lane, 4 lanes per block */
+    /* the 4 scales (words 0, 9, 18, 27), each in 4 consecutive words of the low half; cvtph_ps makes word p
+       f32 lane p, so scale t lands in lanes 4t..4t+3, the dword lanes of block t's dots */
     const __m512i sidx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                           27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
     *D = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
 }
-/* (cvtph_ps converts the 16 low words: scale t in lanes 4t..4t+3.) */
 
 INLINE VNNI_TARGET void q4x4_tile(const uint8_t *const wr[4], long nb, long ng, const uint8_t *xs, const int M,
                                   const uint8_t *next, float out[4][4]) {
@@ -195,7 +195,7 @@ VNNI_TARGET static void sk_qgemv_vnni_q4x4(const void *w, size_t rowBytes, long 
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+        const uint8_t *next = sk_next_tile(w, rowBytes, r);
         float out[4][4];
         switch (n) {
         case 1: q4x4_tile(wr, nb, ng, xs, 1, next, out); break;
@@ -225,7 +225,7 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+        const uint8_t *next = sk_next_tile(w, rowBytes, r);
         for (long i = 0; i < n; i += 4) {
             float out[4][4];
             const int mr = n - i < 4 ? (int)(n - i) : 4;
@@ -600,7 +600,7 @@ AVX2_TARGET void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        const uint8_t *next = sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+        const uint8_t *next = sk_next_tile(w, rowBytes, r);
         for (long i = 0; i < n; i += 2) {
             float out[4][2];
             const int mr = n - i < 2 ? 1 : 2;
