@@ -6,10 +6,11 @@
 // x as two Q8_0 terms, x ≈ Q(x) + Q(x - Q(x)): the residual of the first rounding quantized again, both rows
 // through the integer kernels in one call (weights read once per group of 8 activation rows: 16 integer rows,
 // the batched-decode GEMV's limit), the two outputs summed. Per element the error is the second rounding's,
-// <= ~amax_b/254² (amax_b: the block's largest |x|): 1.5e-5 of the block's scale instead of 4e-3. Reading the
-// weights dominates the decode GEMV, so the second row costs ~1 % of the head's time, where dequantizing blocks
-// to f32 in registers cost 65 %; for many rows (perplexity) the passes over W cost less than f32 panels
-// (KernelBench head, q8 151936 x 896, 2 threads, n = 128: 148 ms against 262 ms for dequantized f32 panels).
+// <= ~amax_b/254² (amax_b: the block's largest |x|): 1.5e-5 of the block's scale instead of 4e-3. On 2 threads
+// the decode GEMV is bound by reading the weights and the second row is free (KernelBench head, q8 151936 x 896,
+// n = 1: 4.0 ms either way; 1 thread 5.3 -> 6.7 ms), where dequantizing blocks to f32 in registers cost 65 %;
+// for many rows (perplexity) the passes over W cost less than f32 panels (2 threads, n = 128: 148-155 ms against
+// 262 ms for dequantized f32 panels).
 import CSentioKernels
 import SentioCore
 

@@ -90,24 +90,30 @@ extension Linear {
         }
     }
 
-    /// Scalar twin of forwardPrecise's two-term path: per activation row the residual r = x - dequant(Q8_0(x))
-    /// (BlockQ8_0.quantizeRef, its stored f16 scale), then the quantized-activation twin of x plus that of r.
+    /// Scalar twin of forwardPrecise's two-term path: the quantized-activation twin of x plus that of its
+    /// Q8_0 residual (q8ResidualRef).
     public static func forwardRefTwoTerm(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
                                          y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
-        let cols = w.cols
+        let r = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * w.cols))
+        let yr = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * w.rows))
+        defer { r.deallocate(); yr.deallocate() }
+        q8ResidualRef(x, n: n, cols: w.cols, into: r)
+        forwardRefQuantizedActivations(w, x: x, n: n, y: y, bias: bias)
+        forwardRefQuantizedActivations(w, x: r, n: n, y: yr, bias: nil)
+        for j in 0..<(n * w.rows) { y[j] += yr[j] }
+    }
+
+    /// r = x - dequant(Q8_0(x)) row by row (BlockQ8_0.quantizeRef, its stored f16 scale): what the first Q8_0 term
+    /// of forwardPrecise leaves, the input of its second term.
+    public static func q8ResidualRef(_ x: UnsafePointer<Float>, n: Int, cols: Int, into r: UnsafeMutablePointer<Float>) {
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, cols / 32 * BlockQ8_0.byteSize), alignment: 16)
         let back = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, cols))
-        let r = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * cols))
-        let yr = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * w.rows))
-        defer { bytes.deallocate(); back.deallocate(); r.deallocate(); yr.deallocate() }
+        defer { bytes.deallocate(); back.deallocate() }
         for i in 0..<n {
             BlockQ8_0.quantizeRef(UnsafeBufferPointer(start: x + i * cols, count: cols), into: bytes)
             BlockQ8_0.dequantizeRef(UnsafeRawBufferPointer(bytes), into: back)
             for k in 0..<cols { r[i * cols + k] = x[i * cols + k] - back[k] }
         }
-        forwardRefQuantizedActivations(w, x: x, n: n, y: y, bias: bias)
-        forwardRefQuantizedActivations(w, x: r, n: n, y: yr, bias: nil)
-        for j in 0..<(n * w.rows) { y[j] += yr[j] }
     }
 
     /// One activation row as int8 with one scale for the whole row, as sentio_quantize_rows_i8: s = max|x| / 127,

@@ -33,7 +33,8 @@ final class LinearPreciseTests: XCTestCase {
                         XCTAssertLessThanOrEqual(d.maxRel, 2e-6 * Float(cols).squareRoot(), "\(ctx) vs two-term twin: \(d)")
                         // Against the f32 product: the only rounding of x left is the second term's, i.e. the
                         // Q8_0 bound of the residual r (a ~1/254 share of x), plus f32 slack.
-                        let r = residual(x, n: n, cols: cols)
+                        var r = [Float](repeating: 0, count: n * cols)
+                        Linear.q8ResidualRef(x, n: n, cols: cols, into: &r)
                         let bound = q8ActivationBound(w.matrix, x: r, n: n)
                         let full = q8ActivationBound(w.matrix, x: x, n: n)
                         for j in 0..<(n * rows) {
@@ -60,22 +61,5 @@ final class LinearPreciseTests: XCTestCase {
                 XCTAssertEqual(a, b, "\(dtype) n=\(n)")
             }
         }
-    }
-
-    /// x - dequant(Q8_0(x)) per row, the second term's input.
-    func residual(_ x: [Float], n: Int, cols: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: n * cols)
-        var bytes = [UInt8](repeating: 0, count: cols / 32 * BlockQ8_0.byteSize)
-        var back = [Float](repeating: 0, count: cols)
-        for i in 0..<n {
-            x.withUnsafeBufferPointer { xp in
-                bytes.withUnsafeMutableBytes {
-                    BlockQ8_0.quantizeRef(UnsafeBufferPointer(rebasing: xp[(i * cols)..<((i + 1) * cols)]), into: $0)
-                }
-            }
-            bytes.withUnsafeBytes { b in back.withUnsafeMutableBufferPointer { BlockQ8_0.dequantizeRef(b, into: $0) } }
-            for k in 0..<cols { out[i * cols + k] = x[i * cols + k] - back[k] }
-        }
-        return out
     }
 }
