@@ -131,13 +131,13 @@ if what == "head" || what == "all" {
         for n in [1, 4, 16, 32, 64, 128] {
             let x = (0..<(n * cols)).map { Float(sin(Double($0))) }
             var y = [Float](repeating: 0, count: n * rows)
-            for f32 in [false, true] {
-                var line = String(format: "%-5@ %d %@ ", dtype.name as NSString, n, f32 ? "2q8" : "int")
+            for precise in [false, true] {
+                var line = String(format: "%-5@ %d %@ ", dtype.name as NSString, n, precise ? "2q8" : "int")
                 for t in threadList {
                     let pool = ThreadPool(threads: t)
                     timingThreads = t
                     let sec = timeIt(minTime: 0.8) {
-                        if f32 { Linear.forwardPrecise(w, x: x, n: n, y: &y, pool: pool) }
+                        if precise { Linear.forwardPrecise(w, x: x, n: n, y: &y, pool: pool) }
                         else { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
                     }
                     line += String(format: "  %8.1f %7.3f", Double(w.byteCount) / sec / 1e9, sec * 1e3)
@@ -262,7 +262,7 @@ if what == "gemvn" {
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
     print("\nGEMV n = \(ns.map(String.init).joined(separator: ",")) (batched decode): GB/s of weights read once per call, 1 thread")
     for (rows, cols) in [(4864, 896), (896, 4864), (151936, 896)] {
-        for dtype in [DType.q4, .q8, .q4_1, .f16, .bf16] where only?.contains(dtype.name) ?? (dtype == .q4 || dtype == .q8) {
+        for dtype in [DType.q4, .q8, .q4_1] where only?.contains(dtype.name) ?? (dtype != .q4_1) {
             let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
             var line = String(format: "%-13@ %-3@", "\(rows)x\(cols)" as NSString, dtype.name as NSString)
             let pool = ThreadPool(threads: 1)
