@@ -96,9 +96,18 @@ public final class GGUFCheckpoint: SourceCheckpoint {
         return same ? try file.rawBytes(info.name) : nil
     }
 
+    private var filesMemo: [String: Data]?
+
     /// tokenizer.json synthesized from the GGUF vocabulary (byte-level BPE), so every .sentio file
-    /// carries its tokenizer in one format.
+    /// carries its tokenizer in one format. Built once per checkpoint.
     public func embeddedFiles() throws -> [String: Data] {
+        if let f = filesMemo { return f }
+        let f = try synthesizeFiles()
+        filesMemo = f
+        return f
+    }
+
+    private func synthesizeFiles() throws -> [String: Data] {
         let md = file.metadata
         guard let tokens = md["tokenizer.ggml.tokens"]?.stringArray else { return [:] }
         guard md["tokenizer.ggml.model"]?.string == "gpt2" else {
@@ -106,8 +115,9 @@ public final class GGUFCheckpoint: SourceCheckpoint {
         }
         let merges = md["tokenizer.ggml.merges"]?.stringArray ?? []
         let types = md["tokenizer.ggml.token_type"]?.intArray ?? []
-        var vocab: [String: Int] = [:]
+        var vocab: [(String, Int)] = []
         vocab.reserveCapacity(tokens.count)
+        var lastId: [String: Int] = [:]   // a token listed twice keeps its last id (as a JSON object would)
         var added: [[String: Any]] = []
         for (i, t) in tokens.enumerated() {
             let ty = i < types.count ? types[i] : 1
@@ -115,7 +125,8 @@ public final class GGUFCheckpoint: SourceCheckpoint {
                 added.append(["id": i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
                               "normalized": false, "special": ty == 3])
             } else {
-                vocab[t] = i
+                vocab.append((t, i))
+                lastId[t] = i
             }
         }
         let json: [String: Any] = [
@@ -126,14 +137,50 @@ public final class GGUFCheckpoint: SourceCheckpoint {
                 ["type": "Split", "pattern": ["Regex": Self.qwen2Pattern], "behavior": "Isolated", "invert": false],
                 ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false]]],
             "decoder": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
-            "model": ["type": "BPE", "vocab": vocab, "merges": merges, "byte_fallback": false,
+            "model": ["type": "BPE", "vocab": [String: Int](), "merges": merges, "byte_fallback": false,
                       "ignore_merges": false, "fuse_unk": false],
         ]
-        var files = ["tokenizer.json": try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])]
+        // Sorted keys make the bytes (and so the .sentio file) reproducible, but Foundation sorts keys
+        // with locale-aware comparison: for a 151,643-entry vocab that took ~7 s. So the object is written
+        // with the vocab empty and the vocab, in id order as Hugging Face writes it, spliced in.
+        let skeleton = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        let slot = Data(#""vocab":{}"#.utf8)
+        guard let r = skeleton.range(of: slot) else {
+            throw SentioError(.format, file: path, "internal: tokenizer.json skeleton has no vocab slot")
+        }
+        var text = Data(#""vocab":{"#.utf8)
+        var first = true
+        for (t, i) in vocab where lastId[t] == i {
+            if !first { text.append(UInt8(ascii: ",")) }
+            first = false
+            text.append(contentsOf: Self.jsonQuoted(t).utf8)
+            text.append(contentsOf: ":\(i)".utf8)
+        }
+        text.append(UInt8(ascii: "}"))
+        var tokenizerJSON = skeleton
+        tokenizerJSON.replaceSubrange(r, with: text)
+        var files = ["tokenizer.json": tokenizerJSON]
         if let t = md["tokenizer.chat_template"]?.string {
             files["chat_template.jinja"] = Data(t.utf8)
         }
         return files
+    }
+
+    /// `s` as a JSON string literal (RFC 8259 escapes: quote, backslash, control characters).
+    static func jsonQuoted(_ s: String) -> String {
+        var o = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": o += "\\\""
+            case "\\": o += "\\\\"
+            case "\n": o += "\\n"
+            case "\r": o += "\\r"
+            case "\t": o += "\\t"
+            case _ where u.value < 0x20: o += String(format: "\\u%04x", u.value)
+            default: o.unicodeScalars.append(u)
+            }
+        }
+        return o + "\""
     }
 
     static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
