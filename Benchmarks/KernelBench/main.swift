@@ -7,6 +7,7 @@
 // pool: cost of one empty parallelFor (count = threads) on the pool, in microseconds.
 // gemvn: q8/q4 (q4_1) GEMV with n = 1..8 (BENCH_N) activation rows (batched decode), GB/s of weights.
 // decode: the matmuls of one Qwen2-0.5B decode step (169 matrices, from DRAM); BENCH_DTYPES picks q4,q8 (default), q4_1, f16, bf16.
+// Weights sit in huge pages as the runtime keeps them; SENTIO_HUGEPAGES=0 gives 4 KiB pages (for A/B runs).
 //
 // Measured (Sapphire Rapids-class VM, 2 vCPUs shared with other builds, thread CPU time, +-20% noise):
 //   stream 512 MB: 11.7-15 GB/s per thread; 2 threads together 12.1 GB/s wall (no gain over 1 thread).
@@ -60,7 +61,8 @@ func timeIt(minTime: Double = 0.4, _ body: () -> Void) -> Double {
 /// Weight bytes with values that are finite and small for every dtype.
 func makeWeight(_ dtype: DType, rows: Int, cols: Int) -> (UnsafeMutableRawPointer, WeightMatrix) {
     let rowBytes = cols / dtype.blockSize * dtype.bytesPerBlock
-    let p = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
+    // As the runtime holds weights: huge pages unless SENTIO_HUGEPAGES=0 (SentioCore/HugePages.swift).
+    let p = HugePages.allocate(byteCount: rows * rowBytes).baseAddress!
     var s: UInt32 = 12345
     func rnd() -> UInt32 { s = s &* 1664525 &+ 1013904223; return s >> 8 }
     let f = Float(0.01)

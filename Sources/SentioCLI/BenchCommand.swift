@@ -20,6 +20,7 @@ struct Bench: ParsableCommand {
     @Option(help: "For a .gguf: convert matrices in memory to this type") var ggufQuant: String?
     @Option(help: "Batch sizes for batched decode (tg<N>xB rows, aggregate t/s), comma separated") var batch: String?
     @Option(help: "KV cache type: f16, f32, q8 (int8 keys and values) or q8v (f16 keys, int8 values)") var kv: String = "f16"
+    @Flag(help: "Read .sentio weights from the file mapping in place (no copy into huge-page memory)") var mmap = false
     @Flag(help: "JSON rows (llama-bench field names)") var json = false
     @Flag(help: "Markdown table (default)") var md = false
 
@@ -45,7 +46,7 @@ struct Bench: ParsableCommand {
             for path in model.split(separator: ",").map(String.init) {
                 var q: DType? = nil
                 if let s = ggufQuant { q = DType(name: s) }
-                let lm = try LanguageModel(url: URL(fileURLWithPath: path), ggufQuant: q, maxRows: max(512, ps.max() ?? 0))
+                let lm = try LanguageModel(url: URL(fileURLWithPath: path), ggufQuant: q, maxRows: max(512, ps.max() ?? 0), mapWeights: mmap)
                 for t in ts {
                     let pool = ThreadPool(threads: t)
                     let g = Generator(lm, pool: pool)

@@ -14,6 +14,8 @@ struct ModelOptions: ParsableArguments {
     var ggufQuant: String?
     @Option(help: "KV cache type: f16, f32, q8 (int8 keys and values) or q8v (f16 keys, int8 values)")
     var kv: String = "f16"
+    @Flag(help: "Read a .sentio file's weights from the file mapping in place instead of copying them into huge-page memory (quicker start, page cache shared between processes, slower decode)")
+    var mmap = false
 
     func load() throws -> LanguageModel {
         let url = URL(fileURLWithPath: model)
@@ -23,7 +25,7 @@ struct ModelOptions: ParsableArguments {
             guard let t = DType(name: s), t.isFloat else { throw SentioError(.argument, "--gguf-quant must be f32, f16, bf16, q8, q4 or q4_1") }
             q = t
         }
-        return try LanguageModel(url: url, ggufQuant: q)
+        return try LanguageModel(url: url, ggufQuant: q, mapWeights: mmap)
     }
 
     func pool() -> ThreadPool {

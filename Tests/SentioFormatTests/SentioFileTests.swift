@@ -92,6 +92,31 @@ final class SentioFileTests: XCTestCase {
         }
     }
 
+    /// Raw tensors picked as resident are copied out of the map (also ones over one 4 MiB copy job, with
+    /// a short last job), byte-identical and 64-byte aligned; the others stay in the map; LZ4 tensors
+    /// decode into the same arena.
+    func testResidentCopies() throws {
+        let dir = TestPaths.tempDir("sentio")
+        var s = Self.samples()
+        var rng = TestRNG(seed: 9)
+        s.append(Sample(name: "big.raw", dtype: .f32, shape: [(9 << 20) / 4 + 5], bytes: (0..<((9 << 20) + 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+        for (tag, policy) in [("raw", SentioCodecPolicy.raw), ("lz4", .lz4)] {
+            let u = dir.appendingPathComponent("resident-\(tag).sentio")
+            try Self.write(u, s, codec: policy)
+            let mapped = try SentioFile.open(u)
+            let pick: Set<String> = ["big.raw", "q8.w", "f32.random", "empty"]
+            let f = try SentioFile.open(u, verify: true, resident: { pick.contains($0) })
+            try checkSame(f, s)
+            let raw = f.entries.filter { $0.codec == .raw }
+            XCTAssertEqual(f.residentBytes, raw.filter { pick.contains($0.name) }.reduce(0) { $0 + $1.storedSize }, tag)
+            XCTAssertEqual(mapped.residentBytes, 0)
+            for e in f.entries where e.rawSize > 0 {
+                XCTAssertEqual(try f.isMapped(e.name), e.codec == .raw && !pick.contains(e.name), "\(tag) \(e.name)")
+                XCTAssertEqual(try mapped.isMapped(e.name), e.codec == .raw, "\(tag) \(e.name)")
+            }
+        }
+    }
+
     /// Tensors over one LZ4 chunk (256 KiB) round-trip exactly, with a short last chunk.
     func testMultiChunkLZ4() throws {
         var rng = TestRNG(seed: 5)

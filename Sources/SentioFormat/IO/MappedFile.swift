@@ -32,6 +32,19 @@ public final class MappedFile: @unchecked Sendable {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
     }
 
+    /// Unmaps the resident pages wholly inside [offset, offset + count) from this process (the map is
+    /// read-only, so a later touch reads them back from the page cache unchanged): after a copy of those
+    /// bytes, the process's resident memory does not count them twice.
+    public func dropPages(_ offset: Int, _ count: Int) {
+        #if os(Linux)
+        guard let base, offset >= 0, count > 0, offset <= size, count <= size - offset else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let lo = (offset + page - 1) / page * page, hi = (offset + count) / page * page
+        if hi > lo { _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, MADV_DONTNEED) }
+        #endif
+    }
+
     /// The bytes [offset, offset+count), or an error naming the file when out of bounds.
     public func bytes(_ offset: Int, _ count: Int, what: String = "data") throws -> UnsafeRawBufferPointer {
         guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {

@@ -2,8 +2,11 @@
 //
 // Every field of the header and index is bounds-checked against the file before use; a bad file
 // gives a SentioError naming the file and the problem. Raw tensors are used in place from the
-// memory map (64-byte aligned because the map is page aligned and offsets are multiples of 64).
-// LZ4 tensors are decompressed at open, in parallel, into one 64-byte aligned arena.
+// memory map (64-byte aligned because the map is page aligned and offsets are multiples of 64), or,
+// when the opener picks them (`resident`), copied into memory at open. LZ4 tensors are decompressed at
+// open. Both go, in parallel, into one arena backed by huge pages (SentioCore/HugePages.swift): the
+// language model's matrices are read whole every decoded token, and from 4 KiB file pages that costs
+// ~10-15 % of decode speed on the machines measured (docs/BENCHMARKS.md).
 import Foundation
 import SentioCore
 
@@ -18,18 +21,22 @@ public final class SentioFile: @unchecked Sendable {
     public let fileSize: Int
     let map: MappedFile
     let index: [String: Int]
-    /// Decompressed LZ4 tensors live here (nil when all tensors are raw).
+    /// Decompressed LZ4 tensors and the raw tensors copied at open live here (nil when none).
     let arena: UnsafeMutableRawBufferPointer?
+    /// Bytes of raw tensors copied into the arena at open (`resident`).
+    public let residentBytes: Int
     /// Per entry: where its ready bytes live.
     let ready: [UnsafeRawBufferPointer]
 
-    public static func open(_ url: URL, verify: Bool = false) throws -> SentioFile {
-        try SentioFile(url: url, verify: verify)
+    /// Opens `url`. Raw tensors whose name `resident` accepts are copied into huge-page memory (the rest
+    /// are read from the map in place, where the page cache can share and drop them).
+    public static func open(_ url: URL, verify: Bool = false, resident: ((String) -> Bool)? = nil) throws -> SentioFile {
+        try SentioFile(url: url, verify: verify, resident: resident)
     }
 
     deinit { arena?.deallocate() }
 
-    private init(url: URL, verify: Bool) throws {
+    private init(url: URL, verify: Bool, resident: ((String) -> Bool)?) throws {
         self.url = url
         let path = url.path
         map = try MappedFile(url)
@@ -163,23 +170,37 @@ public final class SentioFile: @unchecked Sendable {
 
         if verify { try Self.verifyEntries(list, map: map, path: path) }
 
-        // Decompress LZ4 tensors in parallel into one aligned arena: every chunk of every tensor is a
-        // job; each worker decodes its jobs through one cache-sized scratch buffer.
+        // Decompress LZ4 tensors and copy the resident raw ones in parallel into one arena: every chunk
+        // of every tensor is a job; each worker decodes its jobs through one cache-sized scratch buffer.
+        // A raw tensor's job is a copy (chunk.srcLen == -1) of at most 4 MiB.
         var arenaSize = 0
         var arenaOffsets = [Int](repeating: -1, count: list.count)
         var jobs: [(entry: Int, chunk: ChunkedLZ4.Chunk)] = []
         var maxChunk = 0
-        for (i, e) in list.enumerated() where e.codec == .lz4Shuffle {
-            arenaOffsets[i] = arenaSize
-            arenaSize += SentioFormat.alignUp(e.rawSize)
-            let stored = try map.bytes(e.offset, e.storedSize, what: "tensor '\(e.name)'")
-            for c in try ChunkedLZ4.chunks(stored, rawSize: e.rawSize, dtype: e.dtype, fail: { bad("tensor '\(e.name)': \($0)") }) {
-                jobs.append((i, c))
-                maxChunk = max(maxChunk, c.rawLen)
+        var copied = 0
+        let copyChunk = 4 << 20
+        for (i, e) in list.enumerated() {
+            if e.codec == .lz4Shuffle {
+                arenaOffsets[i] = arenaSize
+                arenaSize += SentioFormat.alignUp(e.rawSize)
+                let stored = try map.bytes(e.offset, e.storedSize, what: "tensor '\(e.name)'")
+                for c in try ChunkedLZ4.chunks(stored, rawSize: e.rawSize, dtype: e.dtype, fail: { bad("tensor '\(e.name)': \($0)") }) {
+                    jobs.append((i, c))
+                    maxChunk = max(maxChunk, c.rawLen)
+                }
+            } else if e.storedSize > 0, resident?(e.name) == true {
+                _ = try map.bytes(e.offset, e.storedSize, what: "tensor '\(e.name)'")
+                arenaOffsets[i] = arenaSize
+                arenaSize += SentioFormat.alignUp(e.storedSize)
+                copied += e.storedSize
+                for start in stride(from: 0, to: e.storedSize, by: copyChunk) {
+                    jobs.append((i, ChunkedLZ4.Chunk(src: start, srcLen: -1, dst: start, rawLen: min(copyChunk, e.storedSize - start))))
+                }
             }
         }
+        residentBytes = copied
         if arenaSize > 0 {
-            let a = UnsafeMutableRawBufferPointer.allocate(byteCount: arenaSize, alignment: SentioFormat.alignment)
+            let a = HugePages.allocate(byteCount: arenaSize)
             let errors = ErrorBox()
             nonisolated(unsafe) let base = a.baseAddress!
             guard let mb = map.base else { a.deallocate(); throw bad("empty map") }
@@ -193,7 +214,9 @@ public final class SentioFile: @unchecked Sendable {
                 while j < jobsCopy.count {
                     let (i, c) = jobsCopy[j]
                     let e = entriesCopy[i]
-                    if !ChunkedLZ4.decode(e.dtype, c, stored: mapBase + e.offset, dst: base + offsetsCopy[i], scratch: scratch) {
+                    if c.srcLen < 0 {
+                        (base + offsetsCopy[i] + c.dst).copyMemory(from: mapBase + e.offset + c.src, byteCount: c.rawLen)
+                    } else if !ChunkedLZ4.decode(e.dtype, c, stored: mapBase + e.offset, dst: base + offsetsCopy[i], scratch: scratch) {
                         errors.add(SentioError(.corrupt, file: path, "tensor '\(e.name)': LZ4 data is corrupt (chunk at \(c.dst) does not decode to \(c.rawLen) bytes)"))
                     }
                     j += workers
@@ -203,6 +226,7 @@ public final class SentioFile: @unchecked Sendable {
                 a.deallocate()
                 throw err
             }
+            for (i, e) in list.enumerated() where e.codec == .raw && arenaOffsets[i] >= 0 { map.dropPages(e.offset, e.storedSize) }
             arena = a
         } else {
             arena = nil
@@ -210,10 +234,17 @@ public final class SentioFile: @unchecked Sendable {
         var views: [UnsafeRawBufferPointer] = []
         views.reserveCapacity(list.count)
         for (i, e) in list.enumerated() {
-            if e.codec == .raw { views.append(try map.bytes(e.offset, e.storedSize, what: "tensor '\(e.name)'")) }
+            if arenaOffsets[i] < 0 { views.append(try map.bytes(e.offset, e.storedSize, what: "tensor '\(e.name)'")) }
             else { views.append(UnsafeRawBufferPointer(start: arena!.baseAddress! + arenaOffsets[i], count: e.rawSize)) }
         }
         ready = views
+    }
+
+    /// Whether tensor `name`'s bytes are read from the file mapping in place (raw and not resident).
+    public func isMapped(_ name: String) throws -> Bool {
+        guard let i = index[name] else { throw SentioError(.argument, file: url.path, "no tensor named '\(name)'") }
+        guard let p = ready[i].baseAddress, let m = map.base else { return false }
+        return p >= m && p < m + map.size
     }
 
     final class ErrorBox: @unchecked Sendable {

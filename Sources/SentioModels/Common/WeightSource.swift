@@ -96,10 +96,11 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
     public let sourceName: String
     private var store: [String: (dtype: DType, shape: [Int], buffer: UnsafeMutableRawBufferPointer)] = [:]
     private let lock = NSLock()
+    /// Every tensor's bytes: huge-page slabs, so decode's weight streams need few page translations
+    /// (SentioCore/HugePages.swift). A replaced tensor's old bytes stay until the source goes.
+    private let arena = HugePageArena()
 
     public init(name: String) { sourceName = name }
-
-    deinit { for (_, v) in store { v.buffer.deallocate() } }
 
     public func has(_ name: String) -> Bool { lock.withLock { store[name] != nil } }
 
@@ -112,12 +113,9 @@ public final class InMemoryWeights: WeightSource, @unchecked Sendable {
 
     /// Stores a copy of `bytes` (already in `dtype`'s layout).
     public func add(_ name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) {
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        let buf = arena.allocate(byteCount: bytes.count)
         if let b = bytes.baseAddress, bytes.count > 0 { buf.baseAddress!.copyMemory(from: b, byteCount: bytes.count) }
-        lock.withLock {
-            if let old = store[name] { old.buffer.deallocate() }
-            store[name] = (dtype, shape, UnsafeMutableRawBufferPointer(rebasing: buf[0..<bytes.count]))
-        }
+        lock.withLock { store[name] = (dtype, shape, buf) }
     }
 
     /// Stores f32 values converted to `dtype` (quantized with the scalar reference quantizers).

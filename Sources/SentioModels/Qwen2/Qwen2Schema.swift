@@ -18,6 +18,12 @@ public enum Qwen2Schema {
     public static func inputNorm(_ i: Int) -> String { layer(i) + "input_layernorm.weight" }
     public static func postNorm(_ i: Int) -> String { layer(i) + "post_attention_layernorm.weight" }
 
+    /// Whether `name` is one of a Qwen2 model's tensors (also inside an R1-Omni file, whose other towers
+    /// have other prefixes): the weights decode reads every token, which loaders keep resident.
+    public static func isModelTensor(_ name: String) -> Bool {
+        name.hasPrefix("model.layers.") || name == embed || name == finalNorm || name == lmHead
+    }
+
     /// Every tensor the loader needs, with its shape and role.
     public static func tensors(_ c: Qwen2Config) -> [TensorSpec] {
         let h = c.hiddenSize, kv = c.kvDim, f = c.intermediateSize

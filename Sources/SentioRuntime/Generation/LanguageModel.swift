@@ -24,8 +24,11 @@ public final class LanguageModel: @unchecked Sendable {
     let source: WeightSource
 
     /// Loads `url`: a `.sentio` file, or a `.gguf` converted in memory to `ggufQuant` (nil: keep the GGUF's
-    /// Q8_0/Q4_0/F16/F32 tensors as they are and dequantize other types to f16).
-    public init(url: URL, ggufQuant: DType? = nil, maxRows: Int = 512) throws {
+    /// Q8_0/Q4_0/F16/F32 tensors as they are and dequantize other types to f16). A `.sentio` file's
+    /// weights are copied into huge-page memory at load (faster decode, SentioCore/HugePages.swift) unless
+    /// `mapWeights`, which reads them from the file mapping in place (quicker start, page cache shared
+    /// between processes).
+    public init(url: URL, ggufQuant: DType? = nil, maxRows: Int = 512, mapWeights: Bool = false) throws {
         let t0 = Date()
         path = url.path
         let configJSON: String
@@ -48,7 +51,7 @@ public final class LanguageModel: @unchecked Sendable {
             tokenizerData = tj
             source = mem
         } else {
-            let f = try SentioFile.open(url)
+            let f = try SentioFile.open(url, resident: mapWeights ? nil : { _ in true })
             guard let tj = f.files["tokenizer.json"] else {
                 throw SentioError(.model, file: url.path, "the .sentio file embeds no tokenizer.json")
             }

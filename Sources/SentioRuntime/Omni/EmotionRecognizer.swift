@@ -73,9 +73,11 @@ public final class EmotionRecognizer: @unchecked Sendable {
     public let pool: ThreadPool
     public let loadSeconds: Double
 
-    public init(url: URL, maxRows: Int = 512, pool: ThreadPool = .shared) throws {
+    /// Loads an R1-Omni `.sentio` file. The language model's weights (read whole every decoded token) are
+    /// copied into huge-page memory unless `mapWeights`; the encoders' are read from the file mapping.
+    public init(url: URL, maxRows: Int = 512, pool: ThreadPool = .shared, mapWeights: Bool = false) throws {
         let t0 = Date()
-        let f = try SentioFile.open(url)
+        let f = try SentioFile.open(url, resident: mapWeights ? nil : { Qwen2Schema.isModelTensor($0) })
         guard f.metadata["sentio.model"] == "HumanOmni_qwen2" || (try? JSONSerialization.jsonObject(with: Data(f.config.utf8)) as? [String: Any])?["model_type"] as? String == "HumanOmni_qwen2" else {
             throw SentioError(.model, file: url.path, "not an R1-Omni / HumanOmni model file (model_type is not HumanOmni_qwen2)")
         }
