@@ -344,7 +344,7 @@ if what == "stream" || what == "all" {
     let bytes = 512 << 20
     for t in threadList {
         let bufs = (0..<t).map { _ -> UnsafeMutableRawPointer in
-            let b = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            let b = HugePages.allocate(byteCount: bytes).baseAddress!   // as weights are held
             memset(b, 1, bytes)
             return b
         }
