@@ -5,8 +5,8 @@
 // memory map (64-byte aligned because the map is page aligned and offsets are multiples of 64), or,
 // when the opener picks them (`resident`), copied into memory at open. LZ4 tensors are decompressed at
 // open. Both go, in parallel, into one arena backed by huge pages (SentioCore/HugePages.swift): the
-// language model's matrices are read whole every decoded token, and from 4 KiB file pages that costs
-// ~10-15 % of decode speed on the machines measured (docs/BENCHMARKS.md).
+// language model's matrices are read whole every decoded token, and from 4 KiB file pages that cost
+// ~15 % of 2-thread decode speed on the Zen 4 machine (docs/BENCHMARKS.md, eighth session).
 import Foundation
 import SentioCore
 
