@@ -181,18 +181,25 @@ final class OmniEndToEndTests: XCTestCase {
         XCTAssertEqual(compare(p.gate, try OmniFixture.file("vision.safetensors").floats("gate.p")).maxAbs, 0, accuracy: 1e-5)
     }
 
+    /// With the language model's weights copied into memory (the default) and read from the file mapping
+    /// (`mapWeights`): only the language model's raw tensors leave the map, and both give the reference.
     func testLogitsAndGreedyTokensMatchReference() throws {
-        let r = try EmotionRecognizer(url: try OmniFixture.sentio(.f32).url)
-        r.kvDType = .f32
-        let inputs = try OmniFixture.file("inputs.safetensors"), llm = try OmniFixture.file("llm.safetensors")
-        let p = try r.prepare(pixels: try inputs.floats("inputs.pixel_values_inference"), mel: try inputs.floats("inputs.log_mel"),
-                              instruction: try OmniFixture.instruction(), mode: .inference)
-        let d = compare(try OmniFixture.lastFiveLogits(r.model, embeddings: p.embeddings), try llm.floats("llm.logits_last5"))
-        print("omni f32: logits_last5 \(d)")
-        XCTAssertLessThanOrEqual(d.maxRel, 1e-4, "\(d)")
-        let ref = try llm.ints("gen.ids")
-        let g = try r.generate(embeddings: p.embeddings, maxTokens: ref.count)
-        XCTAssertEqual(g.tokens.map(Int.init), ref)
+        for mapWeights in [false, true] {
+            let r = try EmotionRecognizer(url: try OmniFixture.sentio(.f32).url, mapWeights: mapWeights)
+            r.kvDType = .f32
+            let raw = r.file.entries.filter { $0.codec == .raw && $0.rawSize > 0 }
+            XCTAssertTrue(raw.contains { Qwen2Schema.isModelTensor($0.name) } && raw.contains { !Qwen2Schema.isModelTensor($0.name) })
+            for e in raw { XCTAssertEqual(try r.file.isMapped(e.name), mapWeights || !Qwen2Schema.isModelTensor(e.name), e.name) }
+            let inputs = try OmniFixture.file("inputs.safetensors"), llm = try OmniFixture.file("llm.safetensors")
+            let p = try r.prepare(pixels: try inputs.floats("inputs.pixel_values_inference"), mel: try inputs.floats("inputs.log_mel"),
+                                  instruction: try OmniFixture.instruction(), mode: .inference)
+            let d = compare(try OmniFixture.lastFiveLogits(r.model, embeddings: p.embeddings), try llm.floats("llm.logits_last5"))
+            print("omni f32 (mapWeights \(mapWeights)): logits_last5 \(d)")
+            XCTAssertLessThanOrEqual(d.maxRel, 1e-4, "\(d)")
+            let ref = try llm.ints("gen.ids")
+            let g = try r.generate(embeddings: p.embeddings, maxTokens: ref.count)
+            XCTAssertEqual(g.tokens.map(Int.init), ref)
+        }
     }
 
     /// From clip.mp4 through SentioMedia. Frames are bit-exact with decord, so the pixels must equal the
