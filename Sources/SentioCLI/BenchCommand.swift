@@ -21,6 +21,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch sizes for batched decode (tg<N>xB rows, aggregate t/s), comma separated") var batch: String?
     @Option(help: "KV cache type: f16, f32, q8 (int8 keys and values) or q8v (f16 keys, int8 values)") var kv: String = "f16"
     @Flag(help: "Read .sentio weights from the file mapping in place (no copy into huge-page memory)") var mmap = false
+    @Flag(help: "Quantized matmuls with (nearly) unrounded activations (see generate --precise)") var precise = false
     @Flag(help: "JSON rows (llama-bench field names)") var json = false
     @Flag(help: "Markdown table (default)") var md = false
 
@@ -47,6 +48,8 @@ struct Bench: ParsableCommand {
                 var q: DType? = nil
                 if let s = ggufQuant { q = DType(name: s) }
                 let lm = try LanguageModel(url: URL(fileURLWithPath: path), ggufQuant: q, maxRows: max(512, ps.max() ?? 0), mapWeights: mmap)
+                lm.model.preciseActivations = precise
+                let label = lm.dtypeSummary + (precise ? " precise" : "")
                 for t in ts {
                     let pool = ThreadPool(threads: t)
                     let g = Generator(lm, pool: pool)
@@ -61,14 +64,14 @@ struct Bench: ParsableCommand {
                         let cpuMean = cpuSamples.reduce(0, +) / Double(cpuSamples.count)
                         let mean = samples.reduce(0, +) / Double(samples.count)
                         let sd = samples.count > 1 ? (samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(samples.count - 1)).squareRoot() : 0
-                        let row: [String: Any] = ["model_filename": path, "model_type": "qwen2 \(lm.dtypeSummary)",
+                        let row: [String: Any] = ["model_filename": path, "model_type": "qwen2 \(label)",
                                                   "model_size": lm.weightBytes, "model_n_params": lm.parameterCount,
                                                   "backend": "sentio", "n_threads": t, "test": name,
                                                   "avg_ts": mean, "stddev_ts": sd, "samples_ts": samples, "cpu_info": machine,
                                                   "avg_ts_per_cpu_second": cpuMean]
                         rows.append(row)
                         if !json {
-                            print("| \(URL(fileURLWithPath: path).lastPathComponent) \(lm.dtypeSummary) | \(formatBytes(lm.weightBytes)) | \(formatCount(lm.parameterCount)) | sentio | \(t) | \(name) | \(String(format: "%.2f ± %.2f", mean, sd)) | \(String(format: "%.2f", cpuMean)) |")
+                            print("| \(URL(fileURLWithPath: path).lastPathComponent) \(label) | \(formatBytes(lm.weightBytes)) | \(formatCount(lm.parameterCount)) | sentio | \(t) | \(name) | \(String(format: "%.2f ± %.2f", mean, sd)) | \(String(format: "%.2f", cpuMean)) |")
                         }
                     }
                 }

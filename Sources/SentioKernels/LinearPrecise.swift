@@ -19,48 +19,79 @@ extension Linear {
     /// (SK_QGEMVN_MAX_N), so the weights are read in place once per group of twoTermMaxRows / 2 activation rows.
     public static let twoTermMaxRows = 16
 
+    /// Scratch bytes one pass of more than 8 activation rows may use (x2 and the outputs); settable for tests.
+    nonisolated(unsafe) static var twoTermScratchBytes = 64 << 20
+
     /// y[n, rows] = x[n, cols] · dequant(W)ᵀ (+ bias) with x at (nearly) full precision. Float weights:
-    /// `forward` (f32 math already). Quantized weights: two Q8_0 terms per activation row, 8 rows per pass.
+    /// `forward` (f32 math already). Quantized weights: two Q8_0 terms per activation row.
     public static func forwardPrecise(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
                                       y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil,
                                       pool: ThreadPool = .shared) {
-        guard w.dtype.isQuantized, n > 0, w.rows > 0, w.cols > 0 else {
-            forward(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        forwardPreciseMany([(w, y, bias)], x: x, n: n, pool: pool)
+    }
+
+    /// forwardPrecise for several matrices of one input (q/k/v, gate/up): the two-term rows are built and
+    /// quantized once, every matrix's row chunks go to the pool in one dispatch. Up to 8 activation rows: one
+    /// pass (16 integer rows: the batched GEMV reads W in place); more rows: as many per pass as 64 MiB of
+    /// scratch holds (x2 and the 2n output rows of every matrix; the head: 52 rows), through the tile GEMM.
+    public static func forwardPreciseMany(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
+                                          x: UnsafePointer<Float>, n: Int, pool: ThreadPool = .shared) {
+        guard let first = items.first, n > 0, first.w.dtype.isQuantized,
+              items.allSatisfy({ $0.w.dtype == first.w.dtype && $0.w.cols == first.w.cols && $0.w.rows > 0 && $0.w.cols > 0 }) else {
+            for it in items {
+                if it.w.dtype.isQuantized && it.w.rows > 0 && it.w.cols > 0 && items.count > 1 {
+                    forwardPreciseMany([it], x: x, n: n, pool: pool)
+                } else {
+                    forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool)
+                }
+            }
             return
         }
-        let group = twoTermMaxRows / 2
+        let rowsAll = items.reduce(0) { $0 + $1.w.rows }
+        let small = twoTermMaxRows / 2
+        let group = n <= small ? n : max(small, min(n, twoTermScratchBytes / (8 * (first.w.cols + rowsAll))))
         for g in stride(from: 0, to: n, by: group) {
-            forwardTwoTerm(w, x: x + g * w.cols, n: min(group, n - g), y: y + g * w.rows, bias: bias, pool: pool)
+            let m = min(group, n - g)
+            forwardTwoTerm(items.map { ($0.w, $0.y + g * $0.w.rows, $0.bias) }, x: x + g * first.w.cols, n: m, pool: pool)
         }
     }
 
     /// Rows 2i = x_i and 2i+1 = x_i - d·q (the residual of the Q8_0 rounding the integer kernels apply to x_i,
     /// with the stored f16 scale d), through the integer kernels together; y_i = y_2i + y_2i+1 (+ bias).
-    static func forwardTwoTerm(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
-                               bias: UnsafePointer<Float>?, pool: ThreadPool) {
-        let cols = w.cols, rows = w.rows, code = w.dtype.kernelCode, nb = cols / 32
-        ScratchCache.with(bytes: 2 * n * (cols + rows) * 4) { raw in
+    static func forwardTwoTerm(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
+                               x: UnsafePointer<Float>, n: Int, pool: ThreadPool) {
+        let w0 = items[0].w, cols = w0.cols, code = w0.dtype.kernelCode, nb = cols / 32
+        let rowsAll = items.reduce(0) { $0 + $1.w.rows }
+        ScratchCache.with(bytes: 2 * n * (cols + rowsAll) * 4) { raw in
             let x2 = raw.bindMemory(to: Float.self, capacity: 2 * n * cols)
-            let y2 = (raw + 2 * n * cols * 4).bindMemory(to: Float.self, capacity: 2 * n * rows)
+            var y2s: [UnsafeMutablePointer<Float>] = []
+            var off = 2 * n * cols * 4
+            for it in items {
+                y2s.append((raw + off).bindMemory(to: Float.self, capacity: 2 * n * it.w.rows))
+                off += 2 * n * it.w.rows * 4
+            }
             withQuantized(x, n: n, cols: cols, code: code, pool: pool) { xq in
                 for i in 0..<n {
                     let xi = x + i * cols, first = x2 + 2 * i * cols, rest = first + cols
                     first.update(from: xi, count: cols)
                     for b in 0..<nb {
-                        let d = xq.d[i * nb + b], q = xq.qs + i * cols + b * 32
-                        for j in 0..<32 { rest[b * 32 + j] = xi[b * 32 + j] - d * Float(q[j]) }
+                        let d = xq.d[i * nb + b], q = xq.qs + i * cols + b * 32, xb = xi + b * 32, rb = rest + b * 32
+                        for j in 0..<32 { rb[j] = xb[j] - d * Float(q[j]) }
                     }
                 }
             }
             withQuantized(x2, n: 2 * n, cols: cols, code: code, pool: pool) { xq in
-                qgemm([(w, y2, nil)], xq: xq, pool: pool)
+                qgemm(zip(items, y2s).map { ($0.0.w, $0.1, nil) }, xq: xq, pool: pool)
             }
-            for i in 0..<n {
-                let a = y2 + 2 * i * rows, b = a + rows, out = y + i * rows
-                if let bias {
-                    for r in 0..<rows { out[r] = a[r] + b[r] + bias[r] }
-                } else {
-                    for r in 0..<rows { out[r] = a[r] + b[r] }
+            for (it, y2) in zip(items, y2s) {
+                let rows = it.w.rows
+                for i in 0..<n {
+                    let a = y2 + 2 * i * rows, b = a + rows, out = it.y + i * rows
+                    if let bias = it.bias {
+                        for r in 0..<rows { out[r] = a[r] + b[r] + bias[r] }
+                    } else {
+                        for r in 0..<rows { out[r] = a[r] + b[r] }
+                    }
                 }
             }
         }

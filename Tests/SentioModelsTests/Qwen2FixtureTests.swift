@@ -90,6 +90,43 @@ final class Qwen2FixtureTests: XCTestCase {
         XCTAssertEqual(mismatches, 0, "argmax differs at \(mismatches) of \(L) positions")
     }
 
+    /// preciseActivations: q8 weights with (nearly) unrounded activations against the same q8 weights
+    /// dequantized to f32 (so the weights' error is the same on both sides and only the activation handling
+    /// differs). The two-term activations leave 1/254 of one Q8_0 rounding per element, so the logits' distance
+    /// to the f32 run must shrink by well over an order of magnitude (asserted: 20x) against one rounding, and
+    /// every position's argmax must agree with the f32 run.
+    func testPreciseActivationsTrackDequantizedWeights() throws {
+        let q8 = try Self.loadTinyLLM(dtype: .q8)
+        let c = q8.config
+        let deq = InMemoryWeights(name: "tiny-a q8 dequantized")
+        for spec in Qwen2Schema.tensors(c) { deq.add(spec.name, floats: try q8.weights.source.floats(spec), shape: spec.shape) }
+        let f32 = try Qwen2Model(config: c, source: deq, maxRows: 128)
+        let embeds = try SafetensorsFile(TestPaths.tinyA.appendingPathComponent("llm.safetensors")).floats("llm.inputs_embeds")
+        let n = min(16, embeds.count / c.hiddenSize)
+        func run(_ m: Qwen2Model) throws -> [Float] {
+            let cache = KVCacheLayout(config: c, blockTokens: 16, dtype: .f32).makeCache()
+            var logits = [Float](repeating: 0, count: n * c.vocabSize)
+            try embeds.withUnsafeBufferPointer { e in
+                try logits.withUnsafeMutableBufferPointer { lg in
+                    try m.forward(input: e.baseAddress!, segments: [SequenceSegment(cache: cache, count: n)], logitRows: .all,
+                                  logits: lg.baseAddress!)
+                }
+            }
+            return logits
+        }
+        let ref = try run(f32), plain = try run(q8)
+        q8.preciseActivations = true
+        let precise = try run(q8)
+        q8.preciseActivations = false
+        let dPlain = compare(plain, ref), dPrecise = compare(precise, ref)
+        print("q8 vs dequantized f32 weights: one Q8_0 rounding \(dPlain); two terms \(dPrecise)")
+        XCTAssertGreaterThan(dPlain.maxAbs, 0)
+        XCTAssertLessThan(dPrecise.maxAbs * 20, dPlain.maxAbs)
+        func argmax(_ l: [Float]) -> [Int] { (0..<n).map { r in l.withUnsafeBufferPointer { Ops.argmax($0.baseAddress! + r * c.vocabSize, count: c.vocabSize) } } }
+        XCTAssertEqual(argmax(precise), argmax(ref))
+        XCTAssertEqual(try run(q8), plain, "switching back gives the plain path again")
+    }
+
     func testGreedyGenerationMatchesReference() throws {
         let model = try Self.loadTinyLLM()
         let c = model.config

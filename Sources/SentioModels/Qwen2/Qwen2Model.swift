@@ -20,6 +20,18 @@ public final class Qwen2Model: @unchecked Sendable {
     private let lock = NSLock()
     private var hook: Qwen2LinearHook?
 
+    private var precise = false
+
+    /// Quantized matmuls of the layers with (nearly) unrounded activations (Linear.forwardPreciseMany: x as
+    /// two Q8_0 terms) instead of one Q8_0 rounding; the output head always runs that way. Closer to the
+    /// model's own arithmetic (Qwen2.5-Coder-0.5B q8 against f32: KL 0.000331 -> 0.000014, top-1 98.87 ->
+    /// 99.78 %), at a cost in speed (2 threads: q8 prefill ~0.5x, decode ~0.85x; docs/BENCHMARKS.md).
+    /// No effect on float weights, whose matmuls are f32 already. Set it between forward calls.
+    public var preciseActivations: Bool {
+        get { lock.withLock { precise } }
+        set { lock.withLock { precise = newValue } }
+    }
+
     /// An adapter applied on top of the base projections at every forward (nil: the base model).
     /// Set it between forward calls (e.g. a LoRA adapter loaded with `--lora DIR`).
     public var linearHook: Qwen2LinearHook? {
@@ -77,12 +89,16 @@ public final class Qwen2Model: @unchecked Sendable {
         }
         let x = s.x, xn = s.xn, q = s.q, k = s.k, v = s.v, att = s.att, g = s.gate, u = s.up
         x.update(from: input, count: n * h)
-        let hook = self.hook
+        let hook = self.hook, precise = self.precise
         // Base projections of one input (staged or quantized once for all of them), then the adapter's terms
         // when one is set.
         func project(_ l: Int, _ xin: UnsafePointer<Float>,
                      _ outs: [(p: Qwen2Schema.Proj, w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)]) {
-            Linear.forwardMany(outs.map { ($0.w, $0.y, $0.bias) }, x: xin, n: n, pool: pool)
+            if precise {
+                Linear.forwardPreciseMany(outs.map { ($0.w, $0.y, $0.bias) }, x: xin, n: n, pool: pool)
+            } else {
+                Linear.forwardMany(outs.map { ($0.w, $0.y, $0.bias) }, x: xin, n: n, pool: pool)
+            }
             if let hook { for o in outs { hook.addDelta(layer: l, proj: o.p, x: xin, n: n, y: o.y, pool: pool) } }
         }
 
