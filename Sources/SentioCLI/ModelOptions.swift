@@ -16,7 +16,7 @@ struct ModelOptions: ParsableArguments {
     var kv: String = "f16"
     @Flag(help: "Read a .sentio file's weights from the file mapping in place instead of copying them into huge-page memory (quicker start, page cache shared between processes, slower decode)")
     var mmap = false
-    @Flag(help: "Quantized matmuls with (nearly) unrounded activations: closer to f32 results (q8: KL to f32 ~20x lower), slower (q8, 2 threads: prefill ~0.5x, decode ~0.85x)")
+    @Flag(help: "Quantized matmuls with (nearly) unrounded activations: closer to f32 results (q8: KL to f32 ~20x lower), slower (q8, 2 threads: prefill ~0.5x, decode ~0.8x)")
     var precise = false
 
     func load() throws -> LanguageModel {

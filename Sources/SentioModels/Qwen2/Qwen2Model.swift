@@ -25,7 +25,7 @@ public final class Qwen2Model: @unchecked Sendable {
     /// Quantized matmuls of the layers with (nearly) unrounded activations (Linear.forwardPreciseMany: x as
     /// two Q8_0 terms) instead of one Q8_0 rounding; the output head always runs that way. Closer to the
     /// model's own arithmetic (Qwen2.5-Coder-0.5B q8 against f32: KL 0.000331 -> 0.000014, top-1 98.87 ->
-    /// 99.78 %), at a cost in speed (2 threads: q8 prefill ~0.5x, decode ~0.85x; docs/BENCHMARKS.md).
+    /// 99.78 %), at a cost in speed (2 threads: q8 prefill ~0.5x, decode ~0.8x; docs/BENCHMARKS.md).
     /// No effect on float weights, whose matmuls are f32 already. Set it between forward calls.
     public var preciseActivations: Bool {
         get { lock.withLock { precise } }
