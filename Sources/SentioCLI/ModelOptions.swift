@@ -65,11 +65,16 @@ struct TextWindowOptions: ParsableArguments {
 
 /// Opens an R1-Omni model file for recognize / watch / eval / demo: a missing file is a not-found error,
 /// any load failure a model error naming the file. `threads` nil uses the shared pool; values below 1 mean 1.
-/// `mapWeights`: the language model's weights stay in the file mapping (see `--mmap`).
-func openRecognizer(_ url: URL, threads: Int?, mapWeights: Bool = false) throws -> EmotionRecognizer {
+/// `mapWeights`: the language model's weights stay in the file mapping (see `--mmap`); `precise`: its quantized
+/// matmuls take (nearly) unrounded activations (see `--precise`).
+func openRecognizer(_ url: URL, threads: Int?, mapWeights: Bool = false, precise: Bool = false) throws -> EmotionRecognizer {
     guard FileManager.default.fileExists(atPath: url.path) else { throw SentioError(.io, file: url.path, "model file not found") }
     let pool = threads.map { ThreadPool(threads: max(1, $0)) } ?? .shared
-    do { return try EmotionRecognizer(url: url, pool: pool, mapWeights: mapWeights) } catch let e as SentioError {
+    do {
+        let r = try EmotionRecognizer(url: url, pool: pool, mapWeights: mapWeights)
+        r.model.llm.preciseActivations = precise
+        return r
+    } catch let e as SentioError {
         throw SentioError(.model, file: e.file ?? url.path, e.message)
     }
 }

@@ -55,6 +55,12 @@ final class CLITests: XCTestCase {
         let ids = try XCTUnwrap(gj["generated_token_ids"] as? [Int])
         XCTAssertEqual(ids.count, 6)
         XCTAssertEqual(gj["prompt_token_ids"] as? [Int], [9707, 11, 1879])   // "Hello" "," " world" in the Qwen2 vocabulary
+        // --precise (two-term activations) and --mmap (weights read from the file mapping) run the same file
+        let alt = try CLI.run(["generate", "-m", out.path, "-p", "Hello, world", "-n", "6", "--json", "-t", "2", "--precise", "--mmap"])
+        XCTAssertEqual(alt.status, 0, alt.stderr)
+        let aj = try XCTUnwrap(alt.json as? [String: Any])
+        XCTAssertEqual((aj["generated_token_ids"] as? [Int])?.count, 6)
+        XCTAssertEqual(aj["prompt_token_ids"] as? [Int], [9707, 11, 1879])
     }
 
     /// perplexity: windows of --ctx, --chunks caps them, and a run compared with its own records has KL 0 and

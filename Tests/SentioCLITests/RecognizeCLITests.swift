@@ -39,6 +39,10 @@ final class RecognizeCLITests: XCTestCase {
         XCTAssertEqual(gate["video"]!, Double(p[0]), accuracy: 1e-5)
         XCTAssertEqual(gate["face"]!, Double(p[2]), accuracy: 1e-5)
         XCTAssertNotNil((j["timings"] as? [String: Double])?["whisper_s"])
+        // f32 weights: --precise changes nothing (their matmuls are f32 already); --mmap reads them in place
+        let alt = try CLI.run(["recognize", "-m", Self.model.path, clip.path, "--json", "--max-tokens", "\(ref.count)", "-t", "2", "--precise", "--mmap"])
+        XCTAssertEqual(alt.status, 0, alt.stderr)
+        XCTAssertEqual((alt.json as? [String: Any])?["generated_token_ids"] as? [Int], ref)
     }
 
     func testMediaErrorsHaveDistinctExitCodes() throws {
