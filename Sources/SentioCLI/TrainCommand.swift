@@ -40,6 +40,7 @@ struct CommonTrainOptions: ParsableArguments {
     @Option(help: "Log sample completions every N steps (default 10)") var sampleEvery: Int?
     @Option(help: "Seed: data order, sampling, LoRA init (default 42)") var seed: UInt64?
     @Option(name: .shortAndLong, help: "Threads (default: all cores)") var threads: Int?
+    @Flag(help: "Keep the model's weights in the file mapping instead of copying them into huge-page memory (ranks on one machine share the page cache; slower decode)") var mmap = false
     @Flag(help: "Continue the run in --out from its latest checkpoint") var resume = false
     @Flag(help: "Print the resolved options as JSON and exit") var dryRun = false
 
@@ -55,6 +56,7 @@ struct CommonTrainOptions: ParsableArguments {
         f["save-every"] = saveEvery.map(String.init); f["keep-checkpoints"] = keepCheckpoints.map(String.init)
         f["sample-every"] = sampleEvery.map(String.init); f["seed"] = seed.map(String.init)
         f["threads"] = threads.map(String.init)
+        if mmap { f["mmap"] = "true" }
         return f
     }
 
@@ -160,7 +162,7 @@ func runLanguageModelTraining(_ o: TrainRunOptions, resume: Bool) throws {
 /// The GRPO or SFT stepper on the model: R1-Omni (clips through the frozen encoders, cached under
 /// OUT/encoder-cache) or a plain Qwen2 LLM (text-only: the prompt is the dataset's human turn).
 func makeStepper(_ o: TrainRunOptions, data: TrainingData) throws -> any TrainingStepper {
-    let policy = try PolicyModel(url: URL(fileURLWithPath: o.model))
+    let policy = try PolicyModel(url: URL(fileURLWithPath: o.model), mapWeights: o.mmap)
     if policy.kind == .omni {
         policy.encoderCache = try EncoderCache(directory: URL(fileURLWithPath: o.out).appendingPathComponent("encoder-cache"))
     }

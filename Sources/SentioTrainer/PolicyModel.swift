@@ -43,19 +43,20 @@ public final class PolicyModel: @unchecked Sendable {
         return obj?["model_type"] as? String == "HumanOmni_qwen2"
     }
 
-    public init(url: URL, maxRows: Int = 512, pool: ThreadPool = .shared) throws {
+    /// `mapWeights`: the language model's weights stay in the file mapping (see EmotionRecognizer / LanguageModel).
+    public init(url: URL, maxRows: Int = 512, pool: ThreadPool = .shared, mapWeights: Bool = false) throws {
         path = url.path
         self.pool = pool
         modelChecksum = try ModelIdentity.checksum(of: url)
         if try Self.isOmni(url) {
-            let r = try EmotionRecognizer(url: url, maxRows: maxRows, pool: pool)
+            let r = try EmotionRecognizer(url: url, maxRows: maxRows, pool: pool, mapWeights: mapWeights)
             kind = .omni
             recognizer = r
             llm = r.model.llm
             tokenizer = r.tokenizer
             stopTokens = r.stopTokens
         } else {
-            let lm = try LanguageModel(url: url, maxRows: maxRows)
+            let lm = try LanguageModel(url: url, maxRows: maxRows, mapWeights: mapWeights)
             kind = .text
             recognizer = nil
             llm = lm.model

@@ -153,6 +153,11 @@ final class InfraCLITests: XCTestCase {
         try #"{"lr": 3e-4, "mask_truncated": true, "rewards": ["accuracy"], "steps": 7}"#.write(to: json, atomically: true, encoding: .utf8)
         let j = try JSONDecoder().decode(TrainRunOptions.self, from: Data(try CLI.run(base + ["--config", json.path]).stdout.utf8))
         XCTAssertEqual(j.lr, 3e-4); XCTAssertTrue(j.maskTruncated); XCTAssertEqual(j.rewards, ["accuracy"]); XCTAssertEqual(j.steps, 7)
+        XCTAssertFalse(j.mmap)
+        // --mmap on the command line, mmap in a config file
+        XCTAssertTrue(try JSONDecoder().decode(TrainRunOptions.self, from: Data(try CLI.run(base + ["--steps", "1", "--mmap"]).stdout.utf8)).mmap)
+        try #"{"mmap": true, "steps": 1}"#.write(to: json, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try JSONDecoder().decode(TrainRunOptions.self, from: Data(try CLI.run(base + ["--config", json.path]).stdout.utf8)).mmap)
 
         let bad = try CLI.run(base + ["--config", toml.path, "--temperature", "0"])
         XCTAssertEqual(bad.status, 2); XCTAssertTrue(bad.stderr.contains("--temperature must be positive"), bad.stderr)

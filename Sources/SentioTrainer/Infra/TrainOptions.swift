@@ -37,6 +37,9 @@ public struct TrainRunOptions: Codable, Equatable, Sendable {
     public var sampleEvery = 10
     public var seed: UInt64 = 42
     public var threads = 0
+    /// Keep the model's weights in the file mapping instead of copying them into huge-page memory (processes of
+    /// a data-parallel run on one machine then share one page-cache copy; decode is slower).
+    public var mmap = false
     // GRPO (spec section 7 preset)
     public var numGenerations = 8
     public var maxNewTokens = 512
@@ -61,7 +64,7 @@ public struct TrainRunOptions: Codable, Equatable, Sendable {
     static let commonKeys: Set<String> = [
         "model", "data", "out", "lora-r", "lora-alpha", "lora-dropout", "lora-targets", "rslora", "lr", "schedule",
         "warmup-steps", "weight-decay", "max-grad-norm", "batch-size", "gradient-accumulation", "steps", "epochs",
-        "save-every", "keep-checkpoints", "sample-every", "seed", "threads",
+        "save-every", "keep-checkpoints", "sample-every", "seed", "threads", "mmap",
     ]
     static let grpoKeys: Set<String> = [
         "num-generations", "max-new-tokens", "temperature", "top-k", "top-p", "beta", "epsilon-low", "epsilon-high",
@@ -130,6 +133,7 @@ public struct TrainRunOptions: Codable, Equatable, Sendable {
         case "sample-every": sampleEvery = try int()
         case "seed": guard let s = UInt64(v) else { throw bad("a non-negative integer") }; seed = s
         case "threads": threads = try int()
+        case "mmap": mmap = try bool()
         case "num-generations": numGenerations = try int()
         case "max-new-tokens": maxNewTokens = try int()
         case "temperature": temperature = try double()
