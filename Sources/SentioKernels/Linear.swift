@@ -16,8 +16,9 @@
 //             columns, exact int32 sums over the whole k range, one scale product per output. Below that
 //             (or without the tiles) q8r runs every Q8_0 path above.
 //   f32     : n == 1..3: C FMA GEMV (sentio_fgemm); larger n: packed sgemm (sgemm.c, or OpenBLAS).
-//   precise : forwardPrecise (LinearPrecise.swift), for the output head: quantized weights with x as two Q8_0
-//             terms through the integer kernels, instead of the one rounding of the paths above.
+//   precise : forwardPrecise / forwardPreciseMany (LinearPrecise.swift), for the output head and, with
+//             Qwen2Model.preciseActivations, every matmul: quantized weights with x as two Q8_0 terms through
+//             the integer kernels, instead of the one rounding of the paths above.
 //   f16/bf16: n < 16: C GEMV converting in registers; larger n: packed sgemm converting weight blocks
 //             to f32 while packing (once per call; cost / n is then small).
 // Threads split the weight rows into contiguous chunks (multiples of 4 rows: no shared cache lines

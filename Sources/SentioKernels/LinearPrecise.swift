@@ -19,9 +19,6 @@ extension Linear {
     /// (SK_QGEMVN_MAX_N), so the weights are read in place once per group of twoTermMaxRows / 2 activation rows.
     public static let twoTermMaxRows = 16
 
-    /// Scratch bytes one pass of more than 8 activation rows may use (x2 and the outputs); settable for tests.
-    nonisolated(unsafe) static var twoTermScratchBytes = 64 << 20
-
     /// y[n, rows] = x[n, cols] · dequant(W)ᵀ (+ bias) with x at (nearly) full precision. Float weights:
     /// `forward` (f32 math already). Quantized weights: two Q8_0 terms per activation row.
     public static func forwardPrecise(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
@@ -31,25 +28,23 @@ extension Linear {
     }
 
     /// forwardPrecise for several matrices of one input (q/k/v, gate/up): the two-term rows are built and
-    /// quantized once, every matrix's row chunks go to the pool in one dispatch. Up to 8 activation rows: one
-    /// pass (16 integer rows: the batched GEMV reads W in place); more rows: as many per pass as 64 MiB of
-    /// scratch holds (x2 and the 2n output rows of every matrix; the head: 52 rows), through the tile GEMM.
+    /// quantized once per pass, every matrix's row chunks go to the pool in one dispatch. 8 activation rows
+    /// per pass (16 integer rows: the batched GEMV reads W in place). Passes of more rows through the tile
+    /// GEMM measured slower (2 threads: the q8 head at n = 16 75 ms against 18 ms, a q8 perplexity run of
+    /// 2295 positions 21-22 s against 16-19 s, with --precise 31-34 s against 24-25 s).
     public static func forwardPreciseMany(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
                                           x: UnsafePointer<Float>, n: Int, pool: ThreadPool = .shared) {
         guard let first = items.first, n > 0, first.w.dtype.isQuantized,
               items.allSatisfy({ $0.w.dtype == first.w.dtype && $0.w.cols == first.w.cols && $0.w.rows > 0 && $0.w.cols > 0 }) else {
-            for it in items {
-                if it.w.dtype.isQuantized && it.w.rows > 0 && it.w.cols > 0 && items.count > 1 {
-                    forwardPreciseMany([it], x: x, n: n, pool: pool)
-                } else {
-                    forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool)
-                }
+            // Mixed dtypes or widths: each matrix on its own; float weights and empty shapes: `forward`.
+            if items.count > 1 {
+                for it in items { forwardPreciseMany([it], x: x, n: n, pool: pool) }
+            } else if let it = items.first {
+                forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool)
             }
             return
         }
-        let rowsAll = items.reduce(0) { $0 + $1.w.rows }
-        let small = twoTermMaxRows / 2
-        let group = n <= small ? n : max(small, min(n, twoTermScratchBytes / (8 * (first.w.cols + rowsAll))))
+        let group = twoTermMaxRows / 2
         for g in stride(from: 0, to: n, by: group) {
             let m = min(group, n - g)
             forwardTwoTerm(items.map { ($0.w, $0.y + g * $0.w.rows, $0.bias) }, x: x + g * first.w.cols, n: m, pool: pool)

@@ -1,7 +1,6 @@
 // Linear.forwardPrecise / forwardPreciseMany (the output head's path, and every matmul with
-// Qwen2Model.preciseActivations) against their twins, every quantized dtype, ISA level and thread count:
-// up to 8 activation rows in one pass through the GEMVs, more through the tile GEMM, in several passes
-// when the scratch budget is small.
+// Qwen2Model.preciseActivations) against their twins, every quantized dtype, ISA level and thread count,
+// one group of 8 activation rows per pass (n = 9, 17 and 40: two, three and five passes, the last partial).
 import XCTest
 import SentioCore
 @testable import SentioKernels
@@ -9,7 +8,7 @@ import SentioTestSupport
 
 final class LinearPreciseTests: XCTestCase {
     // n 1...3: the GEMV's 2/4/6 integer rows; 5 and 8: the batched GEMV (10 and 16 rows, its limit);
-    // 9, 17 and 40: the tile GEMM (18, 34, 80 integer rows). Odd row counts: 4-row tails.
+    // 9, 17 and 40: several passes of 8 rows. Odd row counts: 4-row tails.
     let shapes: [(rows: Int, cols: Int, n: Int)] = [(1, 32, 1), (37, 96, 2), (19, 160, 3), (67, 64, 5), (45, 128, 8),
                                                      (13, 64, 9), (300, 96, 17), (29, 64, 40)]
 
@@ -50,13 +49,11 @@ final class LinearPreciseTests: XCTestCase {
         }
     }
 
-    /// Several matrices of one input in one call give each matrix's forwardPrecise bit for bit in one pass
-    /// (same integer rows, same kernels) and to f32 rounding in several passes (the scratch budget cut to 9
-    /// rows per pass); a list that mixes dtypes runs each matrix on its own, with the same result.
+    /// Several matrices of one input in one call give each matrix's forwardPrecise bit for bit (same integer
+    /// rows, same kernels), in one pass (n <= 8) and in several; a list that mixes dtypes runs each matrix on
+    /// its own, with the same result.
     func testForwardPreciseManyEqualsOneByOne() {
         var rng = TestRNG(seed: 11)
-        let saved = Linear.twoTermScratchBytes
-        defer { Linear.twoTermScratchBytes = saved }
         forEachISA { isa in
             for dtype in [DType.q8, .q4, .q4_1] {
                 let other: DType = dtype == .q8 ? .q4 : .q8
@@ -64,31 +61,22 @@ final class LinearPreciseTests: XCTestCase {
                           OwnedWeight(dtype: dtype, rows: 61, cols: 96, rng: &rng), OwnedWeight(dtype: other, rows: 13, cols: 96, rng: &rng)]
                 let biases: [[Float]?] = [rng.floats(37), nil, rng.floats(61), rng.floats(13)]
                 for n in [1, 5, 12, 30] {
-                    for budget in [saved, 8 * (96 + 37 + 8 + 61) * 9] {   // the second: 9 rows per pass
-                        Linear.twoTermScratchBytes = budget
-                        let x = rng.floats(n * 96)
-                        for pool in pools {
-                            for list in [[0, 1, 2], [0, 3]] {   // one dtype; mixed
-                                let outs = list.map { UnsafeMutablePointer<Float>.allocate(capacity: n * ws[$0].matrix.rows) }
-                                defer { outs.forEach { $0.deallocate() } }
-                                let bs = list.map { i in biases[i].map { b -> UnsafeMutablePointer<Float> in
-                                    let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count); p.initialize(from: b, count: b.count); return p } }
-                                defer { bs.forEach { $0?.deallocate() } }
-                                Linear.forwardPreciseMany(list.indices.map { (ws[list[$0]].matrix, outs[$0], bs[$0].map { UnsafePointer($0) }) },
-                                                          x: x, n: n, pool: pool)
-                                for (k, i) in list.enumerated() {
-                                    var one = [Float](repeating: .nan, count: n * ws[i].matrix.rows)
-                                    Linear.forwardPrecise(ws[i].matrix, x: x, n: n, y: &one, bias: biases[i], pool: pool)
-                                    let many = Array(UnsafeBufferPointer(start: outs[k], count: one.count))
-                                    let ctx = "\(isa) \(dtype) list \(list) n=\(n) budget=\(budget) matrix \(i) threads=\(pool.threadCount)"
-                                    if budget == saved {
-                                        XCTAssertEqual(many.map(\.bitPattern), one.map(\.bitPattern), ctx)
-                                    } else {
-                                        // passes sized by the list's total rows (9) and by one matrix's (>= 9) split
-                                        // the rows differently between GEMM and GEMV calls: f32 order only
-                                        XCTAssertLessThanOrEqual(compare(many, one).maxRel, 2e-6 * Float(96).squareRoot(), ctx)
-                                    }
-                                }
+                    let x = rng.floats(n * 96)
+                    for pool in pools {
+                        for list in [[0, 1, 2], [0, 3]] {   // one dtype; mixed
+                            let outs = list.map { UnsafeMutablePointer<Float>.allocate(capacity: n * ws[$0].matrix.rows) }
+                            defer { outs.forEach { $0.deallocate() } }
+                            let bs = list.map { i in biases[i].map { b -> UnsafeMutablePointer<Float> in
+                                let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count); p.initialize(from: b, count: b.count); return p } }
+                            defer { bs.forEach { $0?.deallocate() } }
+                            Linear.forwardPreciseMany(list.indices.map { (ws[list[$0]].matrix, outs[$0], bs[$0].map { UnsafePointer($0) }) },
+                                                      x: x, n: n, pool: pool)
+                            for (k, i) in list.enumerated() {
+                                var one = [Float](repeating: .nan, count: n * ws[i].matrix.rows)
+                                Linear.forwardPrecise(ws[i].matrix, x: x, n: n, y: &one, bias: biases[i], pool: pool)
+                                let many = Array(UnsafeBufferPointer(start: outs[k], count: one.count))
+                                XCTAssertEqual(many.map(\.bitPattern), one.map(\.bitPattern),
+                                               "\(isa) \(dtype) list \(list) n=\(n) matrix \(i) threads=\(pool.threadCount)")
                             }
                         }
                     }
