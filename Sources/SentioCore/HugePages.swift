@@ -83,9 +83,9 @@ public final class HugePageArena: @unchecked Sendable {
                 current = b
                 used = 0
             }
-            let p = UnsafeMutableRawBufferPointer(rebasing: current![used..<(used + max(byteCount, 1))])
+            let p = UnsafeMutableRawBufferPointer(rebasing: current![used..<(used + byteCount)])
             used += n
-            return UnsafeMutableRawBufferPointer(rebasing: p[0..<byteCount])
+            return p
         }
     }
 }
