@@ -22,8 +22,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Clip to run instead of the generated / shipped one") var clip: String?
     @Flag(help: "Use the committed models/demo/clip.mp4 even when ffmpeg and espeak-ng are available") var noSynth = false
     @Option(name: .shortAndLong, help: "Threads (default: all cores)") var threads: Int?
-    @Flag(help: "Keep the language model's weights in the file mapping instead of copying them into huge-page memory (~0.1 GB lower peak memory, slower decode)") var mmap = false
-    @Flag(help: "The language model's quantized matmuls with (nearly) unrounded activations (closer to its f32 results; q8 prefill ~0.5x, decode ~0.8x the speed)") var precise = false
+    @OptionGroup var load: RecognizerLoadOptions
     @Option(help: "Maximum new tokens") var maxTokens: Int = 32
     @Flag(help: "One JSON object instead of text") var json = false
 
@@ -121,7 +120,7 @@ struct Demo: ParsableCommand {
                 print("")
                 fflush(nil)   // print() is buffered; the streamed text below is written directly
             }
-            let rec = try openRecognizer(murl, threads: threads, mapWeights: mmap, precise: precise)
+            let rec = try openRecognizer(murl, threads: threads, load: load)
             let (r, warnings) = try rec.recognize(clip: clipURL, maxTokens: maxTokens,
                                                   onText: json ? nil : { FileHandle.standardOutput.write(Data($0.utf8)) })
             for w in warnings { stderr("sentio: warning: \(w)\n") }

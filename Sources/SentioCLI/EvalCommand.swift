@@ -31,8 +31,7 @@ struct EvalRun: ParsableCommand {
     @Flag(help: "Continue an interrupted run in --out") var resume = false
     @Option(help: "Run one slice K/N of the dataset (0-based K)") var shard: String?
     @Option(name: .shortAndLong, help: "Threads (default: all cores)") var threads: Int?
-    @Flag(help: "Keep the language model's weights in the file mapping instead of copying them into huge-page memory (~0.1 GB lower peak memory, slower decode)") var mmap = false
-    @Flag(help: "The language model's quantized matmuls with (nearly) unrounded activations (closer to its f32 results; q8 prefill ~0.5x, decode ~0.8x the speed)") var precise = false
+    @OptionGroup var load: RecognizerLoadOptions
     @Option(help: "Maximum new tokens per clip") var maxTokens: Int = 2048
     @Option(help: "Prompt layout: inference or training") var promptMode: String = "inference"
     @Option(help: "Instruction (default: R1-Omni's)") var instruction: String?
@@ -51,7 +50,7 @@ struct EvalRun: ParsableCommand {
             for w in ds.warnings { stderr("sentio: warning: \(dataset): \(w)\n") }
             var samples = sh.map { ds.shard($0.k, of: $0.n) } ?? ds.samples
             let murl = URL(fileURLWithPath: model)
-            let rec = try openRecognizer(murl, threads: threads, mapWeights: mmap, precise: precise)
+            let rec = try openRecognizer(murl, threads: threads, load: load)
             let meta = EvalMeta(model: murl.path, modelChecksum: (try? ModelIdentity.checksum(of: murl)) ?? "", dataset: dsURL.path,
                                 datasetSize: ds.samples.count, shard: sh.map { "\($0.k)/\($0.n)" }, promptMode: mode.rawValue,
                                 maxTokens: maxTokens)

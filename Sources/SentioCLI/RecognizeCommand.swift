@@ -16,8 +16,7 @@ struct Recognize: ParsableCommand {
     @Argument(help: "Video files (any container and codec FFmpeg reads)") var clips: [String]
     @Flag(help: "One JSON object per clip instead of streamed text") var json = false
     @Option(name: .shortAndLong, help: "Threads (default: all cores)") var threads: Int?
-    @Flag(help: "Keep the language model's weights in the file mapping instead of copying them into huge-page memory (~0.1 GB lower peak memory, slower decode)") var mmap = false
-    @Flag(help: "The language model's quantized matmuls with (nearly) unrounded activations (closer to its f32 results; q8 prefill ~0.5x, decode ~0.8x the speed)") var precise = false
+    @OptionGroup var load: RecognizerLoadOptions
     @Option(help: "Maximum new tokens") var maxTokens: Int = 2048
     @Option(help: "Prompt layout: inference (R1-Omni's inference.py) or training (the GRPO prompt, frames padded to square)")
     var promptMode: String = "inference"
@@ -32,7 +31,7 @@ struct Recognize: ParsableCommand {
         try runReportingErrors {
             guard let mode = PromptMode(rawValue: promptMode) else { throw SentioError(.argument, "--prompt-mode must be inference or training") }
             let url = URL(fileURLWithPath: model)
-            let rec = try openRecognizer(url, threads: threads, mapWeights: mmap, precise: precise)
+            let rec = try openRecognizer(url, threads: threads, load: load)
             if let lora { rec.model.llm.linearHook = try loadAdapter(lora, for: rec.config.llm) }
             let checksum = (try? ModelIdentity.checksum(of: url)) ?? ""
             var failed: Int32 = 0

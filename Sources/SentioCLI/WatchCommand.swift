@@ -29,8 +29,7 @@ struct Watch: ParsableCommand {
     @Option(help: "Write the timeline as an SVG chart (rewritten after each window)") var plot: String?
     @Option(help: "Maximum new tokens per window") var maxTokens: Int = 256
     @Option(name: .shortAndLong, help: "Threads (default: all cores)") var threads: Int?
-    @Flag(help: "Keep the language model's weights in the file mapping instead of copying them into huge-page memory (~0.1 GB lower peak memory, slower decode)") var mmap = false
-    @Flag(help: "The language model's quantized matmuls with (nearly) unrounded activations (closer to its f32 results; q8 prefill ~0.5x, decode ~0.8x the speed)") var precise = false
+    @OptionGroup var load: RecognizerLoadOptions
     @Option(help: "FFmpeg input format (lavfi, v4l2, matroska, ...)") var format: String?
     @Option(help: "Prompt layout: inference or training") var promptMode: String = "inference"
     @Option(help: "Instruction (default: R1-Omni's)") var instruction: String?
@@ -41,7 +40,7 @@ struct Watch: ParsableCommand {
             guard maxTokens > 0 else { throw SentioError(.argument, "--max-tokens must be positive") }
             let plan = try WindowPlan(window: window, hop: hop ?? window, minimumPartial: minPartial)
             let url = URL(fileURLWithPath: model)
-            let rec = try openRecognizer(url, threads: threads, mapWeights: mmap, precise: precise)
+            let rec = try openRecognizer(url, threads: threads, load: load)
             let analyzer = try OmniStreamAnalyzer(recognizer: rec, instruction: instruction ?? OmniModel.defaultInstruction,
                                                   mode: mode, maxTokens: maxTokens)
             let session = WatchSession(analyzer: analyzer, source: MediaSourceSpec(source, format: format),
