@@ -6,7 +6,7 @@ Shape: 24 layers, hidden 896, 14/2 heads, intermediate 4864, vocab 151936, rope 
 tied embeddings (as Qwen2.5-0.5B). The tokenizer metadata is copied from the real Qwen2.5-Coder GGUF
 (tools/fetch-test-models.sh) so llama.cpp accepts the file.
 
-Weights ~ N(0, 0.02) (norm scales 1, biases 0.01 N(0,1)). Matrices are stored as --type (F16, Q8_0, Q4_0);
+Weights ~ N(0, 0.02) (norm scales 1, biases 0.01 N(0,1)). Matrices are stored as --type (F16, Q8_0, Q4_0, Q5_0);
 norms and biases as F32, like llama.cpp's own converter; token_embd follows --type.
 
 usage: tools/.venv/bin/python tools/make-random-qwen2-gguf.py --type Q8_0 -o models/cache/random-qwen2-0.5b-q8_0.gguf
@@ -18,7 +18,7 @@ from gguf import quants
 from ggufcopy import copy_field
 
 p = argparse.ArgumentParser()
-p.add_argument("--type", default="Q8_0", choices=["F16", "Q8_0", "Q4_0", "F32"])
+p.add_argument("--type", default="Q8_0", choices=["F16", "Q8_0", "Q4_0", "Q5_0", "F32"])
 p.add_argument("--tokenizer-from", default="models/cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
 p.add_argument("--layers", type=int, default=24)
 p.add_argument("--seed", type=int, default=0)
@@ -41,7 +41,7 @@ w.add_head_count(NH)
 w.add_head_count_kv(NKV)
 w.add_rope_freq_base(1e6)
 w.add_layer_norm_rms_eps(1e-6)
-w.add_file_type({"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7}[a.type])
+w.add_file_type({"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q5_0": 8}[a.type])
 
 # Copy the tokenizer keys verbatim.
 for field in src.fields.values():

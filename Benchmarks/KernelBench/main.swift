@@ -104,7 +104,7 @@ if what == "gemv" || what == "all" {
     print("shape (rows x cols)   dtype  " + threadList.map { "  \($0)T GB/s     ms" }.joined())
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
     for (rows, cols) in [(4864, 896), (896, 4864), (151936, 896)] {
-        for dtype in [DType.q4, .q4_1, .q8, .bf16, .f16, .f32] where only?.contains(dtype.name) ?? true {
+        for dtype in [DType.q4, .q4_1, .q5, .q8, .bf16, .f16, .f32] where only?.contains(dtype.name) ?? true {
             let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
             let x = (0..<cols).map { Float(sin(Double($0))) }
             var y = [Float](repeating: 0, count: rows)
@@ -127,7 +127,7 @@ if what == "head" || what == "all" {
     print("\nHead GEMV 151936x896: GB/s of weights, ms per call (int = Q8_0 activations, 2q8 = Linear.forwardPrecise)")
     print("dtype n path" + threadList.map { "  \($0)T GB/s     ms" }.joined())
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
-    for dtype in [DType.q8, .q4, .q4_1] where only?.contains(dtype.name) ?? true {
+    for dtype in [DType.q8, .q4, .q4_1, .q5] where only?.contains(dtype.name) ?? true {
         let (rows, cols) = (151936, 896)
         let (p, w) = makeWeight(dtype, rows: rows, cols: cols)
         for n in [1, 4, 16, 32, 64, 128] {
@@ -293,7 +293,7 @@ if what == "decode" {
     // DECODE_THREADS: thread count (default 1: thread CPU time; more: wall time).
     let threads = Int(ProcessInfo.processInfo.environment["DECODE_THREADS"] ?? "") ?? 1
     print("\nDecode step matmuls (Qwen2-0.5B, \(shapes.count) matrices), \(threads) thread(s): ms per step, n * t(1) / t(n)")
-    for dtype in [DType.q4, .q8, .q4_1, .f16, .bf16] where only?.contains(dtype.name) ?? (dtype == .q4 || dtype == .q8) {
+    for dtype in [DType.q4, .q8, .q4_1, .q5, .f16, .bf16] where only?.contains(dtype.name) ?? (dtype == .q4 || dtype == .q8) {
         let ws = shapes.map { makeWeight(dtype, rows: $0.0, cols: $0.1) }
         let pool = ThreadPool(threads: threads)
         timingThreads = threads

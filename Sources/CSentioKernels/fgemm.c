@@ -178,6 +178,7 @@ void sentio_dequant_rows(int wtype, const void *w, size_t rowBytes, long cols, l
             }
             break;
         case SENTIO_Q4_1: sk_dequant_q41_row(src, cols, o); break;
+        case SENTIO_Q5: sk_dequant_q5_row(src, cols, o); break;
         }
     }
 }

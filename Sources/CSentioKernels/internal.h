@@ -91,3 +91,11 @@ int sk_amx_request(void);
 void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_dequant_q41_row(const uint8_t *src, long cols, float *out);
+/* q5 (ggml Q5_0) weights, qgemm_q5.c: all n, dispatched by ISA; scalar twin (signed dot, ignores corr); one row to f32. */
+void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+void sk_q5_scalar(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+void sk_dequant_q5_row(const uint8_t *src, long cols, float *out);
+/* Activation side of the four-block VNNI GEMVs (q4, q5) for n <= 4 rows: per (row, group of 4 blocks) a slot of
+   SK_Q4X4_SLOT bytes: X_lo (bytes 0..15 of each block), X_hi (16..31), C (-corr / 4 per dword lane), DX. */
+#define SK_Q4X4_SLOT 256
+void sk_q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf);

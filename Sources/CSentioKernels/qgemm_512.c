@@ -4,7 +4,7 @@
    holds 4 consecutive k-bytes of 16 weight rows (one 32-bit lane per row): vpdpbusd with the 4 activation
    bytes broadcast to every lane then accumulates 16 row dots at once, with no horizontal adds.
    Packed group layout (the contract of sk_pack_group), per Q8_0 block b, GBLK =
-   1152 bytes: 8 steps s x [32 rows x 4 bytes] (k = 4s..4s+3), unsigned (q8: w + 128, q4: nibble 0..15,
+   1152 bytes: 8 steps s x [32 rows x 4 bytes] (k = 4s..4s+3), unsigned (q8: w + 128, q4: nibble 0..15, q5: 0..31,
    unpacked once here and reused by every activation row), followed by the 32 row scales as f32.
    Micro-tile: 32 weight rows x MR = 6 activation rows: 12 int32 accumulators for the current block
    (started at -corr, the zero-point correction), 12 f32 accumulators; per block and (row, col) one convert
@@ -29,7 +29,11 @@ static _Thread_local size_t tl_pack_cap;
    nibbles of bytes 4(s-4)... Masked-off rows read nothing and pack as zero weights with scale 0. */
 __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl")))
 void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out) {
-    const long bs = wtype == SENTIO_Q8 ? 34 : 18;
+    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q5 ? 22 : 18, qo = wtype == SENTIO_Q5 ? 6 : 2;
+    /* q5: the 4 high bits of a step (qh >> 4s, low 4 bits) spread to bit 4 of each of the step's 4 bytes by one
+       multiply (bit i lands at 8i + 4 among other, non-overlapping copies, masked off) */
+    const __m512i spread = _mm512_set1_epi32((1 << 4) | (1 << 11) | (1 << 18) | (1 << 25));
+    const __m512i nib4 = _mm512_set1_epi32(0xF), bit4 = _mm512_set1_epi32(0x10101010);
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32((int)rowBytes));
     const __m512i flip = _mm512_set1_epi32((int)0x80808080), low = _mm512_set1_epi32(0x0F0F0F0F);
@@ -50,11 +54,20 @@ void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, 
                     _mm512_store_si512((void *)(dst + st * GR * 4), _mm512_xor_si512(v, flip));
                 }
             } else {
+                const __m512i qh = wtype == SENTIO_Q5 && m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + 2, 1)
+                                                           : _mm512_setzero_si512();
                 for (int st = 0; st < 4; st++) {
-                    __m512i v = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + 2 + 4 * st, 1)
+                    __m512i v = m ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, bb + qo + 4 * st, 1)
                                   : _mm512_setzero_si512();
-                    _mm512_store_si512((void *)(dst + st * GR * 4), _mm512_and_si512(v, low));
-                    _mm512_store_si512((void *)(dst + (st + 4) * GR * 4), _mm512_and_si512(_mm512_srli_epi32(v, 4), low));
+                    __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), low);
+                    if (wtype == SENTIO_Q5) {
+                        const __m512i hl = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * st), nib4);
+                        const __m512i hh = _mm512_and_si512(_mm512_srli_epi32(qh, 16 + 4 * st), nib4);
+                        lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_mullo_epi32(hl, spread), bit4));
+                        hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_mullo_epi32(hh, spread), bit4));
+                    }
+                    _mm512_store_si512((void *)(dst + st * GR * 4), lo);
+                    _mm512_store_si512((void *)(dst + (st + 4) * GR * 4), hi);
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 int sk_qgemm_corr(int wtype, int isa) {
     if (wtype == SENTIO_Q4_1) return 1;                   /* q4_1: the block sum itself (offset term) */
+    if (wtype == SENTIO_Q5) return isa >= 1 ? 16 : 0;    /* q5: unsigned 0..31 in the SIMD kernels */
     if (isa >= 3) return wtype == SENTIO_Q8 ? 128 : 8;   /* VNNI: unsigned weights (w+128, nibbles) */
     if (isa >= 1) return wtype == SENTIO_Q8 ? 0 : 8;     /* AVX2: sign trick for q8, nibbles for q4 */
     return 0;

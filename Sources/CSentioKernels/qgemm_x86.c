@@ -116,6 +116,7 @@ void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias) {
     if (wtype == SENTIO_Q4_1) { sk_qgemm_q41(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+    if (wtype == SENTIO_Q5) { sk_qgemm_q5(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     int isa = sentio_isa_level();
     if (xq->n <= SK_QGEMV_MAX_N && isa >= 1) {
         if (isa >= 3) sk_qgemv_vnni(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias);
@@ -131,8 +132,8 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
 }
 
 long sentio_qgemm_row_align(int wtype, long n) {
-    (void)wtype;
     if (n <= SK_QGEMV_MAX_N) return 4;
+    if (wtype == SENTIO_Q5) return sentio_isa_level() >= 3 ? 32 : 4;   /* no batched GEMV: the packed GEMM's groups */
     if (sentio_isa_level() >= 3 && n <= sk_qgemvn_max()) return sk_qgemvn_rowlane_on() ? 16 : 4;
     return 32;
 }

@@ -120,9 +120,10 @@ INLINE VNNI_TARGET void vnni_tile(const uint8_t *const wr[4], long nb, long np, 
    one multiply, one FMA. The activation side (low/high halves, C, d_x per lane) is laid out once per call.
    Per 4 blocks and row: 8 ops instead of 14, per activation row 5 instead of 8. A last group of fewer
    than 4 blocks loads with masks (zeros, and zero activations and scales in the missing lanes). */
-#define Q4X4_SLOT 256   /* bytes per (activation row, group): X_lo, X_hi, C, DX */
+#define Q4X4_SLOT SK_Q4X4_SLOT
 
-VNNI_TARGET static void q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
+/* (also the activation side of the q5 GEMV, qgemm_q5.c) */
+void sk_q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
     const long nb = xq->cols / 32, cols = xq->cols;
     memset(buf, 0, (size_t)(xq->n * ng) * Q4X4_SLOT);
     for (long i = 0; i < xq->n; i++)
@@ -190,7 +191,7 @@ VNNI_TARGET static void sk_qgemv_vnni_q4x4(const void *w, size_t rowBytes, long 
     const size_t need = (size_t)(n * ng) * Q4X4_SLOT;
     uint8_t *xs = need <= sizeof stack_xs ? stack_xs : aligned_alloc(64, need);
     if (!xs) { sk_qgemm_scalar(SENTIO_Q4, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
-    q4x4_prep(xq, ng, xs);
+    sk_q4x4_prep(xq, ng, xs);
     for (long r = r0; r < r1; r += 4) {
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;

@@ -13,11 +13,11 @@ struct Convert: ParsableCommand {
     var source: String
     @Option(name: .shortAndLong, help: "Output .sentio file")
     var output: String
-    @Option(help: "Weight type for matrices: f32, f16, bf16, q8 (Q8_0; Whisper's encoder matrices q8r: one scale per row, for the int8 tiles), q8r, q4 (Q4_0), q4_1 (affine 4-bit)")
+    @Option(help: "Weight type for matrices: f32, f16, bf16, q8 (Q8_0; Whisper's encoder matrices q8r: one scale per row, for the int8 tiles), q8r, q4 (Q4_0), q4_1 (affine 4-bit), q5 (Q5_0, 5-bit)")
     var quant: String = "q8"
     @Option(name: .customLong("override"), help: "Per-tensor dtype override PATTERN=DTYPE (glob), repeatable, e.g. '*lm_head*=q8'")
     var overrides: [String] = []
-    @Option(help: "Importance matrix from `sentio imatrix`: weights the 4-bit quantizers' (q4, q4_1) error by each input column's mean squared activation")
+    @Option(help: "Importance matrix from `sentio imatrix`: weights the 4- and 5-bit quantizers' (q4, q4_1, q5) error by each input column's mean squared activation")
     var imatrix: String?
     @Flag(help: "Store every tensor raw (no shuffle+LZ4)")
     var noLz4 = false
@@ -29,7 +29,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             guard let target = DType(name: quant), target.isFloat else {
-                throw SentioError(.argument, "--quant must be one of f32, f16, bf16, q8, q8r, q4, q4_1 (got '\(quant)')")
+                throw SentioError(.argument, "--quant must be one of f32, f16, bf16, q8, q8r, q4, q4_1, q5 (got '\(quant)')")
             }
             var policy = QuantPolicy(target: target, overrides: try overrides.map(QuantPolicy.parseOverride))
             if let imatrix {

@@ -10,7 +10,7 @@ struct ModelOptions: ParsableArguments {
     var model: String
     @Option(name: .shortAndLong, help: "Threads (default: all cores)")
     var threads: Int?
-    @Option(help: "For a .gguf: convert matrices to this type in memory (f32, f16, bf16, q8, q4, q4_1); default keeps Q8_0/Q4_0/Q4_1/F16 as they are")
+    @Option(help: "For a .gguf: convert matrices to this type in memory (f32, f16, bf16, q8, q4, q4_1, q5); default keeps Q8_0/Q4_0/Q4_1/Q5_0/F16 as they are")
     var ggufQuant: String?
     @Option(help: "KV cache type: f16, f32, q8 (int8 keys and values) or q8v (f16 keys, int8 values)")
     var kv: String = "f16"
@@ -24,7 +24,7 @@ struct ModelOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: url.path) else { throw SentioError(.io, file: url.path, "model file not found") }
         var q: DType? = nil
         if let s = ggufQuant {
-            guard let t = DType(name: s), t.isFloat else { throw SentioError(.argument, "--gguf-quant must be f32, f16, bf16, q8, q4 or q4_1") }
+            guard let t = DType(name: s), t.isFloat else { throw SentioError(.argument, "--gguf-quant must be f32, f16, bf16, q8, q4, q4_1 or q5") }
             q = t
         }
         let lm = try LanguageModel(url: url, ggufQuant: q, mapWeights: mmap)

@@ -125,7 +125,7 @@ public enum Converter {
                 let x = try source.floats(spec.name)
                 report.sourceBytesRead += n * 4
                 var imp: [Float]? = nil
-                if let im = policy.importance, dtype == .q4 || dtype == .q4_1 {
+                if let im = policy.importance, dtype == .q4 || dtype == .q4_1 || dtype == .q5 {
                     imp = im.columns[spec.name]   // lengths checked above, before any work
                     if imp != nil { report.weightedByImportance += 1 }
                 }
@@ -137,7 +137,7 @@ public enum Converter {
         }
         if let im = policy.importance {
             if report.weightedByImportance == 0 {
-                report.notes.append("the importance matrix was not used: it weights only q4 / q4_1 matrices quantized here from floats")
+                report.notes.append("the importance matrix was not used: it weights only q4 / q4_1 / q5 matrices quantized here from floats")
             }
             let unknown = im.columns.keys.filter { !wanted.contains($0) }
             if !unknown.isEmpty {

@@ -90,7 +90,7 @@ public final class GGUFCheckpoint: SourceCheckpoint {
         let info = try file.info(try ggufName(name))
         let same: Bool
         switch (info.ggmlType, dtype) {
-        case (.f32, .f32), (.f16, .f16), (.bf16, .bf16), (.q8_0, .q8), (.q4_0, .q4), (.q4_1, .q4_1): same = true
+        case (.f32, .f32), (.f16, .f16), (.bf16, .bf16), (.q8_0, .q8), (.q4_0, .q4), (.q4_1, .q4_1), (.q5_0, .q5): same = true
         default: same = false
         }
         return same ? try file.rawBytes(info.name) : nil

@@ -67,7 +67,7 @@ public enum AttentionPrecision: Sendable {
     /// reference path the fixtures are checked on).
     public static func matching(_ w: WeightMatrix) -> AttentionPrecision {
         switch w.dtype {
-        case .q8, .q8r, .q4, .q4_1: return .bf16
+        case .q8, .q8r, .q4, .q4_1, .q5: return .bf16
         default: return .f32
         }
     }

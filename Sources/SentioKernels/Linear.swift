@@ -1,14 +1,15 @@
 // Linear: y = x · Wᵀ (+ bias) for every weight dtype, and its input gradient dx = dy · W.
 //
 // Paths (measured with KernelBench; see the report in the commit log):
-//   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C
+//   q8 / q4 : activation rows quantized to Q8_0 (ActivationQuant), integer dots in C (q4_1: qgemm_q41.c, q5: qgemm_q5.c,
+//             GEMV for n <= 4 and the packed tile GEMM above, no batched GEMV)
 //             (AVX-512 VNNI vpdpbusd, AVX2 maddubs, scalar C). n <= 4 (SK_QGEMV_MAX_N): the decode GEMV
 //             (qgemv_x86.c). With VNNI, n = 5...16 (SK_QGEMVN_MAX_N, batched decode): the batched GEMV
 //             (16 weight rows transposed in registers per block, weights read in place, qgemv_x86.c;
 //             docs/BENCHMARKS.md, batched decode). Larger n: with VNNI 32 repacked weight rows x 6
 //             activation rows per 512-bit tile (qgemm_512.c); else 4 x 4 tiles (qgemm_x86.c).
 //             sentio_qgemm_row_align gives the chunk alignment each path wants (32 packing kernels, 16 batched GEMV).
-//   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows (32), q8/q4/q4_1 weights go to the bf16 tile
+//   AMX     : with AMX tiles (ISA level 4) and n >= amxMinRows (32), q8/q4/q4_1/q5 weights go to the bf16 tile
 //             GEMM (amx_bf16.c): x rounded to bf16 once, each weight group dequantized and rounded to bf16
 //             once per call, f32 accumulation over the whole k range (no per-block rescaling).
 //   AMX int8: q8r weights (Q8_0 bytes with one scale per row) with n >= amxMinRows at ISA level 4 go to the
@@ -46,7 +47,7 @@ public enum Linear {
             return
         }
         switch w.dtype {
-        case .q8, .q8r, .q4, .q4_1: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case .q8, .q8r, .q4, .q4_1, .q5: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f32 where n >= 4: forwardSgemm(w, x: x, n: n, y: y, bias: bias, pool: pool)
         case .f16 where n >= 16, .bf16 where n >= 16: forwardPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
         default: forwardFloatDirect(w, x: x, n: n, y: y, bias: bias, pool: pool)
@@ -62,7 +63,7 @@ public enum Linear {
     public static func usesBF16Tiles(_ w: WeightMatrix, n: Int) -> Bool {
         guard n >= amxMinRows, KernelISA.level >= 4 else { return false }
         switch w.dtype {
-        case .q8, .q4, .q4_1: return true
+        case .q8, .q4, .q4_1, .q5: return true
         default: return false
         }
     }

@@ -37,13 +37,13 @@ extension Linear {
         return Float(bitPattern: ((b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16) << 16)
     }
 
-    /// Scalar reference of the integer path for q8/q8r/q4/q4_1 weights: each activation row quantized with
+    /// Scalar reference of the integer path for q8/q8r/q4/q4_1/q5 weights: each activation row quantized with
     /// BlockQ8_0.quantizeRef, per block an exact integer dot, scaled by d_w * d_x and summed in f32
-    /// in block order (q4_1: dot of the unsigned levels, plus the offset term m_w * d_x * sum(q_x)). The fast path computes the same integers and the same scale products; only the
+    /// in block order (q4_1: dot of the unsigned levels, plus the offset term m_w * d_x * sum(q_x); q5: the signed levels q - 16). The fast path computes the same integers and the same scale products; only the
     /// f32 summation order differs.
     public static func forwardRefQuantizedActivations(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int,
                                                       y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
-        precondition(w.dtype.isQ8Blocks || w.dtype == .q4 || w.dtype == .q4_1)
+        precondition(w.dtype.isQ8Blocks || w.dtype == .q4 || w.dtype == .q4_1 || w.dtype == .q5)
         let nb = w.cols / 32
         let xq = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, nb * BlockQ8_0.byteSize), alignment: 16)
         defer { xq.deallocate() }
@@ -74,6 +74,16 @@ extension Linear {
                             sx &+= Int32(qx[j]) &+ Int32(qx[j + 16])
                         }
                         acc += mw * (dx * Float(sx))
+                    } else if w.dtype == .q5 {
+                        let wb = wr + b * BlockQ5_0.byteSize
+                        dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))
+                        let qh = UInt32(littleEndian: (wb + 2).loadUnaligned(as: UInt32.self))
+                        let qw = (wb + 6).assumingMemoryBound(to: UInt8.self)
+                        for j in 0..<16 {
+                            let lo = Int32(qw[j] & 15) | Int32((qh >> UInt32(j)) & 1) << 4
+                            let hi = Int32(qw[j] >> 4) | Int32((qh >> UInt32(j + 16)) & 1) << 4
+                            dot &+= (lo - 16) &* Int32(qx[j]) &+ (hi - 16) &* Int32(qx[j + 16])
+                        }
                     } else {
                         let wb = wr + b * BlockQ4_0.byteSize
                         dw = f16ToFloat(UInt16(littleEndian: wb.loadUnaligned(as: UInt16.self)))

@@ -11,7 +11,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
 
     public init(dtype: DType, rows: Int, cols: Int, data: UnsafeRawPointer) {
-        precondition([.f32, .f16, .bf16, .q8, .q8r, .q4, .q4_1].contains(dtype), "WeightMatrix: unsupported dtype \(dtype)")
+        precondition([.f32, .f16, .bf16, .q8, .q8r, .q4, .q4_1, .q5].contains(dtype), "WeightMatrix: unsupported dtype \(dtype)")
         precondition(rows >= 0 && cols >= 0 && cols % dtype.blockSize == 0,
                      "WeightMatrix: cols \(cols) must be a multiple of \(dtype.blockSize) for \(dtype)")
         self.dtype = dtype
@@ -45,6 +45,9 @@ public struct WeightMatrix: @unchecked Sendable {
                                     into: UnsafeMutableBufferPointer(start: out, count: cols))
         case .q4_1:
             BlockQ4_1.dequantizeRef(UnsafeRawBufferPointer(start: src, count: rowBytes),
+                                    into: UnsafeMutableBufferPointer(start: out, count: cols))
+        case .q5:
+            BlockQ5_0.dequantizeRef(UnsafeRawBufferPointer(start: src, count: rowBytes),
                                     into: UnsafeMutableBufferPointer(start: out, count: cols))
         default: preconditionFailure("unsupported dtype")
         }

@@ -25,6 +25,7 @@ final class OwnedWeight {
                 case .q8: BlockQ8_0.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
                 case .q4: BlockQ4_0.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
                 case .q4_1: BlockQ4_1.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
+                case .q5: BlockQ5_0.quantizeRef(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
                 case .q8r: BlockQ8_0.quantizeRowShared(row, into: UnsafeMutableRawBufferPointer(start: dst, count: rowBytes))
                 default: fatalError()
                 }
@@ -36,7 +37,7 @@ final class OwnedWeight {
     deinit { bytes.deallocate() }
 }
 
-let weightDTypes: [DType] = [.f32, .f16, .bf16, .q8, .q8r, .q4, .q4_1]
+let weightDTypes: [DType] = [.f32, .f16, .bf16, .q8, .q8r, .q4, .q4_1, .q5]
 
 /// Runs body at every ISA level this CPU has (scalar C, AVX2, AVX-512, VNNI), restoring the limit.
 func forEachISA(_ body: (String) throws -> Void) rethrows {

@@ -15,7 +15,7 @@ final class LinearPreciseTests: XCTestCase {
     func testForwardPreciseMatchesTwins() {
         var rng = TestRNG(seed: 7)
         forEachISA { isa in
-            for dtype in [DType.q8, .q8r, .q4, .q4_1] {
+            for dtype in [DType.q8, .q8r, .q4, .q4_1, .q5] {
                 for (s, (rows, cols, n)) in shapes.enumerated() {
                     let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
                     let x = rng.floats(n * cols)
@@ -55,7 +55,7 @@ final class LinearPreciseTests: XCTestCase {
     func testForwardPreciseManyEqualsOneByOne() {
         var rng = TestRNG(seed: 11)
         forEachISA { isa in
-            for dtype in [DType.q8, .q4, .q4_1] {
+            for dtype in [DType.q8, .q4, .q4_1, .q5] {
                 let other: DType = dtype == .q8 ? .q4 : .q8
                 let ws = [OwnedWeight(dtype: dtype, rows: 37, cols: 96, rng: &rng), OwnedWeight(dtype: dtype, rows: 8, cols: 96, rng: &rng),
                           OwnedWeight(dtype: dtype, rows: 61, cols: 96, rng: &rng), OwnedWeight(dtype: other, rows: 13, cols: 96, rng: &rng)]

@@ -91,7 +91,7 @@ final class LinearTests: XCTestCase {
         let shapes: [(rows: Int, k: Int)] = [(1, 1), (3, 2), (6, 3), (13, 4), (21, 5), (9, 28), (35, 7), (7, 17), (5, 160),
                                              (16, 1), (19, 37)]
         forEachISA { isa in
-            for dtype in [DType.q8, .q4, .q4_1] {
+            for dtype in [DType.q8, .q4, .q4_1, .q5] {
                 for (rows, k) in shapes {
                     let cols = 32 * k
                     let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
@@ -128,7 +128,7 @@ final class LinearTests: XCTestCase {
     /// The 512-bit VNNI GEMM's cache blocking (qgemm_512.c): k slices of 16 Q8_0 blocks (cols 32 * 37:
     /// two full slices and a tail of 5 blocks; the f32 outputs pass through y between slices) and blocks
     /// of 192 activation rows (n = 200: one full block, then 8 rows = one 6-row tile + a 2-row tail), with
-    /// a partial last 32-row weight group (rows 45; for q4 packed one group per pass) and a bias added only
+    /// a partial last 32-row weight group (rows 45; for q4 and q5 packed one group per pass) and a bias added only
     /// after the last slice. Against
     /// the scalar quantized-activation twin at the VNNI level (and at every other level the CPU has).
     func testQuantizedGemmCacheBlockingTails() {
@@ -140,10 +140,10 @@ final class LinearTests: XCTestCase {
         defer { KernelISA.limit(top); sentio_qgemm_set_pack_limit(0); sentio_qgemm_set_batch_gemv_max(-1) }
         for level in Set([min(3, top), top]) {
             KernelISA.limit(level)
-            for dtype in [DType.q8, .q4] {
+            for dtype in [DType.q8, .q4, .q5] {
                 for (rows, cols, n) in shapes {
                     // Packing passes: the whole range at once, or one 32-row group per pass (2 groups: 45 rows).
-                    sentio_qgemm_set_pack_limit(rows == 45 && dtype == .q4 ? 1 : 0)
+                    sentio_qgemm_set_pack_limit(rows == 45 && dtype != .q8 ? 1 : 0)
                     let w = OwnedWeight(dtype: dtype, rows: rows, cols: cols, rng: &rng)
                     let x = rng.floats(n * cols, scale: 3)
                     let bias = rng.floats(rows)

@@ -13,7 +13,7 @@ final class EncodeFloatsTests: XCTestCase {
         for (rows, cols) in [(1, 32), (7, 96), (2049, 64), (300, 320)] {
             let x = rng.floats(rows * cols, scale: 2)
             let imp = (0..<cols).map { _ in 1 + rng.uniform() }
-            for dtype in [DType.q8, .q4, .q4_1] {
+            for dtype in [DType.q8, .q4, .q4_1, .q5] {
                 XCTAssertEqual(encodeFloats(x, as: dtype, pool: serial), encodeFloats(x, as: dtype, pool: parallel), "\(dtype) \(rows)x\(cols)")
                 XCTAssertEqual(encodeFloats(x, as: dtype, importance: imp, pool: serial),
                                encodeFloats(x, as: dtype, importance: imp, pool: parallel), "\(dtype) weighted \(rows)x\(cols)")

@@ -28,7 +28,7 @@ typedef struct {
     int8_t *qs; float *d; int32_t *corr; long n; long cols;
 } sentio_xq;
 /* Weight-dtype codes, equal to SentioCore.DType raw values. */
-enum { SENTIO_F32 = 0, SENTIO_F16 = 1, SENTIO_BF16 = 2, SENTIO_Q8 = 8, SENTIO_Q4 = 9, SENTIO_Q4_1 = 10 };
+enum { SENTIO_F32 = 0, SENTIO_F16 = 1, SENTIO_BF16 = 2, SENTIO_Q8 = 8, SENTIO_Q4 = 9, SENTIO_Q4_1 = 10, SENTIO_Q5 = 12 };
 /* (q8r weights, DType raw value 11, are Q8_0 bytes: every kernel above takes them as SENTIO_Q8.) */
 /* Quantizes rows [i0, i1) of x (row stride = cols) into xq for weights of type wtype. */
 void sentio_quantize_rows(const float *x, sentio_xq *xq, long i0, long i1, int wtype);
@@ -36,7 +36,7 @@ void sentio_quantize_rows(const float *x, sentio_xq *xq, long i0, long i1, int w
 void sentio_quantize_q8_0(const float *x, long count, void *out);
 
 /* y[i*ldy + r] (+bias[r]) for i in [0,n), r in [r0,r1): x rows (quantized) . weight rows r.
-   w: q8/q4/q4_1 rows of rowBytes each. */
+   w: q8/q4/q4_1/q5 rows of rowBytes each. */
 void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                   const sentio_xq *xq, float *y, long ldy, const float *bias);
 /* Row alignment sentio_qgemm wants between the row ranges of parallel calls with n activation rows at the
@@ -74,7 +74,7 @@ void sentio_sgemm_packed(int transA, long m, long n, long k, float alpha, const 
                          const float *Bp, long kTotal, long nTotal, float beta, float *C, long ldc);
 /* 1 when sentio_sgemm runs the AVX-512 kernel at the current ISA level (else callers may prefer BLAS). */
 int sentio_sgemm_available(void);
-/* Converts rows [r0,r1) of a float-type weight (any of f32/f16/bf16/q8/q4/q4_1) to f32 (row stride cols). */
+/* Converts rows [r0,r1) of a float-type weight (any of f32/f16/bf16/q8/q4/q4_1/q5) to f32 (row stride cols). */
 void sentio_dequant_rows(int wtype, const void *w, size_t rowBytes, long cols, long r0, long r1, float *out);
 
 /* ---- vector math over contiguous floats ---- */

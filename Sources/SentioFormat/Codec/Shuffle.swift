@@ -6,6 +6,7 @@
 //   q8 / q8r / q4 (blocks of 34 / 18 bytes = f16 scale + quant bytes):
 //       out = [low byte of every scale][high byte of every scale][quant bytes of block 0, 1, ...]
 //   q4_1 (blocks of 20 bytes = f16 step + f16 offset + 16 nibble bytes): the same with 4 header byte planes.
+//   q5 (blocks of 22 bytes = f16 scale + 4 high-bit bytes + 16 nibble bytes): as q8 / q4 (the high bits stay with the nibbles).
 //   u8: unchanged.
 // `unshuffle` is the exact inverse. Both are pure byte permutations (sizes unchanged).
 import SentioCore
@@ -17,6 +18,7 @@ public enum ByteShuffle {
         switch dtype {
         case .q8, .q8r, .q4: return (dtype.bytesPerBlock, 2)
         case .q4_1: return (dtype.bytesPerBlock, 4)
+        case .q5: return (dtype.bytesPerBlock, 2)
         default: return (dtype.bytesPerBlock, dtype.bytesPerBlock)
         }
     }

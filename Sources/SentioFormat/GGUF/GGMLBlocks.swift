@@ -1,5 +1,5 @@
-// Block layouts of the GGML quantized types Sentio reads from GGUF files (Q8_0 and Q4_0 live in
-// SentioCore as BlockQ8_0 / BlockQ4_0 because .sentio stores them too). All multi-byte fields are
+// Block layouts of the GGML quantized types Sentio reads from GGUF files (Q8_0, Q4_0 and Q5_0 live in
+// SentioCore as BlockQ8_0 / BlockQ4_0 / BlockQ5_0 because .sentio stores them too). All multi-byte fields are
 // little endian; `d`, `m`, `dmin` are IEEE f16. Each struct documents its byte layout and has a
 // scalar dequantizer. Arithmetic order is chosen to match the Python `gguf` package's numpy
 // reference (gguf/quants.py) exactly: the products `d * sc` and `dmin * m` are formed in f32
@@ -45,27 +45,6 @@ public enum GGMLBlockIQ4_NL {
                     o[j] = d * t[Int(q & 0x0F)]
                     o[j + 16] = d * t[Int(q >> 4)]
                 }
-            }
-        }
-    }
-}
-
-/// Q5_0: 32 weights, 22 bytes.
-///   0: d (f16)   2: qh (u32: bit i = 5th bit of weight i)   6: qs[16] (nibbles as Q4_0)
-///   x = d * (q - 16), q in 0...31
-public enum GGMLBlockQ5_0 {
-    public static let weights = 32, byteSize = 22
-    public static func dequantize(_ src: UnsafeRawPointer, blocks: Int, into dst: UnsafeMutablePointer<Float>) {
-        for b in 0..<blocks {
-            let p = src + b * byteSize, o = dst + b * weights
-            let d = f16At(p, 0)
-            let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
-            for j in 0..<16 {
-                let q = p.load(fromByteOffset: 6 + j, as: UInt8.self)
-                let lo = Int(q & 0x0F) | Int((qh >> UInt32(j)) & 1) << 4
-                let hi = Int(q >> 4) | Int((qh >> UInt32(j + 16)) & 1) << 4
-                o[j] = d * Float(lo - 16)
-                o[j + 16] = d * Float(hi - 16)
             }
         }
     }

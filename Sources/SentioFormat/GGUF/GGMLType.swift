@@ -31,7 +31,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .i64, .f64: return 8
         case .q4_0: return BlockQ4_0.byteSize
         case .q4_1: return GGMLBlockQ4_1.byteSize
-        case .q5_0: return GGMLBlockQ5_0.byteSize
+        case .q5_0: return BlockQ5_0.byteSize
         case .q5_1: return GGMLBlockQ5_1.byteSize
         case .q8_0: return BlockQ8_0.byteSize
         case .q8_1: return 36
@@ -119,7 +119,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q8_0: BlockQ8_0.dequantizeRef(UnsafeRawBufferPointer(start: base, count: need), into: out)
         case .q4_0: BlockQ4_0.dequantizeRef(UnsafeRawBufferPointer(start: base, count: need), into: out)
         case .q4_1: GGMLBlockQ4_1.dequantize(base, blocks: count / 32, into: dst)
-        case .q5_0: GGMLBlockQ5_0.dequantize(base, blocks: count / 32, into: dst)
+        case .q5_0: BlockQ5_0.dequantizeRef(UnsafeRawBufferPointer(start: base, count: need), into: out)
         case .q5_1: GGMLBlockQ5_1.dequantize(base, blocks: count / 32, into: dst)
         case .q4_K: GGMLBlockQ4_K.dequantize(base, blocks: count / 256, into: dst)
         case .q5_K: GGMLBlockQ5_K.dequantize(base, blocks: count / 256, into: dst)

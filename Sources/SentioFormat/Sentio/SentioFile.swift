@@ -288,7 +288,7 @@ public final class SentioFile: @unchecked Sendable {
         return SentioTensor(name: e.name, dtype: e.dtype, shape: e.shape, bytes: ready[i])
     }
 
-    /// A float tensor (f32, f16, bf16, q8, q8r, q4, q4_1) as f32 values.
+    /// A float tensor (f32, f16, bf16, q8, q8r, q4, q4_1, q5) as f32 values.
     public func floats(_ name: String) throws -> [Float] {
         let t = try tensor(name)
         let n = t.elementCount
@@ -301,6 +301,7 @@ public final class SentioFile: @unchecked Sendable {
         case .q8, .q8r: out.withUnsafeMutableBufferPointer { BlockQ8_0.dequantizeRef(b, into: $0) }
         case .q4: out.withUnsafeMutableBufferPointer { BlockQ4_0.dequantizeRef(b, into: $0) }
         case .q4_1: out.withUnsafeMutableBufferPointer { BlockQ4_1.dequantizeRef(b, into: $0) }
+        case .q5: out.withUnsafeMutableBufferPointer { BlockQ5_0.dequantizeRef(b, into: $0) }
         case .i32, .i64, .u8: throw SentioError(.argument, file: url.path, "tensor '\(name)' has dtype \(t.dtype), not a float type")
         }
         return out

@@ -64,7 +64,7 @@ public struct QuantPolicy: Sendable {
     public static func parseOverride(_ s: String) throws -> (pattern: String, dtype: DType) {
         let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, let t = DType(name: parts[1]), t.isFloat else {
-            throw SentioError(.argument, "bad override '\(s)': expected PATTERN=DTYPE with DTYPE one of f32,f16,bf16,q8,q8r,q4,q4_1")
+            throw SentioError(.argument, "bad override '\(s)': expected PATTERN=DTYPE with DTYPE one of f32,f16,bf16,q8,q8r,q4,q4_1,q5")
         }
         return (parts[0], t)
     }

@@ -85,6 +85,7 @@ public func dequantizeRow(_ dtype: DType, _ src: UnsafeRawBufferPointer, into ds
     case .q8, .q8r: BlockQ8_0.dequantizeRef(src, into: dst)
     case .q4: BlockQ4_0.dequantizeRef(src, into: dst)
     case .q4_1: BlockQ4_1.dequantizeRef(src, into: dst)
+    case .q5: BlockQ5_0.dequantizeRef(src, into: dst)
     case .i32: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
     case .i64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
     case .u8: for i in 0..<n { dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
@@ -148,7 +149,7 @@ public func encodeFloats(_ x: [Float], as dtype: DType, importance: [Float]? = n
                                                     into: UnsafeMutableRawBufferPointer(rebasing: dst[(r * rowBytes)..<((r + 1) * rowBytes)]))
                     }
                 }
-            case .q8, .q4, .q4_1:
+            case .q8, .q4, .q4_1, .q5:
                 let bs = dtype.blockSize, bytes = dtype.byteCount(elements: bs)!
                 let align = importance?.count ?? bs
                 // ~16k values per task (milliseconds of search): dispatch cost vanishes, tasks balance
@@ -157,6 +158,9 @@ public func encodeFloats(_ x: [Float], as dtype: DType, importance: [Float]? = n
                     let d = UnsafeMutableRawBufferPointer(rebasing: dst[(r.lowerBound / bs * bytes)..<(r.upperBound / bs * bytes)])
                     switch dtype {
                     case .q8: BlockQ8_0.quantizeWeights(s, into: d)
+                    case .q5:
+                        if let importance { importance.withUnsafeBufferPointer { BlockQ5_0.quantizeWeights(s, into: d, importance: $0) } }
+                        else { BlockQ5_0.quantizeWeights(s, into: d) }
                     case .q4:
                         if let importance { importance.withUnsafeBufferPointer { BlockQ4_0.quantizeWeighted(s, into: d, importance: $0) } }
                         else { BlockQ4_0.quantizeRef(s, into: d) }

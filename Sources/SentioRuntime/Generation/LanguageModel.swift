@@ -93,7 +93,7 @@ final class KeepTypeSink: TensorSink {
     let ck: GGUFCheckpoint
     init(_ mem: InMemoryWeights, _ ck: GGUFCheckpoint) { self.mem = mem; self.ck = ck }
     func add(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) throws {
-        for own in [DType.q8, .q4, .q4_1, .f16, .bf16, .f32] where dtype != own {
+        for own in [DType.q8, .q4, .q4_1, .q5, .f16, .bf16, .f32] where dtype != own {
             if (shape.last ?? 0) % own.blockSize == 0, let raw = try ck.exactBytes(name, as: own) {
                 mem.add(name, dtype: own, shape: shape, bytes: raw)
                 return
