@@ -41,9 +41,9 @@ final class ImatrixCLITests: XCTestCase {
         let refPpl = try XCTUnwrap(Double(oracle.info["sentio.imatrix.perplexity"] ?? ""))
         XCTAssertEqual(log(ppl), log(refPpl), accuracy: 1e-3)
 
-        // convert --imatrix: every 4-bit matrix with an entry is quantized with weights (and the bytes differ
-        // from the unweighted conversion), for q4_1 and q4; the result loads and generates.
-        for quant in ["q4_1", "q4"] {
+        // convert --imatrix: every 4- or 5-bit matrix with an entry is quantized with weights (and the bytes differ
+        // from the unweighted conversion), for q4_1, q4 and q5; the result loads and generates.
+        for quant in ["q4_1", "q4", "q5"] {
             let plain = tmp.appendingPathComponent("plain-\(quant).sentio"), weighted = tmp.appendingPathComponent("w-\(quant).sentio")
             // (the 151936-row embedding at f16: quantizing it is most of a debug build's convert time, and the
             // importance matrix has no entry for it anyway)

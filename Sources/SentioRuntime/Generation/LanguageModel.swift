@@ -24,7 +24,7 @@ public final class LanguageModel: @unchecked Sendable {
     let source: WeightSource
 
     /// Loads `url`: a `.sentio` file, or a `.gguf` converted in memory to `ggufQuant` (nil: keep the GGUF's
-    /// Q8_0/Q4_0/F16/F32 tensors as they are and dequantize other types to f16). A `.sentio` file's
+    /// Q8_0/Q4_0/Q4_1/Q5_0/F16/BF16/F32 tensors as they are and dequantize other types to f16). A `.sentio` file's
     /// weights are copied into huge-page memory at load (faster decode, SentioCore/HugePages.swift) unless
     /// `mapWeights`, which reads them from the file mapping in place (quicker start, page cache shared
     /// between processes).
