@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side pp/tg benchmark of Sentio and llama.cpp on the same GGUF files (Qwen2.5-0.5B shape, random
+# Side-by-side pp/tg benchmark of Sentio and llama.cpp on the same GGUF files (Q8_0, Q4_0, Q5_0, F16; Qwen2.5-0.5B shape, random
 # weights: tools/make-random-qwen2-gguf.py), in one run, so the ratio is measured under the same conditions.
 #
 # This host's speed drifts by 10-25 % over minutes (shared machine), so the two sides are interleaved: ROUNDS
@@ -17,7 +17,7 @@ R=${2:-3}
 PY=${PYTHON:-tools/.venv/bin/python}
 S=.build/release/sentio
 [ -x "$S" ] || swift build -c release >&2
-for t in q8_0 q4_0 f16; do
+for t in q8_0 q4_0 q5_0 f16; do
     f=models/cache/random-qwen2-0.5b-$t.gguf
     [ -f "$f" ] || "$PY" tools/make-random-qwen2-gguf.py --type "$(echo $t | tr a-z A-Z)" -o "$f" >&2
 done
@@ -25,7 +25,7 @@ echo "# Sentio vs llama.cpp, $(date -u +%F), threads $T, $R interleaved rounds o
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
 echo
-for t in q8_0 q4_0 f16; do
+for t in q8_0 q4_0 q5_0 f16; do
     f=models/cache/random-qwen2-0.5b-$t.gguf
     : > "/tmp/sentio-$t.jsonl"; : > "/tmp/llama-$t.jsonl"
     for ((i = 1; i <= R; i++)); do
@@ -53,7 +53,7 @@ def fmt(v):
     return f"{statistics.mean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}"
 print("| format | threads | test | llama.cpp t/s | sentio t/s | sentio / llama.cpp |")
 print("| --- | ---: | --- | ---: | ---: | ---: |")
-for t in ["q8_0", "q4_0", "f16"]:
+for t in ["q8_0", "q4_0", "q5_0", "f16"]:
     s, l = samples(f"/tmp/sentio-{t}.jsonl"), samples(f"/tmp/llama-{t}.jsonl")
     for key in sorted(s, key=lambda k: (k[0], k[1])):
         a, b = s[key], l[key]

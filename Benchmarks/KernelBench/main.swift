@@ -288,8 +288,12 @@ if what == "gemvn" {
 if what == "decode" {
     let ns = ProcessInfo.processInfo.environment["BENCH_N"]?.split(separator: ",").compactMap { Int($0) } ?? [1, 8, 16]
     let only = ProcessInfo.processInfo.environment["BENCH_DTYPES"]?.split(separator: ",").map(String.init)
-    let shapes = Array(repeating: [(896, 896), (128, 896), (128, 896), (896, 896), (4864, 896), (4864, 896), (896, 4864)],
-                       count: 24).flatMap { $0 } + [(151936, 896)]
+    // DECODE_MERGED=1: the same bytes as 8 matrices (each kind's 24 layers stacked into one), to separate the per-matrix
+    // costs (dispatch, barrier, prefetch ramp at each matrix start) from the streaming itself.
+    let merged = ProcessInfo.processInfo.environment["DECODE_MERGED"] == "1"
+    let layer: [(Int, Int)] = [(896, 896), (128, 896), (128, 896), (896, 896), (4864, 896), (4864, 896), (896, 4864)]
+    let shapes: [(Int, Int)] = merged ? layer.map { ($0.0 * 24, $0.1) } + [(151936, 896)]
+                                      : Array(repeating: layer, count: 24).flatMap { $0 } + [(151936, 896)]
     // DECODE_THREADS: thread count (default 1: thread CPU time; more: wall time).
     let threads = Int(ProcessInfo.processInfo.environment["DECODE_THREADS"] ?? "") ?? 1
     print("\nDecode step matmuls (Qwen2-0.5B, \(shapes.count) matrices), \(threads) thread(s): ms per step, n * t(1) / t(n)")
