@@ -127,6 +127,59 @@ final class Qwen2FixtureTests: XCTestCase {
         XCTAssertEqual(try run(q8), plain, "switching back gives the plain path again")
     }
 
+    /// The head's path by weight type (Qwen2Model.headWantsPreciseActivations): 8-bit heads run two-term activations
+    /// (Linear.forwardPrecise), 4- and 5-bit heads the integer kernels (Linear.forward) unless preciseActivations is on;
+    /// the logits are those paths' outputs on the final-norm hidden states, bit for bit. (The tiny model's body stays
+    /// f32 and its tied 151936-row head is stored with the reference quantizers: the debug build's search quantizers
+    /// would take most of a minute.)
+    func testHeadPathFollowsWeightType() throws {
+        for t in DType.allCases where t.isQuantized {
+            XCTAssertEqual(Qwen2Model.headWantsPreciseActivations(t, precise: false), t.isQ8Blocks, "\(t)")
+            XCTAssertTrue(Qwen2Model.headWantsPreciseActivations(t, precise: true), "\(t)")
+        }
+        XCTAssertTrue(Qwen2Model.headWantsPreciseActivations(.f16, precise: false))
+        let dir = TestPaths.tinyA
+        let cfg = try Qwen2Config.parse(try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8), source: "config.json")
+        let st = try SafetensorsFile(dir.appendingPathComponent("model.safetensors"))
+        let embeds = try SafetensorsFile(dir.appendingPathComponent("llm.safetensors")).floats("llm.inputs_embeds")
+        let n = min(5, embeds.count / cfg.hiddenSize)
+        for (dtype, wantPrecise) in [(DType.q8, true), (.q5, false)] {
+            let w = InMemoryWeights(name: "tiny-a, \(dtype) head")
+            for spec in Qwen2Schema.tensors(cfg) {
+                let x = try st.floats(spec.name)
+                if spec.shape == [cfg.vocabSize, cfg.hiddenSize] {
+                    var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: x.count)!)
+                    x.withUnsafeBufferPointer { s in
+                        bytes.withUnsafeMutableBytes { dtype == .q8 ? BlockQ8_0.quantizeRef(s, into: $0) : BlockQ5_0.quantizeRef(s, into: $0) }
+                    }
+                    bytes.withUnsafeBytes { w.add(spec.name, dtype: dtype, shape: spec.shape, bytes: $0) }
+                } else {
+                    w.add(spec.name, floats: x, shape: spec.shape)
+                }
+            }
+            let m = try Qwen2Model(config: cfg, source: w, maxRows: 16)
+            XCTAssertEqual(m.weights.outputHead.dtype, dtype)
+            for precise in [false, true] {
+                m.preciseActivations = precise
+                let cache = KVCacheLayout(config: cfg, blockTokens: 16, dtype: .f32).makeCache()
+                var logits = [Float](repeating: 0, count: n * cfg.vocabSize), hidden = [Float](repeating: 0, count: n * cfg.hiddenSize)
+                try embeds.withUnsafeBufferPointer { e in
+                    try logits.withUnsafeMutableBufferPointer { lg in
+                        try hidden.withUnsafeMutableBufferPointer { hd in
+                            try m.forward(input: e.baseAddress!, segments: [SequenceSegment(cache: cache, count: n)], logitRows: .all,
+                                          logits: lg.baseAddress!, hiddenOut: hd.baseAddress!)
+                        }
+                    }
+                }
+                var viaPrecise = [Float](repeating: 0, count: logits.count), viaInteger = viaPrecise
+                Linear.forwardPrecise(m.weights.outputHead, x: hidden, n: n, y: &viaPrecise)
+                Linear.forward(m.weights.outputHead, x: hidden, n: n, y: &viaInteger)
+                XCTAssertNotEqual(viaPrecise, viaInteger, "\(dtype): the two paths must differ for this test to show anything")
+                XCTAssertEqual(logits, wantPrecise || precise ? viaPrecise : viaInteger, "\(dtype) precise=\(precise)")
+            }
+        }
+    }
+
     func testGreedyGenerationMatchesReference() throws {
         let model = try Self.loadTinyLLM()
         let c = model.config

@@ -23,13 +23,26 @@ public final class Qwen2Model: @unchecked Sendable {
     private var precise = false
 
     /// Quantized matmuls of the layers with (nearly) unrounded activations (Linear.forwardPreciseMany: x as
-    /// two Q8_0 terms) instead of one Q8_0 rounding; the output head always runs that way. Closer to the
+    /// two Q8_0 terms) instead of one Q8_0 rounding (the output head runs that way anyway when it is 8-bit or float:
+    /// headWantsPreciseActivations). Closer to the
     /// model's own arithmetic (Qwen2.5-Coder-0.5B q8 against f32: KL 0.000331 -> 0.000014, top-1 98.87 ->
     /// 99.78 %), at a cost in speed (2 threads: q8 prefill ~0.5x, decode ~0.8x; docs/BENCHMARKS.md).
     /// No effect on float weights, whose matmuls are f32 already. Set it between forward calls.
     public var preciseActivations: Bool {
         get { lock.withLock { precise } }
         set { lock.withLock { precise = newValue } }
+    }
+
+    /// Whether the output head runs with (nearly) unrounded activations (Linear.forwardPrecise): its logits pick
+    /// every token and rounding x moves near ties. With an 8-bit head that rounding is as large as the weights'
+    /// (coder q8: top-1 agreement with f32 98.43 -> 98.87 %, docs/BENCHMARKS.md); with a 4- or 5-bit head the
+    /// weights' rounding dominates (two-term head vs integer head: q4 79.22 / 79.39 %, q4_1 85.49 / 85.36 %, q5 94.60 /
+    /// 94.16 % with KL 0.00650 / 0.00664; the top-1 standard error is ~0.5 points) while the second activation row
+    /// costs time (the 5-bit GEMV is compute-bound: KernelBench head q5 2 threads 2.5 -> 3.4 ms per token), so those
+    /// heads keep the integer path unless `preciseActivations` asks for two terms everywhere. Float heads: f32 math
+    /// either way.
+    public static func headWantsPreciseActivations(_ dtype: DType, precise: Bool) -> Bool {
+        precise || !dtype.isQuantized || dtype.isQ8Blocks
     }
 
     /// An adapter applied on top of the base projections at every forward (nil: the base model).
@@ -155,9 +168,11 @@ public final class Qwen2Model: @unchecked Sendable {
         Ops.rmsNorm(xn, weight: w.finalNorm, eps: c.rmsNormEps, out: x, rows: m, dim: h)
         if let hiddenOut { hiddenOut.update(from: x, count: m * h) }
         if let logits {
-            // The head with (nearly) unrounded activations: its logits pick every token, and rounding x moves
-            // near ties (Linear.forwardPrecise; free in 2-thread decode, +1.4 ms per token on 1 thread).
-            Linear.forwardPrecise(w.outputHead, x: x, n: m, y: logits, bias: nil, pool: pool)
+            if Self.headWantsPreciseActivations(w.outputHead.dtype, precise: precise) {
+                Linear.forwardPrecise(w.outputHead, x: x, n: m, y: logits, bias: nil, pool: pool)
+            } else {
+                Linear.forward(w.outputHead, x: x, n: m, y: logits, bias: nil, pool: pool)
+            }
         }
     }
 }
