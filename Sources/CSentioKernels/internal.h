@@ -71,6 +71,10 @@ void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
 long sk_qgemvn_max(void);
 int sk_qgemvn_rowlane_on(void);   /* whole 16-row groups on the row-lane kernel (default 1) */
 int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
+/* The row-lane part alone (q8 / q4 / q4_1 / q5, 5 <= n <= SK_QGEMVN_MAX_N): whole 16-row groups of [r0, r1); returns the
+   first row not done (r0 when n is out of range). */
+long sk_qgemvn_rowlane_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
+                           const float *bias);
 void sk_fgemm_scalar(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 void sk_fgemm_avx2(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
 void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0, long r1, const float *x, long ldx, long n, float *y, long ldy, const float *bias);
@@ -98,4 +102,8 @@ void sk_dequant_q5_row(const uint8_t *src, long cols, float *out);
 /* Activation side of the four-block VNNI GEMVs (q4, q5) for n <= 4 rows: per (row, group of 4 blocks) a slot of
    SK_Q4X4_SLOT bytes: X_lo (bytes 0..15 of each block), X_hi (16..31), C (-corr / 4 per dword lane), DX. */
 #define SK_Q4X4_SLOT 256
+/* q5, AVX-512 (immintrin.h in scope): the dword table that spreads 4 high bits v (0..15) to bit 4 of the 4 bytes of a
+   dword (byte j gets 16 where bit j of v is set); _mm512_permutexvar_epi32(x, sk_q5_spread) reads only x's low 4 bits. */
+#define sk_q5_spread _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010, 0x00100000, 0x00100010, 0x00101000, \
+    0x00101010, 0x10000000, 0x10000010, 0x10001000, 0x10001010, 0x10100000, 0x10100010, 0x10101000, 0x10101010)
 void sk_q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf);

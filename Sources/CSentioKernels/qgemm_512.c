@@ -30,10 +30,8 @@ static _Thread_local size_t tl_pack_cap;
 __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl")))
 void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, long nb, uint8_t *out) {
     const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q5 ? 22 : 18, qo = wtype == SENTIO_Q5 ? 6 : 2;
-    /* q5: the 4 high bits of a step (qh >> 4s, low 4 bits) spread to bit 4 of each of the step's 4 bytes by one
-       multiply (bit i lands at 8i + 4 among other, non-overlapping copies, masked off) */
-    const __m512i spread = _mm512_set1_epi32((1 << 4) | (1 << 11) | (1 << 18) | (1 << 25));
-    const __m512i nib4 = _mm512_set1_epi32(0xF), bit4 = _mm512_set1_epi32(0x10101010);
+    /* q5: the 4 high bits of a step (qh >> 4s) spread to bit 4 of each of the step's 4 bytes (sk_q5_spread) */
+    const __m512i spread = sk_q5_spread;
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32((int)rowBytes));
     const __m512i flip = _mm512_set1_epi32((int)0x80808080), low = _mm512_set1_epi32(0x0F0F0F0F);
@@ -61,10 +59,8 @@ void sk_pack_group(int wtype, const uint8_t *w, size_t rowBytes, long r, int h, 
                                   : _mm512_setzero_si512();
                     __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), low);
                     if (wtype == SENTIO_Q5) {
-                        const __m512i hl = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * st), nib4);
-                        const __m512i hh = _mm512_and_si512(_mm512_srli_epi32(qh, 16 + 4 * st), nib4);
-                        lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_mullo_epi32(hl, spread), bit4));
-                        hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_mullo_epi32(hh, spread), bit4));
+                        lo = _mm512_or_si512(lo, _mm512_permutexvar_epi32(_mm512_srli_epi32(qh, 4 * st), spread));
+                        hi = _mm512_or_si512(hi, _mm512_permutexvar_epi32(_mm512_srli_epi32(qh, 16 + 4 * st), spread));
                     }
                     _mm512_store_si512((void *)(dst + st * GR * 4), lo);
                     _mm512_store_si512((void *)(dst + (st + 4) * GR * 4), hi);

@@ -13,7 +13,9 @@
    (bit 16t + j = bit j / j + 16 of block t's qh, picked by the word permute that also gathers the scales)
    with which one masked add each adds the 16s. The activation
    side is q4x4's layout (sk_q4x4_prep: corr / 4 per dword lane, exact as corr is a multiple of 16).
-   VNNI, n > 4: the packed 32-row x 6 tile GEMM of qgemm_512.c (sk_pack_group unpacks q5 to bytes 0..31).
+   VNNI, n = 5..16 (sk_qgemvn_max, batched decode): the row-lane GEMV of qgemv_x86.c (16 weight rows transposed in
+   registers, high bits spread from a gathered qh by a 16-entry table), the rows left at a range's end on the decode
+   GEMV above; larger n: the packed 32-row x 6 tile GEMM of qgemm_512.c (sk_pack_group unpacks q5 to bytes 0..31).
    AVX2: per block the 32 values unpacked to bytes (high bits spread with a byte shuffle and bit test),
    maddubs + madd, 4 weight rows x 2 activation rows. */
 #include "internal.h"
@@ -223,6 +225,18 @@ void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_
     const int isa = sentio_isa_level();
     if (isa >= 3) {
         if (xq->n <= SK_QGEMV_MAX_N) { q5_gemv_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+        if (xq->n <= sk_qgemvn_max()) {
+            /* batched decode: whole 16-row groups on the row-lane GEMV, the rest (< 16 rows at a range's end) on the
+               decode GEMV, 4 activation rows at a time */
+            const long r = sk_qgemvn_rowlane_on() ? sk_qgemvn_rowlane_run(SENTIO_Q5, w, rowBytes, r0, r1, xq, y, ldy, bias) : r0;
+            const long nb = xq->cols / 32;
+            for (long i = 0; r < r1 && i < xq->n; i += SK_QGEMV_MAX_N) {
+                sentio_xq part = { xq->qs + i * xq->cols, xq->d + i * nb, xq->corr + i * nb,
+                                   xq->n - i < SK_QGEMV_MAX_N ? xq->n - i : SK_QGEMV_MAX_N, xq->cols };
+                q5_gemv_vnni(w, rowBytes, r, r1, &part, y + i * ldy, ldy, bias);
+            }
+            return;
+        }
         if (sk_qgemm_vnni512(SENTIO_Q5, w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
     }
     if (isa >= 1) { q5_avx2(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }

@@ -132,8 +132,8 @@ void sentio_qgemm(int wtype, const void *w, size_t rowBytes, long r0, long r1,
 }
 
 long sentio_qgemm_row_align(int wtype, long n) {
+    (void)wtype;
     if (n <= SK_QGEMV_MAX_N) return 4;
-    if (wtype == SENTIO_Q5) return sentio_isa_level() >= 3 ? 32 : 4;   /* no batched GEMV: the packed GEMM's groups */
     if (sentio_isa_level() >= 3 && n <= sk_qgemvn_max()) return sk_qgemvn_rowlane_on() ? 16 : 4;
     return 32;
 }

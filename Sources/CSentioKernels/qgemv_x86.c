@@ -41,6 +41,7 @@ int sk_qgemvn_rowlane_on(void) { return sk_qgemvn_rowlane; }
 
 /* ---------------- AVX-512 VNNI ---------------- */
 
+
 /* Activation side for pair p of row i: nc[(i*np+p)*16 + l] = -corr/8 of block 2p (l<8) or 2p+1 (l>=8),
    dx[...] the f32 scales likewise; a missing last block (odd nb) gets 0 in both. */
 static void prep_pairs(const sentio_xq *xq, long np, int32_t *nc, float *dx) {
@@ -470,8 +471,8 @@ INLINE VNNI_TARGET void rl_transpose(const uint8_t *p, size_t rowBytes, __m512i 
 INLINE VNNI_TARGET void rl_group(int wtype, const uint8_t *w0, size_t rowBytes, const uint8_t *next,
                                  const sentio_xq *xq, const int M, float *y, long ldy, long r, const float *bias) {
     const long cols = xq->cols, nb = cols / 32;
-    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : 20;
-    const long qo = wtype == SENTIO_Q4_1 ? 4 : 2;
+    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q4 ? 18 : wtype == SENTIO_Q5 ? 22 : 20;
+    const long qo = wtype == SENTIO_Q4_1 ? 4 : wtype == SENTIO_Q5 ? 6 : 2;
     const __m512i low = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
     const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)rowBytes));
@@ -494,6 +495,15 @@ INLINE VNNI_TARGET void rl_group(int wtype, const uint8_t *w0, size_t rowBytes, 
             for (int t = 0; t < 4; t++) {
                 W[t] = _mm512_and_si512(D[t], low);
                 W[t + 4] = _mm512_and_si512(_mm512_srli_epi16(D[t], 4), low);
+            }
+            if (wtype == SENTIO_Q5) {
+                /* the 16 rows' high bits (lane l: row l's qh); weight vector t takes bits 4t..4t+3 (t + 4: 16 + 4t..),
+                   spread to bit 4 of the lane's 4 bytes by a 16-entry dword table (vpermd reads the low 4 bits) */
+                const __m512i qh = _mm512_i32gather_epi32(gidx, blk + 2, 1);
+                for (int t = 0; t < 4; t++) {
+                    W[t] = _mm512_or_si512(W[t], _mm512_permutexvar_epi32(_mm512_srli_epi32(qh, 4 * t), sk_q5_spread));
+                    W[t + 4] = _mm512_or_si512(W[t + 4], _mm512_permutexvar_epi32(_mm512_srli_epi32(qh, 16 + 4 * t), sk_q5_spread));
+                }
             }
         }
         __m512 mv = _mm512_setzero_ps();
@@ -518,16 +528,16 @@ INLINE VNNI_TARGET void rl_group(int wtype, const uint8_t *w0, size_t rowBytes, 
 #define RL_SET(P, WT) RL_VARIANT(P##5, WT, 5) RL_VARIANT(P##6, WT, 6) RL_VARIANT(P##7, WT, 7) RL_VARIANT(P##8, WT, 8)      \
     RL_VARIANT(P##9, WT, 9) RL_VARIANT(P##10, WT, 10) RL_VARIANT(P##11, WT, 11) RL_VARIANT(P##12, WT, 12)                 \
     RL_VARIANT(P##13, WT, 13) RL_VARIANT(P##14, WT, 14) RL_VARIANT(P##15, WT, 15) RL_VARIANT(P##16, WT, 16)
-RL_SET(rl_q8_, SENTIO_Q8) RL_SET(rl_q4_, SENTIO_Q4) RL_SET(rl_q41_, SENTIO_Q4_1)
+RL_SET(rl_q8_, SENTIO_Q8) RL_SET(rl_q4_, SENTIO_Q4) RL_SET(rl_q41_, SENTIO_Q4_1) RL_SET(rl_q5_, SENTIO_Q5)
 #define RL_ROW(P) { P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13, P##14, P##15, P##16 }
 
-/* Whole 16-row groups of [r0, r1) on the row-lane kernel (n = 5..8); returns the first row not done. */
-static long rl_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
-                   const float *bias) {
+/* Whole 16-row groups of [r0, r1) on the row-lane kernel (n = 5..16); returns the first row not done. */
+long sk_qgemvn_rowlane_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
+                       const float *bias) {
     typedef void (*rl_fn)(const uint8_t *, size_t, const uint8_t *, const sentio_xq *, float *, long, long, const float *);
-    static const rl_fn fns[3][12] = { RL_ROW(rl_q8_), RL_ROW(rl_q4_), RL_ROW(rl_q41_) };
+    static const rl_fn fns[4][12] = { RL_ROW(rl_q8_), RL_ROW(rl_q4_), RL_ROW(rl_q41_), RL_ROW(rl_q5_) };
     if (xq->n < 5 || xq->n > SK_QGEMVN_MAX_N) return r0;
-    const rl_fn fn = fns[wtype == SENTIO_Q8 ? 0 : wtype == SENTIO_Q4 ? 1 : 2][xq->n - 5];
+    const rl_fn fn = fns[wtype == SENTIO_Q8 ? 0 : wtype == SENTIO_Q4 ? 1 : wtype == SENTIO_Q4_1 ? 2 : 3][xq->n - 5];
     long r = r0;
     for (; r + 16 <= r1; r += 16) {
         const uint8_t *w0 = (const uint8_t *)w + (size_t)r * rowBytes;
@@ -543,7 +553,7 @@ static long rl_run(int wtype, const void *w, size_t rowBytes, long r0, long r1, 
 int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                    const sentio_xq *xq, float *y, long ldy, const float *bias) {
     if (xq->n < 1 || xq->n > SK_QGEMVN_MAX_N) return 0;
-    const long r = sk_qgemvn_rowlane ? rl_run(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias) : r0;
+    const long r = sk_qgemvn_rowlane ? sk_qgemvn_rowlane_run(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias) : r0;
     return r < r1 ? xn_run(wtype, w, rowBytes, r, r1, xq, y, ldy, bias) : 1;
 }
 
