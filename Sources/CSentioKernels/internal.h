@@ -56,6 +56,8 @@ static inline uint16_t sk_f32_to_f16(float f) {
 static inline float sk_bf16_to_f32(uint16_t h) { uint32_t b = (uint32_t)h << 16; float f; memcpy(&f, &b, 4); return f; }
 
 /* Per-ISA entry points (same contracts as the public functions). */
+/* Scalar twin of the q8 / q4 / q5 kernels: signed integer dots computed directly (xq->corr is not read, so it serves as
+   the fallback at any ISA level). */
 void sk_qgemm_scalar(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_qgemm_avx2(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_qgemm_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
@@ -95,15 +97,13 @@ int sk_amx_request(void);
 void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_dequant_q41_row(const uint8_t *src, long cols, float *out);
-/* q5 (ggml Q5_0) weights, qgemm_q5.c: all n, dispatched by ISA; scalar twin (signed dot, ignores corr); one row to f32. */
+/* q5 (ggml Q5_0) weights, qgemm_q5.c: all n, dispatched by ISA; one row to f32. (Scalar twin: sk_qgemm_scalar.) */
 void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
-void sk_q5_scalar(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_dequant_q5_row(const uint8_t *src, long cols, float *out);
-/* Activation side of the four-block VNNI GEMVs (q4, q5) for n <= 4 rows: per (row, group of 4 blocks) a slot of
-   SK_Q4X4_SLOT bytes: X_lo (bytes 0..15 of each block), X_hi (16..31), C (-corr / 4 per dword lane), DX. */
-#define SK_Q4X4_SLOT 256
 /* q5, AVX-512 (immintrin.h in scope): the dword table that spreads 4 high bits v (0..15) to bit 4 of the 4 bytes of a
    dword (byte j gets 16 where bit j of v is set); _mm512_permutexvar_epi32(x, sk_q5_spread) reads only x's low 4 bits. */
 #define sk_q5_spread _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010, 0x00100000, 0x00100010, 0x00101000, \
     0x00101010, 0x10000000, 0x10000010, 0x10001000, 0x10001010, 0x10100000, 0x10100010, 0x10101000, 0x10101010)
-void sk_q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf);
+/* The four-block VNNI decode GEMV (qgemv_x86.c) for q4 or q5 weights, n <= SK_QGEMV_MAX_N activation rows. */
+void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
+                      const float *bias);

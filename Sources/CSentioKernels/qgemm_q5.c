@@ -4,18 +4,16 @@
    weight j), 16 bytes of low nibbles (byte j: weight j low, weight j+16 high); w = d * (q - 16), q in 0..31.
    Activations: Q8_0 blocks x ~= dx * qx; at ISA >= 1 the activation side carries corr = 16 * sum(qx) per block
    (sk_qgemm_corr), so the integer kernels take the weights unsigned (q straight into vpdpbusd's / maddubs' u8
-   operand) and subtract corr exactly: sum (q - 16) qx = sum q qx - corr. The scalar kernel computes the signed
-   dot itself and never reads corr (any ISA's activations are valid input to it).
+   operand) and subtract corr exactly: sum (q - 16) qx = sum q qx - corr. The scalar twin (sk_qgemm_scalar) computes
+   the signed dot itself and never reads corr.
 
-   VNNI, n <= 4 (decode): four blocks (88 bytes) per step and weight row, as Q4_0's sk_qgemv_vnni_q4x4 does
-   (qgemv_x86.c): one word permute packs the four blocks' 64 nibble bytes into one zmm, AND / shift+AND give
-   the low (k = 0..15) and high (k = 16..31) nibble vectors, and the four qh words become two 64-bit masks
-   (bit 16t + j = bit j / j + 16 of block t's qh, picked by the word permute that also gathers the scales)
-   with which one masked add each adds the 16s. The activation
-   side is q4x4's layout (sk_q4x4_prep: corr / 4 per dword lane, exact as corr is a multiple of 16).
+   VNNI, n <= 4 (decode): qgemv_x86.c's four-block GEMV (sk_qgemv_vnni_x4, shared with Q4_0): four blocks (88 bytes)
+   per step and weight row; one word permute packs their 64 nibble bytes into one zmm, AND / shift+AND give the low
+   (k = 0..15) and high (k = 16..31) nibble vectors, and a second word permute picks the scales and the four qh words,
+   which become two 64-bit masks (bit 16t + j = bit j / j + 16 of block t's qh) for one masked add of 16 each.
    VNNI, n = 5..16 (sk_qgemvn_max, batched decode): the row-lane GEMV of qgemv_x86.c (16 weight rows transposed in
    registers, high bits spread from a gathered qh by a 16-entry table), the rows left at a range's end on the decode
-   GEMV above; larger n: the packed 32-row x 6 tile GEMM of qgemm_512.c (sk_pack_group unpacks q5 to bytes 0..31).
+   GEMV; larger n: the packed 32-row x 6 tile GEMM of qgemm_512.c (sk_pack_group unpacks q5 to bytes 0..31).
    AVX2: per block the 32 values unpacked to bytes (high bits spread with a byte shuffle and bit test),
    maddubs + madd, 4 weight rows x 2 activation rows. */
 #include "internal.h"
@@ -27,33 +25,6 @@
 #define Q5_BS 22
 
 static inline uint32_t q5_qh(const uint8_t *blk) { uint32_t h; memcpy(&h, blk + 2, 4); return h; }
-
-void sk_q5_scalar(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
-                  const float *bias) {
-    const long cols = xq->cols, nb = cols / 32;
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *wr = (const uint8_t *)w + (size_t)r * rowBytes;
-        for (long i = 0; i < xq->n; i++) {
-            const int8_t *xr = xq->qs + i * cols;
-            float acc = 0;
-            for (long b = 0; b < nb; b++) {
-                const uint8_t *blk = wr + b * Q5_BS;
-                uint16_t hd; memcpy(&hd, blk, 2);
-                const uint32_t qh = q5_qh(blk);
-                const int8_t *xb = xr + b * 32;
-                int32_t dot = 0;
-                for (int j = 0; j < 16; j++) {
-                    const int32_t lo = (int32_t)((blk[6 + j] & 15) | (((qh >> j) & 1) << 4)) - 16;
-                    const int32_t hi = (int32_t)((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-                    dot += lo * xb[j] + hi * xb[j + 16];
-                }
-                acc += (sk_f16_to_f32(hd) * xq->d[i * nb + b]) * (float)dot;
-            }
-            y[i * ldy + r] = acc + (bias ? bias[r] : 0.0f);
-        }
-    }
-}
-
 void sk_dequant_q5_row(const uint8_t *src, long cols, float *o) {
     for (long b = 0; b < cols / 32; b++) {
         const uint8_t *blk = src + b * Q5_BS;
@@ -68,85 +39,8 @@ void sk_dequant_q5_row(const uint8_t *src, long cols, float *o) {
 }
 
 #if defined(__x86_64__)
-#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) static inline
-
-/* ---------------- AVX-512 VNNI, n <= 4: four blocks per step ---------------- */
-INLINE VNNI_TARGET void q5x4_load(const uint8_t *g, long cnt, __m512i *lo, __m512i *hi, __m512 *D) {
-    const long bytes = cnt * Q5_BS;
-    const __m512i a = bytes >= 64 ? _mm512_loadu_si512((const void *)g)
-                                  : _mm512_maskz_loadu_epi8((__mmask64)((1ull << bytes) - 1), g);
-    const __m512i b = bytes > 64 ? _mm512_maskz_loadu_epi8((__mmask64)((1ull << (bytes - 64)) - 1), g + 64)
-                                 : _mm512_setzero_si512();
-    /* packed word p: block p / 8, word p % 8 of its nibble bytes = source word 11 (p / 8) + 3 + p % 8 */
-    const __m512i widx = _mm512_set_epi16(43, 42, 41, 40, 39, 38, 37, 36, 32, 31, 30, 29, 28, 27, 26, 25,
-                                          21, 20, 19, 18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
-    const __m512i v = _mm512_permutex2var_epi16(a, widx, b), m4 = _mm512_set1_epi8(15), s16 = _mm512_set1_epi8(16);
-    /* one more word permute: words 0..15 the 4 scales (words 0, 11, 22, 33), each 4 times (converted: scale t in
-       f32 lanes 4t..4t+3); words 16..19 the low and 20..23 the high halves of the 4 blocks' qh (words 11t + 1,
-       11t + 2), i.e. 64-bit lane 2 = the high-bit mask of the low nibbles (bit 16t + j = weight j of block t),
-       lane 3 that of the high nibbles */
-    const __m512i sidx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 35, 24, 13, 2, 34, 23, 12, 1,
-                                          33, 33, 33, 33, 22, 22, 22, 22, 11, 11, 11, 11, 0, 0, 0, 0);
-    const __m512i sv = _mm512_permutex2var_epi16(a, sidx, b);
-    const __m128i hm = _mm512_extracti32x4_epi32(sv, 2);
-    const __mmask64 mlo = (__mmask64)_mm_cvtsi128_si64(hm), mhi = (__mmask64)_mm_extract_epi64(hm, 1);
-    const __m512i l = _mm512_and_si512(v, m4), h = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-    *lo = _mm512_mask_add_epi8(l, mlo, l, s16);
-    *hi = _mm512_mask_add_epi8(h, mhi, h, s16);
-    *D = _mm512_cvtph_ps(_mm512_castsi512_si256(sv));
-}
-
-INLINE VNNI_TARGET void q5x4_tile(const uint8_t *const wr[4], long nb, long ng, const uint8_t *xs, const int M,
-                                  const uint8_t *next, float out[4][4]) {
-    __m512 acc[4][4];
-    for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm512_setzero_ps();
-    const uint8_t *pfc = next;
-    for (long g = 0; g < ng; g++) {
-        const long cnt = nb - 4 * g < 4 ? nb - 4 * g : 4;
-        if (next) sk_prefetch_upto(&pfc, next + (g + 1) * 4 * 4 * Q5_BS);
-        __m512i lo[4], hi[4]; __m512 D[4];
-        for (int k = 0; k < 4; k++) q5x4_load(wr[k] + g * 4 * Q5_BS, cnt, &lo[k], &hi[k], &D[k]);
-        for (int i = 0; i < M; i++) {
-            const uint8_t *s = xs + (size_t)(i * ng + g) * SK_Q4X4_SLOT;
-            const __m512i XL = _mm512_load_si512((const void *)s), XH = _mm512_load_si512((const void *)(s + 64));
-            const __m512i C = _mm512_load_si512((const void *)(s + 128));
-            const __m512 DX = _mm512_load_ps((const float *)(s + 192));
-            for (int k = 0; k < 4; k++) {
-                const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(C, lo[k], XL), hi[k], XH);
-                acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
-            }
-        }
-    }
-    for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
-}
-
-VNNI_TARGET static void q5_gemv_vnni(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
-                                     long ldy, const float *bias) {
-    const long nb = xq->cols / 32, ng = (nb + 3) / 4, n = xq->n;
-    uint8_t stack_xs[64 * SK_Q4X4_SLOT] __attribute__((aligned(64)));
-    const size_t need = (size_t)(n * ng) * SK_Q4X4_SLOT;
-    uint8_t *xs = need <= sizeof stack_xs ? stack_xs : aligned_alloc(64, (need + 63) / 64 * 64);
-    if (!xs) { sk_q5_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
-    sk_q4x4_prep(xq, ng, xs);
-    for (long r = r0; r < r1; r += 4) {
-        const uint8_t *wr[4];
-        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
-        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        const uint8_t *next = sk_next_tile(w, rowBytes, r);
-        float out[4][4];
-        switch (n) {
-        case 1: q5x4_tile(wr, nb, ng, xs, 1, next, out); break;
-        case 2: q5x4_tile(wr, nb, ng, xs, 2, next, out); break;
-        case 3: q5x4_tile(wr, nb, ng, xs, 3, next, out); break;
-        default: q5x4_tile(wr, nb, ng, xs, 4, next, out); break;
-        }
-        for (long a = 0; a < n; a++)
-            for (int k = 0; k < nr; k++) y[a * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
-    }
-    if (xs != stack_xs) free(xs);
-}
 
 /* ---------------- AVX2: any n, 4 weight rows x 2 activation rows ---------------- */
 /* The block's 32 values as bytes 0..31 in activation order. */
@@ -224,7 +118,7 @@ void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_
 #if defined(__x86_64__)
     const int isa = sentio_isa_level();
     if (isa >= 3) {
-        if (xq->n <= SK_QGEMV_MAX_N) { q5_gemv_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+        if (xq->n <= SK_QGEMV_MAX_N) { sk_qgemv_vnni_x4(SENTIO_Q5, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
         if (xq->n <= sk_qgemvn_max()) {
             /* batched decode: whole 16-row groups on the row-lane GEMV, the rest (< 16 rows at a range's end) on the
                decode GEMV, 4 activation rows at a time */
@@ -233,7 +127,7 @@ void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_
             for (long i = 0; r < r1 && i < xq->n; i += SK_QGEMV_MAX_N) {
                 sentio_xq part = { xq->qs + i * xq->cols, xq->d + i * nb, xq->corr + i * nb,
                                    xq->n - i < SK_QGEMV_MAX_N ? xq->n - i : SK_QGEMV_MAX_N, xq->cols };
-                q5_gemv_vnni(w, rowBytes, r, r1, &part, y + i * ldy, ldy, bias);
+                sk_qgemv_vnni_x4(SENTIO_Q5, w, rowBytes, r, r1, &part, y + i * ldy, ldy, bias);
             }
             return;
         }
@@ -241,5 +135,5 @@ void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_
     }
     if (isa >= 1) { q5_avx2(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
 #endif
-    sk_q5_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias);
+    sk_qgemm_scalar(SENTIO_Q5, w, rowBytes, r0, r1, xq, y, ldy, bias);
 }

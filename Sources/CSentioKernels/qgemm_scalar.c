@@ -1,4 +1,4 @@
-/* Integer dot kernels, portable C: Q8_0 activations x q8/q4 weight rows (corr = 0: signed weights). */
+/* Integer dot kernels, portable C: Q8_0 activations x q8/q4/q5 weight rows, signed dots (corr is not read). */
 #include "internal.h"
 
 int sk_qgemm_corr(int wtype, int isa) {
@@ -11,7 +11,7 @@ int sk_qgemm_corr(int wtype, int isa) {
 
 void sk_qgemm_scalar(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                      const sentio_xq *xq, float *y, long ldy, const float *bias) {
-    long cols = xq->cols, nb = cols / 32, bs = wtype == SENTIO_Q8 ? 34 : 18;
+    long cols = xq->cols, nb = cols / 32, bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q5 ? 22 : 18;
     for (long r = r0; r < r1; r++) {
         const uint8_t *wr = (const uint8_t *)w + (size_t)r * rowBytes;
         for (long i = 0; i < xq->n; i++) {
@@ -25,12 +25,19 @@ void sk_qgemm_scalar(int wtype, const void *w, size_t rowBytes, long r0, long r1
                 if (wtype == SENTIO_Q8) {
                     const int8_t *q = (const int8_t *)(blk + 2);
                     for (int j = 0; j < 32; j++) dot += (int32_t)q[j] * xb[j];
+                } else if (wtype == SENTIO_Q5) {
+                    uint32_t qh; memcpy(&qh, blk + 2, 4);
+                    const uint8_t *q = blk + 6;
+                    for (int j = 0; j < 16; j++) {
+                        const int32_t lo = (int32_t)((q[j] & 15) | (((qh >> j) & 1) << 4)) - 16;
+                        const int32_t hi = (int32_t)((q[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+                        dot += lo * xb[j] + hi * xb[j + 16];
+                    }
                 } else {
                     const uint8_t *q = blk + 2;
                     for (int j = 0; j < 16; j++)
                         dot += ((int32_t)(q[j] & 15) - 8) * xb[j] + ((int32_t)(q[j] >> 4) - 8) * xb[j + 16];
                 }
-                dot -= xq->corr[i * nb + b];
                 acc += (sk_f16_to_f32(h) * xq->d[i * nb + b]) * (float)dot;
             }
             y[i * ldy + r] = acc + (bias ? bias[r] : 0.0f);

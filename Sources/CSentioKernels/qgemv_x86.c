@@ -121,10 +121,9 @@ INLINE VNNI_TARGET void vnni_tile(const uint8_t *const wr[4], long nb, long np, 
    one multiply, one FMA. The activation side (low/high halves, C, d_x per lane) is laid out once per call.
    Per 4 blocks and row: 8 ops instead of 14, per activation row 5 instead of 8. A last group of fewer
    than 4 blocks loads with masks (zeros, and zero activations and scales in the missing lanes). */
-#define Q4X4_SLOT SK_Q4X4_SLOT
+#define Q4X4_SLOT 256   /* bytes per (activation row, group): X_lo, X_hi, C, DX */
 
-/* (also the activation side of the q5 GEMV, qgemm_q5.c) */
-void sk_q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
+VNNI_TARGET static void q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
     const long nb = xq->cols / 32, cols = xq->cols;
     memset(buf, 0, (size_t)(xq->n * ng) * Q4X4_SLOT);
     for (long i = 0; i < xq->n; i++)
@@ -161,16 +160,49 @@ INLINE VNNI_TARGET void q4x4_load(const uint8_t *g, long cnt, __m512i *lo, __m51
     *D = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
 }
 
-INLINE VNNI_TARGET void q4x4_tile(const uint8_t *const wr[4], long nb, long ng, const uint8_t *xs, const int M,
-                                  const uint8_t *next, float out[4][4]) {
+/* Q5_0 (22-byte blocks: d, 32 high bits qh, 16 nibble bytes), four blocks per step as above: the nibbles packed by the
+   same word permute, the high bits added to the 16 nibble lanes they belong to with a masked add. */
+static inline uint32_t q5_qh(const uint8_t *blk) { uint32_t h; memcpy(&h, blk + 2, 4); return h; }
+INLINE VNNI_TARGET void q5x4_load(const uint8_t *g, long cnt, __m512i *lo, __m512i *hi, __m512 *D) {
+    const long bytes = cnt * 22;
+    const __m512i a = bytes >= 64 ? _mm512_loadu_si512((const void *)g)
+                                  : _mm512_maskz_loadu_epi8((__mmask64)((1ull << bytes) - 1), g);
+    const __m512i b = bytes > 64 ? _mm512_maskz_loadu_epi8((__mmask64)((1ull << (bytes - 64)) - 1), g + 64)
+                                 : _mm512_setzero_si512();
+    /* packed word p: block p / 8, word p % 8 of its nibble bytes = source word 11 (p / 8) + 3 + p % 8 */
+    const __m512i widx = _mm512_set_epi16(43, 42, 41, 40, 39, 38, 37, 36, 32, 31, 30, 29, 28, 27, 26, 25,
+                                          21, 20, 19, 18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
+    const __m512i v = _mm512_permutex2var_epi16(a, widx, b), m4 = _mm512_set1_epi8(15), s16 = _mm512_set1_epi8(16);
+    /* one more word permute: words 0..15 the 4 scales (words 0, 11, 22, 33), each 4 times (converted: scale t in
+       f32 lanes 4t..4t+3); words 16..19 the low and 20..23 the high halves of the 4 blocks' qh (words 11t + 1,
+       11t + 2), i.e. 64-bit lane 2 = the high-bit mask of the low nibbles (bit 16t + j = weight j of block t),
+       lane 3 that of the high nibbles */
+    const __m512i sidx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 35, 24, 13, 2, 34, 23, 12, 1,
+                                          33, 33, 33, 33, 22, 22, 22, 22, 11, 11, 11, 11, 0, 0, 0, 0);
+    const __m512i sv = _mm512_permutex2var_epi16(a, sidx, b);
+    const __m128i hm = _mm512_extracti32x4_epi32(sv, 2);
+    const __mmask64 mlo = (__mmask64)_mm_cvtsi128_si64(hm), mhi = (__mmask64)_mm_extract_epi64(hm, 1);
+    const __m512i l = _mm512_and_si512(v, m4), h = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    *lo = _mm512_mask_add_epi8(l, mlo, l, s16);
+    *hi = _mm512_mask_add_epi8(h, mhi, h, s16);
+    *D = _mm512_cvtph_ps(_mm512_castsi512_si256(sv));
+}
+
+/* wt: SENTIO_Q4 (18-byte blocks) or SENTIO_Q5 (22), a constant in every inlined copy */
+INLINE VNNI_TARGET void x4_tile(const int wt, const uint8_t *const wr[4], long nb, long ng, const uint8_t *xs, const int M,
+                                const uint8_t *next, float out[4][4]) {
+    const long gb = wt == SENTIO_Q5 ? 4 * 22 : 4 * 18;   /* bytes per group of 4 blocks */
     __m512 acc[4][4];
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm512_setzero_ps();
     const uint8_t *pfc = next;
     for (long g = 0; g < ng; g++) {
         const long cnt = nb - 4 * g < 4 ? nb - 4 * g : 4;
-        if (next) sk_prefetch_upto(&pfc, next + (g + 1) * 4 * 72);
+        if (next) sk_prefetch_upto(&pfc, next + (g + 1) * 4 * gb);
         __m512i lo[4], hi[4]; __m512 D[4];
-        for (int k = 0; k < 4; k++) q4x4_load(wr[k] + g * 72, cnt, &lo[k], &hi[k], &D[k]);
+        for (int k = 0; k < 4; k++) {
+            if (wt == SENTIO_Q5) q5x4_load(wr[k] + g * gb, cnt, &lo[k], &hi[k], &D[k]);
+            else q4x4_load(wr[k] + g * gb, cnt, &lo[k], &hi[k], &D[k]);
+        }
         for (int i = 0; i < M; i++) {
             const uint8_t *s = xs + (size_t)(i * ng + g) * Q4X4_SLOT;
             const __m512i XL = _mm512_load_si512((const void *)s), XH = _mm512_load_si512((const void *)(s + 64));
@@ -185,25 +217,34 @@ INLINE VNNI_TARGET void q4x4_tile(const uint8_t *const wr[4], long nb, long ng, 
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
 }
 
-VNNI_TARGET static void sk_qgemv_vnni_q4x4(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
-                               long ldy, const float *bias) {
+VNNI_TARGET void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                                  long ldy, const float *bias) {
     const long nb = xq->cols / 32, ng = (nb + 3) / 4, n = xq->n;
     uint8_t stack_xs[64 * Q4X4_SLOT] __attribute__((aligned(64)));
     const size_t need = (size_t)(n * ng) * Q4X4_SLOT;
     uint8_t *xs = need <= sizeof stack_xs ? stack_xs : aligned_alloc(64, need);
-    if (!xs) { sk_qgemm_scalar(SENTIO_Q4, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
-    sk_q4x4_prep(xq, ng, xs);
+    if (!xs) { sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+    q4x4_prep(xq, ng, xs);
     for (long r = r0; r < r1; r += 4) {
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
         const uint8_t *next = sk_next_tile(w, rowBytes, r);
         float out[4][4];
-        switch (n) {
-        case 1: q4x4_tile(wr, nb, ng, xs, 1, next, out); break;
-        case 2: q4x4_tile(wr, nb, ng, xs, 2, next, out); break;
-        case 3: q4x4_tile(wr, nb, ng, xs, 3, next, out); break;
-        default: q4x4_tile(wr, nb, ng, xs, 4, next, out); break;
+        if (wtype == SENTIO_Q5) {
+            switch (n) {
+            case 1: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 1, next, out); break;
+            case 2: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 2, next, out); break;
+            case 3: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 3, next, out); break;
+            default: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 4, next, out); break;
+            }
+        } else {
+            switch (n) {
+            case 1: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 1, next, out); break;
+            case 2: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 2, next, out); break;
+            case 3: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 3, next, out); break;
+            default: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 4, next, out); break;
+            }
         }
         for (long a = 0; a < n; a++)
             for (int k = 0; k < nr; k++) y[a * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
@@ -213,7 +254,7 @@ VNNI_TARGET static void sk_qgemv_vnni_q4x4(const void *w, size_t rowBytes, long 
 
 VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
                                const sentio_xq *xq, float *y, long ldy, const float *bias) {
-    if (wtype == SENTIO_Q4 && xq->n <= 4) { sk_qgemv_vnni_q4x4(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+    if (wtype == SENTIO_Q4 && xq->n <= 4) { sk_qgemv_vnni_x4(SENTIO_Q4, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     const long nb = xq->cols / 32, np = (nb + 1) / 2, n = xq->n;
     int32_t stack_nc[4 * 64 * 16]; float stack_dx[4 * 64 * 16];
     int32_t *nc = stack_nc; float *dx = stack_dx;

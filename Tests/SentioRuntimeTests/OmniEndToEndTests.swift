@@ -151,7 +151,7 @@ final class OmniEndToEndTests: XCTestCase {
         // command-line overrides name any stored type, q8r included; anything else is an error listing them
         XCTAssertEqual(try QuantPolicy.parseOverride("*audio_tower*.fc?.weight=q8r").dtype, .q8r)
         XCTAssertEqual(try QuantPolicy.parseOverride("*lm_head*=f16").pattern, "*lm_head*")
-        for bad in ["*=i32", "*=q5", "=q8", "nothing"] {
+        for bad in ["*=i32", "*=q6", "=q8", "nothing"] {
             XCTAssertThrowsError(try QuantPolicy.parseOverride(bad)) { XCTAssertTrue("\($0)".contains("q8r"), "\($0)") }
         }
         // the documented way back to per-block scales for Whisper's matrices, leaving its norms and biases f32
