@@ -100,6 +100,8 @@ void sk_dequant_q41_row(const uint8_t *src, long cols, float *out);
 /* q5 (ggml Q5_0) weights, qgemm_q5.c: all n, dispatched by ISA; one row to f32. (Scalar twin: sk_qgemm_scalar.) */
 void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_dequant_q5_row(const uint8_t *src, long cols, float *out);
+/* A q5 block's 32 high bits (bit j: bit 4 of weight j). */
+static inline uint32_t sk_q5_qh(const uint8_t *blk) { uint32_t h; memcpy(&h, blk + 2, 4); return h; }
 /* q5, AVX-512 (immintrin.h in scope): the dword table that spreads 4 high bits v (0..15) to bit 4 of the 4 bytes of a
    dword (byte j gets 16 where bit j of v is set); _mm512_permutexvar_epi32(x, sk_q5_spread) reads only x's low 4 bits. */
 #define sk_q5_spread _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010, 0x00100000, 0x00100010, 0x00101000, \

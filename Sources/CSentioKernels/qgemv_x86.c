@@ -141,12 +141,15 @@ VNNI_TARGET static void q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
         }
 }
 
+/* A group of cnt <= 4 blocks (bytes <= 128) as two zmm, a (bytes 0..63) and b (64..), nothing read past the group. */
+INLINE VNNI_TARGET void x4_group(const uint8_t *g, long bytes, __m512i *a, __m512i *b) {
+    *a = bytes >= 64 ? _mm512_loadu_si512((const void *)g) : _mm512_maskz_loadu_epi8((__mmask64)((1ull << bytes) - 1), g);
+    *b = bytes > 64 ? _mm512_maskz_loadu_epi8((__mmask64)((1ull << (bytes - 64)) - 1), g + 64) : _mm512_setzero_si512();
+}
+
 INLINE VNNI_TARGET void q4x4_load(const uint8_t *g, long cnt, __m512i *lo, __m512i *hi, __m512 *D) {
-    const long bytes = cnt * 18;
-    const __m512i a = bytes >= 64 ? _mm512_loadu_si512((const void *)g)
-                                  : _mm512_maskz_loadu_epi8((__mmask64)((1ull << bytes) - 1), g);
-    const __m512i b = bytes > 64 ? _mm512_maskz_loadu_epi8((__mmask64)((1ull << (bytes - 64)) - 1), g + 64)
-                                 : _mm512_setzero_si512();
+    __m512i a, b;
+    x4_group(g, cnt * 18, &a, &b);
     /* word p of the packed nibbles: block p / 8, word p % 8 of its 16 nibble bytes = source word 9 (p / 8) + 1 + p % 8 */
     const __m512i widx = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
                                           17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
@@ -162,13 +165,9 @@ INLINE VNNI_TARGET void q4x4_load(const uint8_t *g, long cnt, __m512i *lo, __m51
 
 /* Q5_0 (22-byte blocks: d, 32 high bits qh, 16 nibble bytes), four blocks per step as above: the nibbles packed by the
    same word permute, the high bits added to the 16 nibble lanes they belong to with a masked add. */
-static inline uint32_t q5_qh(const uint8_t *blk) { uint32_t h; memcpy(&h, blk + 2, 4); return h; }
 INLINE VNNI_TARGET void q5x4_load(const uint8_t *g, long cnt, __m512i *lo, __m512i *hi, __m512 *D) {
-    const long bytes = cnt * 22;
-    const __m512i a = bytes >= 64 ? _mm512_loadu_si512((const void *)g)
-                                  : _mm512_maskz_loadu_epi8((__mmask64)((1ull << bytes) - 1), g);
-    const __m512i b = bytes > 64 ? _mm512_maskz_loadu_epi8((__mmask64)((1ull << (bytes - 64)) - 1), g + 64)
-                                 : _mm512_setzero_si512();
+    __m512i a, b;
+    x4_group(g, cnt * 22, &a, &b);
     /* packed word p: block p / 8, word p % 8 of its nibble bytes = source word 11 (p / 8) + 3 + p % 8 */
     const __m512i widx = _mm512_set_epi16(43, 42, 41, 40, 39, 38, 37, 36, 32, 31, 30, 29, 28, 27, 26, 25,
                                           21, 20, 19, 18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
@@ -600,9 +599,22 @@ int sk_qgemvn_vnni(int wtype, const void *w, size_t rowBytes, long r0, long r1,
 
 /* ---------------- AVX2 ---------------- */
 
+/* q5: the block's 32 values as bytes 0..31 in activation order. */
+INLINE AVX2_TARGET __m256i q5_unpack_avx2(const uint8_t *blk) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 6));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+    /* byte j gets qh byte j / 8, then bit j % 8 tested */
+    const __m256i qh = _mm256_set1_epi32((int)sk_q5_qh(blk));
+    const __m256i sel = _mm256_shuffle_epi8(qh, _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll, 0x0303030303030303ll));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i on = _mm256_cmpeq_epi8(_mm256_and_si256(sel, bit), bit);
+    return _mm256_or_si256(nib, _mm256_and_si256(on, _mm256_set1_epi8(16)));
+}
+
+
 INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb, const sentio_xq *xq,
                                   long i0, const int M, const uint8_t *next, float out[4][2]) {
-    const long bs = wtype == SENTIO_Q8 ? 34 : 18, cols = xq->cols;
+    const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q5 ? 22 : 18, cols = xq->cols;
     const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[4][2];
@@ -618,6 +630,8 @@ INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb
             if (wtype == SENTIO_Q8) {
                 W[k] = _mm256_loadu_si256((const __m256i *)(blk + 2));
                 WA[k] = _mm256_sign_epi8(W[k], W[k]);
+            } else if (wtype == SENTIO_Q5) {
+                W[k] = WA[k] = q5_unpack_avx2(blk);
             } else {
                 __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
                 WA[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
