@@ -196,7 +196,7 @@ INLINE VNNI_TARGET void x4_tile(const int wt, const uint8_t *const wr[4], long n
     const uint8_t *pfc = next;
     for (long g = 0; g < ng; g++) {
         const long cnt = nb - 4 * g < 4 ? nb - 4 * g : 4;
-        if (next) sk_prefetch_upto(&pfc, next + (g + 1) * 4 * gb);
+        if (next) sk_prefetch_upto_l2(&pfc, next + (g + 1) * 4 * gb);
         __m512i lo[4], hi[4]; __m512 D[4];
         for (int k = 0; k < 4; k++) {
             if (wt == SENTIO_Q5) q5x4_load(wr[k] + g * gb, cnt, &lo[k], &hi[k], &D[k]);
@@ -216,6 +216,14 @@ INLINE VNNI_TARGET void x4_tile(const int wt, const uint8_t *const wr[4], long n
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
 }
 
+/* Prefetch distance of the four-block GEMV, in 4-row tiles: it prefetches (into L2) the tile SK_X4_PF_TILES ahead of
+   the one it works on. Q4_0's 896-wide tiles are 2 KiB, too short for one tile ahead to cover DRAM latency at one
+   thread. Measured (KernelBench decode, random Q4_0 sentio bench tg128; docs/BENCHMARKS.md, tenth session): 1 tile
+   into L1 -> 4 tiles into L2: decode step 1T 15.1-16.1 -> 11.9-14.1 ms, tg128 1T 68.7 -> 83.6 t/s, 2T 99.6 -> 106.3;
+   q5 unchanged; clamping the prefetch at the range end or prefetching the first tiles up front gained nothing. */
+#ifndef SK_X4_PF_TILES   /* -Xcc -DSK_X4_PF_TILES=N for experiments */
+#define SK_X4_PF_TILES 4
+#endif
 VNNI_TARGET void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
                                   long ldy, const float *bias) {
     const long nb = xq->cols / 32, ng = (nb + 3) / 4, n = xq->n;
@@ -224,11 +232,14 @@ VNNI_TARGET void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, lon
     uint8_t *xs = need <= sizeof stack_xs ? stack_xs : aligned_alloc(64, need);
     if (!xs) { sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     q4x4_prep(xq, ng, xs);
+    const int seq = sk_seq_prefetch(rowBytes);
+    const uint8_t *const wb = (const uint8_t *)w;
     for (long r = r0; r < r1; r += 4) {
         const uint8_t *wr[4];
-        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+        for (int k = 0; k < 4; k++) wr[k] = wb + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        const uint8_t *next = sk_next_tile(w, rowBytes, r);
+        /* (past the range's end: rows of the next range or past the matrix; a prefetch never faults) */
+        const uint8_t *next = seq ? wb + (size_t)(r + 4 * SK_X4_PF_TILES) * rowBytes : NULL;
         float out[4][4];
         if (wtype == SENTIO_Q5) {
             switch (n) {
