@@ -17,10 +17,6 @@
    AVX2: qgemv_x86.c's 4 weight rows x 2 activation rows kernel, each block's 32 values unpacked to bytes (high bits
    spread with a byte shuffle and bit test), maddubs + madd. */
 #include "internal.h"
-#include <stdlib.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #define Q5_BS 22
 
