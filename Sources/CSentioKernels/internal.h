@@ -26,10 +26,13 @@ static inline float sk_f16_to_f32(uint16_t h) {
 #define SK_SEQ_PF_TILE 16384
 #endif
 static inline int sk_seq_prefetch(size_t rowBytes) { return 4 * rowBytes <= SK_SEQ_PF_TILE; }
-/* The 4-row tile after the one starting at row r, for the kernels to prefetch; NULL where rows are too long. */
-static inline const uint8_t *sk_next_tile(const void *w, size_t rowBytes, long r) {
-    return sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+/* The 4-row tile `tiles` tiles after the one starting at row r, for the kernels to prefetch; NULL where rows are too
+   long. (Past the caller's row range it points into the next range or past the matrix: a prefetch never faults.) */
+static inline const uint8_t *sk_tile_ahead(const void *w, size_t rowBytes, long r, long tiles) {
+    return sk_seq_prefetch(rowBytes) ? (const uint8_t *)w + (size_t)(r + 4 * tiles) * rowBytes : NULL;
 }
+/* The next tile (most kernels' prefetch distance). */
+static inline const uint8_t *sk_next_tile(const void *w, size_t rowBytes, long r) { return sk_tile_ahead(w, rowBytes, r, 1); }
 /* Prefetches the cache lines from *cursor up to end (exclusive) and advances the cursor. */
 static inline void sk_prefetch_upto(const uint8_t **cursor, const uint8_t *end) {
     while (*cursor < end) { __builtin_prefetch(*cursor, 0, 3); *cursor += 64; }
@@ -104,8 +107,12 @@ void sk_dequant_q41_row(const uint8_t *src, long cols, float *out);
 /* q5 (ggml Q5_0) weights, qgemm_q5.c: all n, dispatched by ISA; one row to f32. (Scalar twin: sk_qgemm_scalar.) */
 void sk_qgemm_q5(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy, const float *bias);
 void sk_dequant_q5_row(const uint8_t *src, long cols, float *out);
-/* A q5 block's 32 high bits (bit j: bit 4 of weight j). */
+/* A q5 block's 32 high bits (bit j: bit 4 of weight j), and weight j's signed level q - 16 (-16..15) given them. */
 static inline uint32_t sk_q5_qh(const uint8_t *blk) { uint32_t h; memcpy(&h, blk + 2, 4); return h; }
+static inline int32_t sk_q5_level(const uint8_t *blk, uint32_t qh, int j) {
+    const uint8_t nib = j < 16 ? blk[6 + j] & 15 : blk[6 + j - 16] >> 4;
+    return (int32_t)(nib | (((qh >> j) & 1) << 4)) - 16;
+}
 /* q5, AVX-512 (immintrin.h in scope): the dword table that spreads 4 high bits v (0..15) to bit 4 of the 4 bytes of a
    dword (byte j gets 16 where bit j of v is set); _mm512_permutexvar_epi32(x, sk_q5_spread) reads only x's low 4 bits. */
 #define sk_q5_spread _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010, 0x00100000, 0x00100010, 0x00101000, \

@@ -26,10 +26,7 @@ void sk_dequant_q5_row(const uint8_t *src, long cols, float *o) {
         uint16_t hd; memcpy(&hd, blk, 2);
         const float d = sk_f16_to_f32(hd);
         const uint32_t qh = sk_q5_qh(blk);
-        for (int j = 0; j < 16; j++) {
-            o[b * 32 + j] = d * (float)((int)((blk[6 + j] & 15) | (((qh >> j) & 1) << 4)) - 16);
-            o[b * 32 + j + 16] = d * (float)((int)((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
-        }
+        for (int j = 0; j < 32; j++) o[b * 32 + j] = d * (float)sk_q5_level(blk, qh, j);
     }
 }
 

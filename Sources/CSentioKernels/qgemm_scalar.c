@@ -26,13 +26,8 @@ void sk_qgemm_scalar(int wtype, const void *w, size_t rowBytes, long r0, long r1
                     const int8_t *q = (const int8_t *)(blk + 2);
                     for (int j = 0; j < 32; j++) dot += (int32_t)q[j] * xb[j];
                 } else if (wtype == SENTIO_Q5) {
-                    uint32_t qh; memcpy(&qh, blk + 2, 4);
-                    const uint8_t *q = blk + 6;
-                    for (int j = 0; j < 16; j++) {
-                        const int32_t lo = (int32_t)((q[j] & 15) | (((qh >> j) & 1) << 4)) - 16;
-                        const int32_t hi = (int32_t)((q[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-                        dot += lo * xb[j] + hi * xb[j + 16];
-                    }
+                    const uint32_t qh = sk_q5_qh(blk);
+                    for (int j = 0; j < 32; j++) dot += sk_q5_level(blk, qh, j) * xb[j];
                 } else {
                     const uint8_t *q = blk + 2;
                     for (int j = 0; j < 16; j++)

@@ -216,6 +216,17 @@ INLINE VNNI_TARGET void x4_tile(const int wt, const uint8_t *const wr[4], long n
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
 }
 
+/* x4_tile with the activation row count M = n (1..4) as a constant in each copy. */
+INLINE VNNI_TARGET void x4_tile_n(const int wt, const uint8_t *const wr[4], long nb, long ng, const uint8_t *xs, long n,
+                                  const uint8_t *next, float out[4][4]) {
+    switch (n) {
+    case 1: x4_tile(wt, wr, nb, ng, xs, 1, next, out); break;
+    case 2: x4_tile(wt, wr, nb, ng, xs, 2, next, out); break;
+    case 3: x4_tile(wt, wr, nb, ng, xs, 3, next, out); break;
+    default: x4_tile(wt, wr, nb, ng, xs, 4, next, out); break;
+    }
+}
+
 /* Prefetch distance of the four-block GEMV, in 4-row tiles: it prefetches (into L2) the tile SK_X4_PF_TILES ahead of
    the one it works on. Q4_0's 896-wide tiles are 2 KiB, too short for one tile ahead to cover DRAM latency at one
    thread. Measured (KernelBench decode, random Q4_0 sentio bench tg128; docs/BENCHMARKS.md, tenth session): 1 tile
@@ -232,30 +243,14 @@ VNNI_TARGET void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, lon
     uint8_t *xs = need <= sizeof stack_xs ? stack_xs : aligned_alloc(64, need);
     if (!xs) { sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
     q4x4_prep(xq, ng, xs);
-    const int seq = sk_seq_prefetch(rowBytes);
-    const uint8_t *const wb = (const uint8_t *)w;
     for (long r = r0; r < r1; r += 4) {
         const uint8_t *wr[4];
-        for (int k = 0; k < 4; k++) wr[k] = wb + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+        for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        /* (past the range's end: rows of the next range or past the matrix; a prefetch never faults) */
-        const uint8_t *next = seq ? wb + (size_t)(r + 4 * SK_X4_PF_TILES) * rowBytes : NULL;
+        const uint8_t *next = sk_tile_ahead(w, rowBytes, r, SK_X4_PF_TILES);
         float out[4][4];
-        if (wtype == SENTIO_Q5) {
-            switch (n) {
-            case 1: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 1, next, out); break;
-            case 2: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 2, next, out); break;
-            case 3: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 3, next, out); break;
-            default: x4_tile(SENTIO_Q5, wr, nb, ng, xs, 4, next, out); break;
-            }
-        } else {
-            switch (n) {
-            case 1: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 1, next, out); break;
-            case 2: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 2, next, out); break;
-            case 3: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 3, next, out); break;
-            default: x4_tile(SENTIO_Q4, wr, nb, ng, xs, 4, next, out); break;
-            }
-        }
+        if (wtype == SENTIO_Q5) x4_tile_n(SENTIO_Q5, wr, nb, ng, xs, n, next, out);
+        else x4_tile_n(SENTIO_Q4, wr, nb, ng, xs, n, next, out);
         for (long a = 0; a < n; a++)
             for (int k = 0; k < nr; k++) y[a * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
     }
@@ -621,7 +616,6 @@ INLINE AVX2_TARGET __m256i q5_unpack_avx2(const uint8_t *blk) {
     const __m256i on = _mm256_cmpeq_epi8(_mm256_and_si256(sel, bit), bit);
     return _mm256_or_si256(nib, _mm256_and_si256(on, _mm256_set1_epi8(16)));
 }
-
 
 INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb, const sentio_xq *xq,
                                   long i0, const int M, const uint8_t *next, float out[4][2]) {
