@@ -59,10 +59,11 @@ func timeIt(minTime: Double = 0.4, _ body: () -> Void) -> Double {
 }
 
 /// Weight bytes with values that are finite and small for every dtype.
-func makeWeight(_ dtype: DType, rows: Int, cols: Int) -> (UnsafeMutableRawPointer, WeightMatrix) {
+func makeWeight(_ dtype: DType, rows: Int, cols: Int, arena: HugePageArena? = nil) -> (UnsafeMutableRawPointer, WeightMatrix) {
     let rowBytes = cols / dtype.blockSize * dtype.bytesPerBlock
-    // As the runtime holds weights: huge pages unless SENTIO_HUGEPAGES=0 (SentioCore/HugePages.swift).
-    let p = HugePages.allocate(byteCount: rows * rowBytes).baseAddress!
+    // As the runtime holds weights: huge pages unless SENTIO_HUGEPAGES=0 (SentioCore/HugePages.swift); with an arena,
+    // packed one after another in huge-page slabs as a GGUF converted in memory (InMemoryWeights).
+    let p = arena?.allocate(byteCount: rows * rowBytes).baseAddress ?? HugePages.allocate(byteCount: rows * rowBytes).baseAddress!
     var s: UInt32 = 12345
     func rnd() -> UInt32 { s = s &* 1664525 &+ 1013904223; return s >> 8 }
     let f = Float(0.01)
@@ -298,12 +299,22 @@ if what == "decode" {
     let threads = Int(ProcessInfo.processInfo.environment["DECODE_THREADS"] ?? "") ?? 1
     print("\nDecode step matmuls (Qwen2-0.5B, \(shapes.count) matrices), \(threads) thread(s): ms per step, n * t(1) / t(n)")
     for dtype in [DType.q4, .q8, .q4_1, .q5, .f16, .bf16] where only?.contains(dtype.name) ?? (dtype == .q4 || dtype == .q8) {
-        let ws = shapes.map { makeWeight(dtype, rows: $0.0, cols: $0.1) }
+        // (the runtime's placement: every matrix in huge-page slabs, in order of use, as InMemoryWeights holds a GGUF)
+        let arena = HugePageArena()
+        let ws = shapes.map { makeWeight(dtype, rows: $0.0, cols: $0.1, arena: arena) }
         let pool = ThreadPool(threads: threads)
         timingThreads = threads
+        // wall seconds per matrix kind (q, k, v, o, gate, up, down, head) of the last step
+        var kindSecs = [Double](repeating: 0, count: 8)
         func step(_ n: Int, _ x: [Float], _ y: inout [Float]) {
-            for (_, w) in ws { Linear.forward(w, x: x, n: n, y: &y, pool: pool) }
+            kindSecs = kindSecs.map { _ in 0 }
+            for (i, (_, w)) in ws.enumerated() {
+                let t0 = now()
+                Linear.forward(w, x: x, n: n, y: &y, pool: pool)
+                kindSecs[i == ws.count - 1 ? 7 : i % 7] += now() - t0
+            }
         }
+        var kindBest = [Double](repeating: .infinity, count: 8)
         var t1 = Double.nan
         for n in ns {
             let x = (0..<(n * 4864)).map { Float(sin(Double($0) * 0.7)) }
@@ -312,13 +323,15 @@ if what == "decode" {
             let modes: [(String, Int, Int32)] = n <= 4 ? [("gemv", -1, 1)]
                 : [("tile", 4, 1), ("act-lane", 16, 0), ("row-lane", 16, 1)]
             var best = [Double](repeating: .infinity, count: modes.count)
-            for _ in 0..<3 {
+            let rounds = Int(ProcessInfo.processInfo.environment["DECODE_ROUNDS"] ?? "") ?? 3
+            for _ in 0..<rounds {
                 for (m, mode) in modes.enumerated() {
                     sentio_qgemm_set_batch_gemv_max(mode.1)
                     sentio_qgemm_set_batch_gemv_rowlane(mode.2)
                     let c0 = threads == 1 ? threadCPU() : now()
                     step(n, x, &y)
                     best[m] = min(best[m], (threads == 1 ? threadCPU() : now()) - c0)
+                    if n == 1 { kindBest = zip(kindBest, kindSecs).map { min($0, $1) } }
                 }
             }
             sentio_qgemm_set_batch_gemv_max(-1)
@@ -327,8 +340,15 @@ if what == "decode" {
             let cols = modes.enumerated().map { m, mode in
                 String(format: "%@ %7.1f ms  x%.2f", mode.0 as NSString, best[m] * 1e3, Double(n) * t1 / best[m]) }
             print(String(format: "%-5@ n=%-2d  ", dtype.name as NSString, n) + cols.joined(separator: "   "))
+            if n == 1 {   // GB/s (wall) of each matrix kind, its best step
+                let names = ["q", "k", "v", "o", "gate", "up", "down", "head"]
+                let bytes = (0..<8).map { k in ws.enumerated().filter { ($0.offset == ws.count - 1 ? 7 : $0.offset % 7) == k }
+                    .reduce(0) { $0 + $1.element.1.byteCount } }
+                print("      per kind GB/s (wall): " + (0..<8).map { String(format: "%@ %.1f", names[$0] as NSString,
+                    Double(bytes[$0]) / kindBest[$0] / 1e9) }.joined(separator: "  "))
+            }
         }
-        ws.forEach { $0.0.deallocate() }
+        withExtendedLifetime(arena) {}
     }
 }
 

@@ -36,13 +36,13 @@ AVX512_TARGET static inline __m512 ld512(int wtype, const void *w, long idx, __m
 }
 /* next: the next 4-row tile's bytes, prefetched in address order along the column loop (or NULL). */
 AVX512_TARGET static inline void tile512(int wtype, const void *w, long cols, const long rows[4],
-        const float *x, long ldx, int mr, const uint8_t *next, float out[4][4]) {
+        const float *x, long ldx, int mr, const uint8_t *next, int l2, float out[4][4]) {
     __m512 acc[4][4];
     for (int i = 0; i < 4; i++) for (int k = 0; k < 4; k++) acc[i][k] = _mm512_setzero_ps();
     const long es = wtype == SENTIO_F32 ? 4 : 2;
     const uint8_t *pfc = next;
     for (long c = 0; c < cols; c += 16) {
-        if (next) sk_prefetch_upto(&pfc, next + 4 * (c + 16) * es);
+        if (next) { if (l2) sk_prefetch_upto_l2(&pfc, next + 4 * (c + 16) * es); else sk_prefetch_upto(&pfc, next + 4 * (c + 16) * es); }
         __mmask16 m = cols - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - c)) - 1);
         __m512 W[4];
         for (int k = 0; k < 4; k++) W[k] = ld512(wtype, w, rows[k] * cols + c, m);
@@ -60,16 +60,17 @@ AVX512_TARGET void sk_fgemm_avx512(int wtype, const void *w, long cols, long r0,
         for (int k = 0; k < 4; k++) rows[k] = r + k < r1 ? r + k : r1 - 1;
         int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
         const size_t rowBytes = (size_t)cols * (wtype == SENTIO_F32 ? 4 : 2);
-        const uint8_t *next = sk_next_tile(w, rowBytes, r);
+        const uint8_t *next = sk_next_long_tile(w, rowBytes, r);
+        const int l2 = sk_long_tile(rowBytes);
         for (long i = 0; i < n; i += 4) {
             float out[4][4];
             int mr = n - i < 4 ? (int)(n - i) : 4;
             const uint8_t *pf = i == 0 ? next : NULL;
             switch (mr) {
-            case 4: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 4, pf, out); break;
-            case 3: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 3, pf, out); break;
-            case 2: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 2, pf, out); break;
-            default: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 1, pf, out); break;
+            case 4: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 4, pf, l2, out); break;
+            case 3: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 3, pf, l2, out); break;
+            case 2: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 2, pf, l2, out); break;
+            default: tile512(wtype, w, cols, rows, x + i * ldx, ldx, 1, pf, l2, out); break;
             }
             for (int a = 0; a < mr; a++)
                 for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[a][k] + (bias ? bias[r + k] : 0.0f);

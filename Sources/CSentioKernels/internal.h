@@ -33,6 +33,18 @@ static inline const uint8_t *sk_tile_ahead(const void *w, size_t rowBytes, long 
 }
 /* The next tile (most kernels' prefetch distance). */
 static inline const uint8_t *sk_next_tile(const void *w, size_t rowBytes, long r) { return sk_tile_ahead(w, rowBytes, r, 1); }
+/* Longer tiles, up to SK_SEQ_L2_TILE bytes (e.g. Qwen2's ffn_down, 4864-wide rows), are walked the same way with the
+   next tile prefetched into L2 (prefetcht1), whose miss buffers keep more lines in flight than L1's: per-row
+   prefetch left the 4 streams of such rows at 12-18 GB/s at one thread against 25-28 for the short rows (q8, f16;
+   docs/BENCHMARKS.md, eleventh session). The GEMVs that do this call sk_next_long_tile for their prefetch target and
+   sk_long_tile to pick prefetcht1. */
+#ifndef SK_SEQ_L2_TILE
+#define SK_SEQ_L2_TILE 65536
+#endif
+static inline int sk_long_tile(size_t rowBytes) { return 4 * rowBytes > SK_SEQ_PF_TILE; }
+static inline const uint8_t *sk_next_long_tile(const void *w, size_t rowBytes, long r) {
+    return 4 * rowBytes <= SK_SEQ_L2_TILE ? (const uint8_t *)w + (size_t)(r + 4) * rowBytes : NULL;
+}
 /* Prefetches the cache lines from *cursor up to end (exclusive) and advances the cursor. */
 static inline void sk_prefetch_upto(const uint8_t **cursor, const uint8_t *end) {
     while (*cursor < end) { __builtin_prefetch(*cursor, 0, 3); *cursor += 64; }

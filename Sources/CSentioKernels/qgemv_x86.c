@@ -34,6 +34,16 @@ int sk_qgemvn_rowlane_on(void) { return sk_qgemvn_rowlane; }
 #ifndef SK_PF_HINT
 #define SK_PF_HINT _MM_HINT_T0
 #endif
+/* The Q8_0 VNNI GEMV's prefetch. Tiles of up to SK_SEQ_PF_TILE bytes (896-wide rows): the next tile in address
+   order into L1, as the other kernels. Tiles of up to SK_SEQ_L2_TILE (Qwen2's ffn_down, 4 x 5168 bytes): the next
+   tile in address order into L2 (internal.h). Longer rows: each of the 4 row streams SK_PF_L2_DIST bytes ahead into
+   L2. Measured on the Zen 4 machine (KernelBench decode q8, per matrix kind,
+   alternating builds; docs/BENCHMARKS.md, eleventh session): ffn_down with 3072 bytes per row into L1 (before)
+   12.4 GB/s at 1 thread, 22.5-22.9 at 2; per row 16384 into L2 16.1-16.8 / 25.1-28.7; the next tile into L2
+   23.4-27.8 / 29.8-31.4. Short tiles into L2 (1, 2 or 4 tiles ahead) were no better at 2 threads. */
+#ifndef SK_PF_L2_DIST
+#define SK_PF_L2_DIST 16384
+#endif
 
 #define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
@@ -76,7 +86,7 @@ INLINE VNNI_TARGET void load_tail_q8(const uint8_t *blk, __m512i *W, __m512 *D) 
 /* Q8_0 weights (Q4_0 runs the four-block kernel below). */
 INLINE VNNI_TARGET void vnni_tile(const uint8_t *const wr[4], long nb, long np, const sentio_xq *xq,
                                   const int32_t *nc, const float *dx, long i0, const int M, const uint8_t *next,
-                                  float out[4][4]) {
+                                  const int l2, float out[4][4]) {
     const long bs = 34, cols = xq->cols;
     const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
     __m512 acc[4][4];
@@ -85,10 +95,10 @@ INLINE VNNI_TARGET void vnni_tile(const uint8_t *const wr[4], long nb, long np, 
     for (long p = 0; p <= full; p++) {
         __m512i W[4]; __m512 D[4];
         if (p < full) {
-            if (next) sk_prefetch_upto(&pfc, next + (p + 1) * 8 * bs);
+            if (next) { if (l2) sk_prefetch_upto_l2(&pfc, next + (p + 1) * 8 * bs); else sk_prefetch_upto(&pfc, next + (p + 1) * 8 * bs); }
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wr[k] + p * 2 * bs;
-                if (!next) { if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT); }
+                if (!next) { if (SK_PF_L2_DIST) _mm_prefetch((const char *)blk + SK_PF_L2_DIST, _MM_HINT_T1); }
                 load_pair_q8(blk, &W[k], &D[k]);
             }
         } else {
@@ -273,16 +283,17 @@ VNNI_TARGET void sk_qgemv_vnni(int wtype, const void *w, size_t rowBytes, long r
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        const uint8_t *next = sk_next_tile(w, rowBytes, r);
+        const uint8_t *next = sk_next_long_tile(w, rowBytes, r);
+        const int l2 = sk_long_tile(rowBytes);
         for (long i = 0; i < n; i += 4) {
             float out[4][4];
             const int mr = n - i < 4 ? (int)(n - i) : 4;
             const uint8_t *pf = i == 0 ? next : NULL;
             switch (mr) {
-            case 1: vnni_tile(wr, nb, np, xq, nc, dx, i, 1, pf, out); break;
-            case 2: vnni_tile(wr, nb, np, xq, nc, dx, i, 2, pf, out); break;
-            case 3: vnni_tile(wr, nb, np, xq, nc, dx, i, 3, pf, out); break;
-            default: vnni_tile(wr, nb, np, xq, nc, dx, i, 4, pf, out); break;
+            case 1: vnni_tile(wr, nb, np, xq, nc, dx, i, 1, pf, l2, out); break;
+            case 2: vnni_tile(wr, nb, np, xq, nc, dx, i, 2, pf, l2, out); break;
+            case 3: vnni_tile(wr, nb, np, xq, nc, dx, i, 3, pf, l2, out); break;
+            default: vnni_tile(wr, nb, np, xq, nc, dx, i, 4, pf, l2, out); break;
             }
             for (int a = 0; a < mr; a++)
                 for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
@@ -618,7 +629,7 @@ INLINE AVX2_TARGET __m256i q5_unpack_avx2(const uint8_t *blk) {
 }
 
 INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb, const sentio_xq *xq,
-                                  long i0, const int M, const uint8_t *next, float out[4][2]) {
+                                  long i0, const int M, const uint8_t *next, const int l2, float out[4][2]) {
     const long bs = wtype == SENTIO_Q8 ? 34 : wtype == SENTIO_Q5 ? 22 : 18, cols = xq->cols;
     const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
     const __m256i ones = _mm256_set1_epi16(1);
@@ -626,10 +637,10 @@ INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm256_setzero_ps();
     for (long b = 0; b < nb; b++) {
         __m256i W[4], WA[4]; __m256 D[4];
-        if (next) sk_prefetch_upto(&pfc, next + (b + 1) * 4 * bs);
+        if (next) { if (l2) sk_prefetch_upto_l2(&pfc, next + (b + 1) * 4 * bs); else sk_prefetch_upto(&pfc, next + (b + 1) * 4 * bs); }
         for (int k = 0; k < 4; k++) {
             const uint8_t *blk = wr[k] + b * bs;
-            if (!next) { if (SK_PF_DIST) _mm_prefetch((const char *)blk + SK_PF_DIST, SK_PF_HINT); }
+            if (!next) { if (SK_PF_L2_DIST) _mm_prefetch((const char *)blk + SK_PF_L2_DIST, _MM_HINT_T1); }
             uint16_t h; memcpy(&h, blk, 2);
             D[k] = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
             if (wtype == SENTIO_Q8) {
@@ -671,12 +682,13 @@ AVX2_TARGET void sk_qgemv_avx2(int wtype, const void *w, size_t rowBytes, long r
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
         const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        const uint8_t *next = sk_next_tile(w, rowBytes, r);
+        const uint8_t *next = sk_next_long_tile(w, rowBytes, r);
+        const int l2 = sk_long_tile(rowBytes);
         for (long i = 0; i < n; i += 2) {
             float out[4][2];
             const int mr = n - i < 2 ? 1 : 2;
             const uint8_t *pf = i == 0 ? next : NULL;
-            if (mr == 1) avx2_tile(wtype, wr, nb, xq, i, 1, pf, out); else avx2_tile(wtype, wr, nb, xq, i, 2, pf, out);
+            if (mr == 1) avx2_tile(wtype, wr, nb, xq, i, 1, pf, l2, out); else avx2_tile(wtype, wr, nb, xq, i, 2, pf, l2, out);
             for (int a = 0; a < mr; a++)
                 for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
         }
