@@ -191,15 +191,21 @@ public enum Linear {
     /// 4, 3, 2, 1 groups the first whose tasks fill the threads' waves to >= 95 % (equal-cost tasks; e.g. Qwen2's
     /// 896 rows: 7 tasks of 4 groups leave one of 2 threads idle a quarter of the time, 14 tasks of 2 do not).
     static func tileChunkRows(_ rows: Int, threads: Int) -> Int {
-        let groups = (rows + 31) / 32, t = max(1, threads)
-        var best = (size: 4, eff: 0.0)
-        for size in stride(from: 4, through: 1, by: -1) {
+        balancedChunkRows(rows, group: 32, maxGroups: 4, threads: threads)
+    }
+
+    /// Rows per task for equal-cost tasks of whole `group`-row groups: of the sizes maxGroups ... 1 groups, the
+    /// first whose tasks fill the threads' waves to >= 95 % (else the fullest).
+    static func balancedChunkRows(_ rows: Int, group: Int, maxGroups: Int, threads: Int) -> Int {
+        let groups = (rows + group - 1) / group, t = max(1, threads), top = max(1, maxGroups)
+        var best = (size: top, eff: 0.0)
+        for size in stride(from: top, through: 1, by: -1) {
             let tasks = (groups + size - 1) / size, waves = (tasks + t - 1) / t
             let eff = Double(groups) / Double(waves * t * size)
-            if eff >= 0.95 { return 32 * size }
+            if eff >= 0.95 { return group * size }
             if eff > best.eff { best = (size, eff) }
         }
-        return 32 * best.size
+        return group * best.size
     }
 
     /// Chunks of weight rows per parallel task: ~8 per thread for load balance, multiples of 4.
@@ -275,15 +281,25 @@ public enum Linear {
         if let bias { addBias(y, bias, n: n, rows: w.rows) }
     }
 
+    /// Rows per task of the f16/bf16 packed sgemm: whole 32-row panels, one task per thread where the panels
+    /// split evenly (each task packs all of x again, so fewer tasks are cheaper; Qwen2's 896-row ffn_down before
+    /// as 7 tasks of 128 rows left one of 2 threads idle an eighth of the time).
+    /// KernelBench gemm 512x896x4864 f16, 2 threads: 142 -> 193-195 GFLOP/s (eleventh session).
+    static func panelChunkRows(_ rows: Int, threads: Int) -> Int {
+        let t = max(1, threads), groups = (rows + 31) / 32
+        return balancedChunkRows(rows, group: 32, maxGroups: (groups + t - 1) / t, threads: t)
+    }
+
     /// f16/bf16 weights, n >= 16: with AVX-512, the packed sgemm converts each weight block to f32 once
-    /// while packing (tasks = contiguous row chunks, multiples of the 32-row panel); below AVX-512, row
-    /// panels of W are converted to f32 per task and multiplied with OpenBLAS.
+    /// while packing (tasks: panelChunkRows); below AVX-512, row panels of W are converted to f32 per task
+    /// and multiplied with OpenBLAS.
     static func forwardPanels(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                               bias: UnsafePointer<Float>?, pool: ThreadPool) {
         nonisolated(unsafe) let x = x, y = y
         let rows = w.rows, cols = w.cols, code = w.dtype.kernelCode, data = w.data, rowBytes = w.rowBytes
         if sentio_sgemm_available() != 0 {
-            pool.parallelChunks(rows, align: 32, maxChunks: pool.threadCount * 4) { r in
+            let chunk = panelChunkRows(rows, threads: pool.threadCount)
+            pool.parallelChunks(rows, align: chunk, maxChunks: (rows + chunk - 1) / chunk) { r in
                 sentio_sgemm(0, 1, n, r.count, cols, 1, x, cols, data + r.lowerBound * rowBytes, code, cols, 0,
                              y + r.lowerBound, rows)
             }

@@ -68,6 +68,12 @@ final class LinearTests: XCTestCase {
         XCTAssertEqual(Linear.tileChunkRows(1280, threads: 2), 128)
         XCTAssertEqual(Linear.tileChunkRows(128, threads: 2), 64)
         XCTAssertEqual(Linear.tileChunkRows(4864, threads: 2), 128)
+        // the f16/bf16 sgemm's tasks: one per thread where the 32-row panels split evenly
+        XCTAssertEqual(Linear.panelChunkRows(896, threads: 2), 448)
+        XCTAssertEqual(Linear.panelChunkRows(4864, threads: 2), 2432)
+        XCTAssertEqual(Linear.panelChunkRows(896, threads: 1), 896)
+        XCTAssertEqual(Linear.panelChunkRows(100, threads: 4), 32)   // 4 panels (the last partial), one each
+        XCTAssertEqual(Linear.panelChunkRows(896, threads: 3), 320)  // 28 panels: 10 + 10 + 8 (93 % full)
         for rows in [1, 31, 33, 100, 896, 1280, 4864, 5120, 151936] {
             for threads in 1...6 {
                 let c = Linear.tileChunkRows(rows, threads: threads)
