@@ -153,6 +153,8 @@ public enum Linear {
             withQuantized(x, n: n, cols: first.w.cols, code: first.w.dtype.kernelCode, pool: pool) { xq in
                 qgemm(items, xq: xq, pool: pool)
             }
+        } else if usesFloatDirect(first.w, n: n), items.allSatisfy({ usesFloatDirect($0.w, n: n) }) {
+            floatDirectMany(items, x: x, n: n, pool: pool)
         } else {
             for it in items { forward(it.w, x: x, n: n, y: it.y, bias: it.bias, pool: pool) }
         }
@@ -261,6 +263,32 @@ public enum Linear {
             var dd = xq
             sentio_qgemm(it.w.dtype.kernelCode, it.w.data, it.w.rowBytes, r.lowerBound, r.upperBound, &dd, it.y,
                          it.w.rows, it.bias)
+        }
+    }
+
+    /// True when `forward` runs the float-weight GEMV (sentio_fgemm) for this weight and n.
+    static func usesFloatDirect(_ w: WeightMatrix, n: Int) -> Bool {
+        switch w.dtype {
+        case .f32: return n < 4
+        case .f16, .bf16: return n < 16
+        default: return false
+        }
+    }
+
+    /// Several float-weight GEMVs of one input in one pool dispatch (decode's q/k/v and gate/up at f16: one wait
+    /// instead of one per matrix, and the 128-row k and v ride along with q instead of splitting 2 KiB-row tiles
+    /// over the threads on their own).
+    static func floatDirectMany(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
+                                x: UnsafePointer<Float>, n: Int, pool: ThreadPool) {
+        var tasks: [(item: Int, rows: Range<Int>)] = []
+        for (i, it) in items.enumerated() {
+            tasks += ThreadPool.chunkRanges(it.w.rows, align: 4, maxChunks: rowChunks(it.w.rows, pool, n: n)).map { (i, $0) }
+        }
+        nonisolated(unsafe) let its = items, xp = x
+        pool.parallelFor(tasks.count) { t in
+            let (i, r) = tasks[t], it = its[i]
+            sentio_fgemm(it.w.dtype.kernelCode, it.w.data, it.w.cols, r.lowerBound, r.upperBound, xp, it.w.cols, n,
+                         it.y, it.w.rows, it.bias)
         }
     }
 

@@ -301,10 +301,12 @@ final class LinearTests: XCTestCase {
     }
 
     /// forwardMany (q, k, v of one input) equals one forward per weight bit for bit, on the bf16 and int8 tiles (x
-    /// staged once) and on the other paths (n below the tile threshold, float weights, mixed column counts).
+    /// staged once), on the float-weight GEMVs (one dispatch) and on the other paths (n below the tile threshold,
+    /// float weights, mixed column counts).
     func testForwardManyEqualsSeparateForwards() {
         var rng = TestRNG(seed: 41)
-        for (dtype, n, colsB) in [(DType.q8, 45, 96), (.q4, 70, 64), (.q8, 7, 64), (.f32, 40, 64), (.q4_1, 33, 96), (.q8r, 40, 96), (.q8r, 9, 64)] {
+        for (dtype, n, colsB) in [(DType.q8, 45, 96), (.q4, 70, 64), (.q8, 7, 64), (.f32, 40, 64), (.q4_1, 33, 96), (.q8r, 40, 96), (.q8r, 9, 64),
+                                    (.f16, 1, 64), (.bf16, 3, 96), (.f16, 15, 64), (.f32, 2, 64)] {   // (one-dispatch float GEMVs)
             let cols = 32 * (colsB / 32)
             let ws = [OwnedWeight(dtype: dtype, rows: 37, cols: cols, rng: &rng), OwnedWeight(dtype: dtype, rows: 64, cols: cols, rng: &rng),
                       OwnedWeight(dtype: dtype, rows: 33, cols: cols, rng: &rng)]
