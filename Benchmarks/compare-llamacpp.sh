@@ -10,14 +10,16 @@
 # eval call is included in tg (one call per token), as with any embedding of llama.cpp.
 #
 # usage: Benchmarks/compare-llamacpp.sh [threads=1,2] [rounds=3] > Benchmarks/results/compare-$(date +%F).md
+#        FORMATS="f16" Benchmarks/compare-llamacpp.sh 2 4    (a subset of q8_0 q4_0 q5_0 f16, e.g. more rounds for one row)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-1,2}
 R=${2:-3}
+FORMATS=${FORMATS:-q8_0 q4_0 q5_0 f16}
 PY=${PYTHON:-tools/.venv/bin/python}
 S=.build/release/sentio
 [ -x "$S" ] || swift build -c release >&2
-for t in q8_0 q4_0 q5_0 f16; do
+for t in $FORMATS; do
     f=models/cache/random-qwen2-0.5b-$t.gguf
     [ -f "$f" ] || "$PY" tools/make-random-qwen2-gguf.py --type "$(echo $t | tr a-z A-Z)" -o "$f" >&2
 done
@@ -25,7 +27,7 @@ echo "# Sentio vs llama.cpp, $(date -u +%F), threads $T, $R interleaved rounds o
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
 echo
-for t in q8_0 q4_0 q5_0 f16; do
+for t in $FORMATS; do
     f=models/cache/random-qwen2-0.5b-$t.gguf
     : > "/tmp/sentio-$t.jsonl"; : > "/tmp/llama-$t.jsonl"
     for ((i = 1; i <= R; i++)); do
@@ -40,7 +42,7 @@ for t in q8_0 q4_0 q5_0 f16; do
         done
     done
 done
-"$PY" - "$T" <<'PY'
+"$PY" - "$T" $FORMATS <<'PY'
 import json, statistics, sys
 def samples(path):
     out = {}
@@ -53,7 +55,7 @@ def fmt(v):
     return f"{statistics.mean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}"
 print("| format | threads | test | llama.cpp t/s | sentio t/s | sentio / llama.cpp |")
 print("| --- | ---: | --- | ---: | ---: | ---: |")
-for t in ["q8_0", "q4_0", "q5_0", "f16"]:
+for t in sys.argv[2:]:
     s, l = samples(f"/tmp/sentio-{t}.jsonl"), samples(f"/tmp/llama-{t}.jsonl")
     for key in sorted(s, key=lambda k: (k[0], k[1])):
         a, b = s[key], l[key]

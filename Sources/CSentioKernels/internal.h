@@ -21,7 +21,7 @@ static inline float sk_f16_to_f32(uint16_t h) {
    SK_SEQ_PF_TILE bytes: every 896-wide Qwen2 matrix and the head), the hardware prefetchers follow the 4
    interleaved streams poorly (AMD Zen 4: ~10 GB/s per thread from DRAM against 24 GB/s for one stream),
    so the kernels prefetch the next tile's bytes in address order while they work on the current one
-   (docs/BENCHMARKS.md, seventh session). Longer rows keep the per-row prefetch. */
+   (docs/BENCHMARKS.md, seventh session). Longer rows: below (sk_next_long_tile), or per-row prefetch. */
 #ifndef SK_SEQ_PF_TILE   /* -Xcc -DSK_SEQ_PF_TILE=N for experiments */
 #define SK_SEQ_PF_TILE 16384
 #endif

@@ -48,8 +48,9 @@ public enum Linear {
         }
         switch w.dtype {
         case .q8, .q8r, .q4, .q4_1, .q5: forwardQuantized(w, x: x, n: n, y: y, bias: bias, pool: pool)
-        case .f32 where n >= 4: forwardSgemm(w, x: x, n: n, y: y, bias: bias, pool: pool)
-        case .f16 where n >= 16, .bf16 where n >= 16: forwardPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case _ where usesFloatDirect(w, n: n): forwardFloatDirect(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case .f32: forwardSgemm(w, x: x, n: n, y: y, bias: bias, pool: pool)
+        case .f16, .bf16: forwardPanels(w, x: x, n: n, y: y, bias: bias, pool: pool)
         default: forwardFloatDirect(w, x: x, n: n, y: y, bias: bias, pool: pool)
         }
     }
@@ -266,7 +267,8 @@ public enum Linear {
         }
     }
 
-    /// True when `forward` runs the float-weight GEMV (sentio_fgemm) for this weight and n.
+    /// True when `forward` runs the float-weight GEMV (sentio_fgemm) for this float weight and n (larger n: the
+    /// packed sgemm).
     static func usesFloatDirect(_ w: WeightMatrix, n: Int) -> Bool {
         switch w.dtype {
         case .f32: return n < 4
