@@ -217,6 +217,16 @@ public enum Linear {
         return max(1, min(pool.threadCount * perThread, rows / 16))
     }
 
+    /// Activation rows up to which the integer kernels run the decode GEMV (SK_QGEMV_MAX_N in CSentioKernels/internal.h).
+    static let gemvMaxN = 4
+
+    /// The row ranges of one matrix for the decode GEMVs (streaming, equal cost per row): guided ranges
+    /// (ThreadPool.guidedRanges) of at least ~32 KiB of weights, multiples of `align`.
+    static func gemvRanges(_ w: WeightMatrix, align: Int, pool: ThreadPool) -> [Range<Int>] {
+        let minRows = max(align, (32 << 10) / max(1, w.rowBytes))
+        return ThreadPool.guidedRanges(w.rows, align: align, threads: pool.threadCount, minChunk: minRows)
+    }
+
     static func forwardQuantized(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                                  bias: UnsafePointer<Float>?, pool: ThreadPool) {
         withQuantized(x, n: n, cols: w.cols, code: w.dtype.kernelCode, pool: pool) { xq in
@@ -256,7 +266,9 @@ public enum Linear {
         var tasks: [(item: Int, rows: Range<Int>)] = []
         for (i, it) in items.enumerated() {
             let rows = it.w.rows, align = Int(sentio_qgemm_row_align(it.w.dtype.kernelCode, xq.n))
-            tasks += ThreadPool.chunkRanges(rows, align: align, maxChunks: rowChunks(rows, pool, n: xq.n)).map { (i, $0) }
+            let ranges = xq.n <= gemvMaxN ? gemvRanges(it.w, align: align, pool: pool)
+                : ThreadPool.chunkRanges(rows, align: align, maxChunks: rowChunks(rows, pool, n: xq.n))
+            tasks += ranges.map { (i, $0) }
         }
         nonisolated(unsafe) let its = items, tks = tasks
         pool.parallelFor(tasks.count) { t in
@@ -283,9 +295,7 @@ public enum Linear {
     static func floatDirectMany(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
                                 x: UnsafePointer<Float>, n: Int, pool: ThreadPool) {
         var tasks: [(item: Int, rows: Range<Int>)] = []
-        for (i, it) in items.enumerated() {
-            tasks += ThreadPool.chunkRanges(it.w.rows, align: 4, maxChunks: rowChunks(it.w.rows, pool, n: n)).map { (i, $0) }
-        }
+        for (i, it) in items.enumerated() { tasks += gemvRanges(it.w, align: 4, pool: pool).map { (i, $0) } }
         nonisolated(unsafe) let its = items, xp = x
         pool.parallelFor(tasks.count) { t in
             let (i, r) = tasks[t], it = its[i]
@@ -298,7 +308,9 @@ public enum Linear {
                                    bias: UnsafePointer<Float>?, pool: ThreadPool) {
         nonisolated(unsafe) let x = x, y = y, bias = bias
         let code = w.dtype.kernelCode, data = w.data, rows = w.rows, cols = w.cols
-        pool.parallelChunks(rows, align: 4, maxChunks: rowChunks(rows, pool, n: n)) { r in
+        let ranges = gemvRanges(w, align: 4, pool: pool)
+        pool.parallelFor(ranges.count) { c in
+            let r = ranges[c]
             sentio_fgemm(code, data, cols, r.lowerBound, r.upperBound, x, cols, n, y, rows, bias)
         }
     }

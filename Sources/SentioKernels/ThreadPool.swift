@@ -46,6 +46,25 @@ public final class ThreadPool: @unchecked Sendable {
         parallelFor(ranges.count) { c in body(ranges[c]) }
     }
 
+    /// Guided cut of 0..<total for equal-cost rows handed out in order: each range takes 1 / (2 * threads) of
+    /// what is left (multiples of `align`, at least `minChunk`), so ranges shrink towards the end and the
+    /// threads finish within one small range of each other. (Equal ranges leave, on average, half a range of
+    /// idle time per thread at the end: for Qwen2's decode ~0.7 ms per token at 2 threads, the head's 16
+    /// ranges of 9 MB alone ~0.3 ms.) The last range may be shorter than `minChunk`.
+    public static func guidedRanges(_ total: Int, align: Int = 1, threads: Int, minChunk: Int) -> [Range<Int>] {
+        let a = max(1, align), t = max(1, threads)
+        let least = (max(a, minChunk) + a - 1) / a * a
+        var out: [Range<Int>] = []
+        var start = 0
+        while start < total {
+            let share = (total - start) / (2 * t)
+            let size = min(total - start, max(least, (share + a - 1) / a * a))
+            out.append(start ..< start + size)
+            start += size
+        }
+        return out
+    }
+
     /// The ranges `parallelChunks` runs: 0..<total cut into at most `maxChunks` contiguous ranges of a size
     /// that is a multiple of `align` (the last may be shorter); none for total <= 0.
     public static func chunkRanges(_ total: Int, align: Int = 1, maxChunks: Int) -> [Range<Int>] {

@@ -26,6 +26,28 @@ final class ThreadPoolGemmTests: XCTestCase {
         }
     }
 
+    /// Guided ranges cover 0..<total in order without gaps, are multiples of align (but the last) and at least
+    /// minChunk (but the last), and shrink: each takes 1 / (2 * threads) of what is left.
+    func testGuidedRanges() {
+        XCTAssertEqual(ThreadPool.guidedRanges(0, align: 4, threads: 2, minChunk: 8), [])
+        XCTAssertEqual(ThreadPool.guidedRanges(100, align: 4, threads: 2, minChunk: 8).map(\.count),
+                       [28, 20, 16, 12, 8, 8, 8])   // 100/4 = 25 -> 28; 72/4 = 18 -> 20; 52/4 -> 16; 36/4 -> 12; 8...
+        XCTAssertEqual(ThreadPool.guidedRanges(10, align: 4, threads: 2, minChunk: 1).map(\.count), [4, 4, 2])
+        for (total, align, threads, minChunk) in [(896, 4, 2, 36), (4864, 4, 3, 8), (151936, 4, 2, 36), (7, 1, 4, 1), (33, 16, 2, 40)] {
+            let r = ThreadPool.guidedRanges(total, align: align, threads: threads, minChunk: minChunk)
+            XCTAssertEqual(r.first?.lowerBound, 0)
+            XCTAssertEqual(r.last?.upperBound, total)
+            for (a, b) in zip(r, r.dropFirst()) {
+                XCTAssertEqual(a.upperBound, b.lowerBound)
+                XCTAssertTrue(a.count % align == 0 && a.count >= minChunk && a.count >= b.count, "\(total): \(a) then \(b)")
+            }
+        }
+        // Qwen2's head on 2 threads: a few dozen ranges instead of 16 equal ones, the last ones ~32 KiB
+        let head = ThreadPool.guidedRanges(151936, align: 4, threads: 2, minChunk: 36)
+        XCTAssertLessThan(head.count, 40)
+        XCTAssertLessThanOrEqual(head.last!.count, 36)
+    }
+
     func testParallelForVisitsEveryIndexOnce() {
         for pool in pools {
             for count in [0, 1, 2, 3, 100, 1001] {
