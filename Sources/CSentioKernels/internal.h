@@ -129,6 +129,6 @@ static inline int32_t sk_q5_level(const uint8_t *blk, uint32_t qh, int j) {
    dword (byte j gets 16 where bit j of v is set); _mm512_permutexvar_epi32(x, sk_q5_spread) reads only x's low 4 bits. */
 #define sk_q5_spread _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010, 0x00100000, 0x00100010, 0x00101000, \
     0x00101010, 0x10000000, 0x10000010, 0x10001000, 0x10001010, 0x10100000, 0x10100010, 0x10101000, 0x10101010)
-/* The four-block VNNI decode GEMV (qgemv_x86.c) for q4 or q5 weights, n <= SK_QGEMV_MAX_N activation rows. */
+/* The four-block VNNI decode GEMV (qgemv_x86.c) for q4, q4_1 or q5 weights, n <= SK_QGEMV_MAX_N activation rows. */
 void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y, long ldy,
                       const float *bias);

@@ -9,15 +9,11 @@
    The integer dot takes the nibbles as they are (unsigned, straight into vpdpbusd's u8 operand or
    maddubs' unsigned operand; no zero point), the offset term needs only the activation block sums.
 
-   VNNI: two weight blocks per zmm (lanes 0-7 block b, 8-15 block b+1), as qgemv_x86.c does for q4:
-   per pair of blocks and activation row one vpdpbusd, then acc += cvt(dot) * (D*DX), D / DX the
-   pair's weight / activation scales, 8 lanes per block. The offset term runs outside that loop, 16
-   blocks per step: the 16 offsets of a row gathered at once, one FMA with dx*sum(qx) per activation
-   row (Q4_0's op count in the pair loop). One horizontal sum per output.
-   Tiles: 4 weight rows x up to 4 activation rows (n <= 4 on VNNI, any n on AVX2; one driver, q41_drive,
-   loops either ISA's tiles over panels of activation rows). VNNI, n = 5..16 (sk_qgemvn_max): the batched-decode GEMVs
-   of qgemv_x86.c (sk_qgemvn_vnni: weights read in place, no pack buffer); larger n: a packed
-   32-row x 6-activation GEMM (below). */
+   VNNI, n <= 4 (decode): qgemv_x86.c's four-block GEMV (sk_qgemv_vnni_x4, shared with Q4_0 and Q5_0; the offset
+   term is one more FMA per 4 blocks with d_x * sum(q_x) laid out per lane). n = 5..16 (sk_qgemvn_max): the
+   batched-decode GEMVs of qgemv_x86.c (sk_qgemvn_vnni: weights read in place, no pack buffer); larger n: a packed
+   32-row x 6-activation GEMM (below). AVX2: 4 weight rows x up to 2 activation rows per tile (q41_drive loops the
+   tiles over panels of activation rows). */
 #include "internal.h"
 #include <stdlib.h>
 #if defined(__x86_64__)
@@ -55,7 +51,7 @@ void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const senti
 #define Q41_PF 2048     /* prefetch distance in bytes ahead of each weight row stream */
 #define Q41_PANEL 64    /* activation rows per panel for n > 4 */
 
-/* The panel loop shared by the VNNI and AVX2 GEMVs: panels of Q41_PANEL activation rows; in each, 4 weight
+/* The AVX2 GEMV's panel loop: panels of Q41_PANEL activation rows; in each, 4 weight
    rows at a time (the last rows repeated to fill the tile, only nr stored) against tiles of up to th
    activation rows. tile(ctx, wr, i0, mr, next, out) sets out[k][a] = weight row wr[k] . activation row i0 + a
    (k < 4, a < mr <= th <= 4), without bias; next: the following 4-row tile's bytes for the tile to prefetch
@@ -81,120 +77,6 @@ static void q41_drive(const void *w, size_t rowBytes, long r0, long r1, long n, 
             }
         }
     }
-}
-
-/* ---------------- AVX-512 VNNI ---------------- */
-
-/* Activation side: dx for pair p of row i in 16 lanes (block 2p in lanes 0-7, 2p+1 in 8-15; a missing last
-   block of odd nb gets 0), and sx[i*nb16 + b] = dx_b * sum(qx_b) per block, zero-padded to nb16 (a multiple
-   of 16) for the offset term. */
-static void q41_prep(const sentio_xq *xq, long np, long nb16, float *dx, float *sx) {
-    const long nb = xq->cols / 32;
-    for (long i = 0; i < xq->n; i++) {
-        for (long p = 0; p < np; p++)
-            for (int h = 0; h < 2; h++) {
-                const long b = 2 * p + h;
-                const float d = b < nb ? xq->d[i * nb + b] : 0.0f;
-                for (int l = 0; l < 8; l++) dx[(i * np + p) * 16 + h * 8 + l] = d;
-            }
-        for (long b = 0; b < nb16; b++) sx[i * nb16 + b] = b < nb ? xq->d[i * nb + b] * (float)xq->corr[i * nb + b] : 0.0f;
-    }
-}
-
-/* Pair of blocks at blk (b and b+1, 40 bytes) -> W: lanes of block b = [q0..15 | q16..31], then b+1;
-   D: the steps, 8 lanes per block. */
-INLINE VNNI_TARGET void q41_load_pair(const uint8_t *blk, __m512i *W, __m512 *D) {
-    __m512i z = _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 4))),
-                                        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 24))));
-    z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
-    *W = _mm512_and_si512(z, _mm512_set1_epi8(15));
-    /* words 0 (d_b) and 10 (d_b+1) of the 40 bytes */
-    const __m256i sidx = _mm256_setr_epi32(0, 0, 0, 0, 0x000A000A, 0x000A000A, 0x000A000A, 0x000A000A);
-    *D = _mm512_cvtph_ps(_mm256_permutexvar_epi16(sidx, _mm256_loadu_si256((const __m256i *)blk)));
-}
-/* The single last block (odd nb): upper lanes zero. */
-INLINE VNNI_TARGET void q41_load_tail(const uint8_t *blk, __m512i *W, __m512 *D) {
-    uint16_t hd; memcpy(&hd, blk, 2);
-    *D = _mm512_cvtph_ps(_mm256_zextsi128_si256(_mm_set1_epi16((short)hd)));
-    __m128i v = _mm_loadu_si128((const __m128i *)(blk + 4));
-    *W = _mm512_zextsi256_si512(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15)));
-}
-
-INLINE VNNI_TARGET void q41_vnni_tile(const uint8_t *const wr[4], long nb, long np, long nb16, const sentio_xq *xq,
-                                      const float *dx, const float *sx, long i0, const int MR, const uint8_t *next,
-                                      float out[4][4]) {
-    const long cols = xq->cols, full = nb / 2;
-    const uint8_t *pfc = next;   /* sequential prefetch cursor over the next tile (NULL: per-row prefetch) */
-    __m512 acc[4][4];
-    for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) acc[k][i] = _mm512_setzero_ps();
-    /* Offset term, 16 blocks at a time: the offsets m_b of each row gathered (dword at block start + 2,
-       low half = m), times dx_b * sum(qx_b). */
-    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(Q41_BS));
-    for (long c = 0; c < nb; c += 16) {
-        const __mmask16 gm = nb - c >= 16 ? 0xFFFF : (__mmask16)((1u << (nb - c)) - 1);
-        for (int k = 0; k < 4; k++) {
-            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wr[k] + c * Q41_BS + 2, 1);
-            __m512 Mv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
-            for (int i = 0; i < MR; i++) acc[k][i] = _mm512_fmadd_ps(Mv, _mm512_loadu_ps(sx + (i0 + i) * nb16 + c), acc[k][i]);
-        }
-    }
-    for (long p = 0; p <= full; p++) {
-        __m512i W[4]; __m512 D[4];
-        if (p < full) {
-            if (next) sk_prefetch_upto(&pfc, next + (p + 1) * 8 * Q41_BS);
-            for (int k = 0; k < 4; k++) {
-                const uint8_t *blk = wr[k] + p * 2 * Q41_BS;
-                if (!next) _mm_prefetch((const char *)blk + Q41_PF, _MM_HINT_T0);
-                q41_load_pair(blk, &W[k], &D[k]);
-            }
-        } else {
-            if (!(nb & 1)) break;
-            for (int k = 0; k < 4; k++) q41_load_tail(wr[k] + p * 2 * Q41_BS, &W[k], &D[k]);
-        }
-        for (int i = 0; i < MR; i++) {
-            const long xi = i0 + i;
-            __m512i X = p < full ? _mm512_loadu_si512((const void *)(xq->qs + xi * cols + p * 64))
-                                 : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, xq->qs + xi * cols + p * 64);
-            __m512 DX = _mm512_loadu_ps(dx + (xi * np + p) * 16);
-            for (int k = 0; k < 4; k++) {
-                __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[k], X);
-                acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
-            }
-        }
-    }
-    for (int k = 0; k < 4; k++) for (int i = 0; i < MR; i++) out[k][i] = _mm512_reduce_add_ps(acc[k][i]);
-}
-
-typedef struct { const sentio_xq *xq; long nb, np, nb16; const float *dx, *sx; } q41_vnni_ctx;
-
-/* One specialized copy per tile height (constant MR: accumulators in registers). */
-VNNI_TARGET static void q41_vnni_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, const uint8_t *next,
-                                       float out[4][4]) {
-    const q41_vnni_ctx *c = ctx;
-    switch (mr) {
-    case 1: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 1, next, out); break;
-    case 2: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 2, next, out); break;
-    case 3: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 3, next, out); break;
-    default: q41_vnni_tile(wr, c->nb, c->np, c->nb16, c->xq, c->dx, c->sx, i0, 4, next, out); break;
-    }
-}
-
-static void q41_vnni(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
-                     long ldy, const float *bias) {
-    const long nb = xq->cols / 32, np = (nb + 1) / 2, nb16 = (nb + 15) / 16 * 16, n = xq->n;
-    float stack_dx[4 * 64 * 16], stack_sx[4 * 256];
-    float *dx = stack_dx, *sx = stack_sx;
-    const int heap = n * np > 4 * 64 || n * nb16 > 4 * 256;
-    if (heap) {
-        dx = aligned_alloc(64, (size_t)(n * np * 16) * 4);
-        sx = aligned_alloc(64, (size_t)(n * nb16) * 4 + 64);
-        if (!dx || !sx) { free(dx); free(sx); sk_q41_scalar(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
-    }
-    q41_prep(xq, np, nb16, dx, sx);
-    const q41_vnni_ctx ctx = { xq, nb, np, nb16, dx, sx };
-    q41_drive(w, rowBytes, r0, r1, n, y, ldy, bias, 4, q41_vnni_tiles, &ctx);
-    if (heap) { free(dx); free(sx); }
 }
 
 /* ---------------- AVX-512 VNNI GEMM for n > sk_qgemvn_max() (prefill) ----------------
@@ -373,11 +255,10 @@ void sk_qgemm_q41(const void *w, size_t rowBytes, long r0, long r1, const sentio
 #if defined(__x86_64__)
     const int isa = sentio_isa_level();
     if (isa >= 3) {
-        if (xq->n > SK_QGEMV_MAX_N && xq->n <= sk_qgemvn_max() && sk_qgemvn_vnni(SENTIO_Q4_1, w, rowBytes, r0, r1, xq, y, ldy, bias))
-            return;
-        if (xq->n > SK_QGEMV_MAX_N && q41_vnni512(w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
-        q41_vnni(w, rowBytes, r0, r1, xq, y, ldy, bias);
-        return;
+        if (xq->n <= SK_QGEMV_MAX_N) { sk_qgemv_vnni_x4(SENTIO_Q4_1, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
+        if (xq->n <= sk_qgemvn_max() && sk_qgemvn_vnni(SENTIO_Q4_1, w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
+        if (q41_vnni512(w, rowBytes, r0, r1, xq, y, ldy, bias)) return;
+        /* (no pack buffer: the AVX2 tiles below) */
     }
     if (isa >= 1) { q41_avx2(w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
 #endif

@@ -131,9 +131,13 @@ INLINE VNNI_TARGET void vnni_tile(const uint8_t *const wr[4], long nb, long np, 
    one multiply, one FMA. The activation side (low/high halves, C, d_x per lane) is laid out once per call.
    Per 4 blocks and row: 8 ops instead of 14, per activation row 5 instead of 8. A last group of fewer
    than 4 blocks loads with masks (zeros, and zero activations and scales in the missing lanes). */
-#define Q4X4_SLOT 256   /* bytes per (activation row, group): X_lo, X_hi, C, DX */
+#define Q4X4_SLOT 256   /* bytes per (activation row, group): X_lo, X_hi, C (Q4_1: SX), DX */
 
-VNNI_TARGET static void q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
+/* Q4_1 (affine: w = d*q + m, q in 0..15, no zero point) runs the same kernel: C is 0 and the slot's third vector
+   holds SX = d_x * sum(q_x) / 4 per lane (corr = sum(q_x) for q4_1), so the offset term is one more FMA with the
+   4 blocks' m per lane (the 4 lanes of a block sum to m * d_x * sum(q_x)). Before, q4_1 ran a pair-of-blocks kernel
+   with its offsets gathered 16 blocks at a time (KernelBench gemv q4_1 1T ~15-17 GB/s, compute-bound). */
+VNNI_TARGET static void q4x4_prep(int wt, const sentio_xq *xq, long ng, uint8_t *buf) {
     const long nb = xq->cols / 32, cols = xq->cols;
     memset(buf, 0, (size_t)(xq->n * ng) * Q4X4_SLOT);
     for (long i = 0; i < xq->n; i++)
@@ -143,9 +147,10 @@ VNNI_TARGET static void q4x4_prep(const sentio_xq *xq, long ng, uint8_t *buf) {
             memcpy(s + 16 * t, xq->qs + i * cols + b * 32, 16);
             memcpy(s + 64 + 16 * t, xq->qs + i * cols + b * 32 + 16, 16);
             const int32_t c = -(xq->corr[i * nb + b] / 4);
-            const float d = xq->d[i * nb + b];
+            const float d = xq->d[i * nb + b], sx = d * (float)xq->corr[i * nb + b] * 0.25f;
             for (int l = 0; l < 4; l++) {
-                memcpy(s + 128 + 4 * (4 * t + l), &c, 4);
+                if (wt == SENTIO_Q4_1) memcpy(s + 128 + 4 * (4 * t + l), &sx, 4);
+                else memcpy(s + 128 + 4 * (4 * t + l), &c, 4);
                 memcpy(s + 192 + 4 * (4 * t + l), &d, 4);
             }
         }
@@ -173,6 +178,24 @@ INLINE VNNI_TARGET void q4x4_load(const uint8_t *g, long cnt, __m512i *lo, __m51
     *D = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
 }
 
+/* Q4_1 (20-byte blocks: d, m, 16 nibble bytes), four blocks per step as Q4_0; M: the 4 offsets, 4 lanes each. */
+INLINE VNNI_TARGET void q41x4_load(const uint8_t *g, long cnt, __m512i *lo, __m512i *hi, __m512 *D, __m512 *M) {
+    __m512i a, b;
+    x4_group(g, cnt * 20, &a, &b);
+    /* packed word p: block p / 8, word p % 8 of its nibble bytes = source word 10 (p / 8) + 2 + p % 8 */
+    const __m512i widx = _mm512_set_epi16(39, 38, 37, 36, 35, 34, 33, 32, 29, 28, 27, 26, 25, 24, 23, 22,
+                                          19, 18, 17, 16, 15, 14, 13, 12, 9, 8, 7, 6, 5, 4, 3, 2);
+    const __m512i v = _mm512_permutex2var_epi16(a, widx, b), m4 = _mm512_set1_epi8(15);
+    *lo = _mm512_and_si512(v, m4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    /* words 0..15: the steps (words 0, 10, 20, 30) 4 times each; words 16..31: the offsets (1, 11, 21, 31) */
+    const __m512i sidx = _mm512_set_epi16(31, 31, 31, 31, 21, 21, 21, 21, 11, 11, 11, 11, 1, 1, 1, 1,
+                                          30, 30, 30, 30, 20, 20, 20, 20, 10, 10, 10, 10, 0, 0, 0, 0);
+    const __m512i sv = _mm512_permutexvar_epi16(sidx, a);
+    *D = _mm512_cvtph_ps(_mm512_castsi512_si256(sv));
+    *M = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sv, 1));
+}
+
 /* Q5_0 (22-byte blocks: d, 32 high bits qh, 16 nibble bytes), four blocks per step as above: the nibbles packed by the
    same word permute, the high bits added to the 16 nibble lanes they belong to with a masked add. */
 INLINE VNNI_TARGET void q5x4_load(const uint8_t *g, long cnt, __m512i *lo, __m512i *hi, __m512 *D) {
@@ -197,29 +220,31 @@ INLINE VNNI_TARGET void q5x4_load(const uint8_t *g, long cnt, __m512i *lo, __m51
     *D = _mm512_cvtph_ps(_mm512_castsi512_si256(sv));
 }
 
-/* wt: SENTIO_Q4 (18-byte blocks) or SENTIO_Q5 (22), a constant in every inlined copy */
+/* wt: SENTIO_Q4 (18-byte blocks), SENTIO_Q5 (22) or SENTIO_Q4_1 (20), a constant in every inlined copy */
 INLINE VNNI_TARGET void x4_tile(const int wt, const uint8_t *const wr[4], long nb, long ng, const uint8_t *xs, const int M,
                                 const uint8_t *next, float out[4][4]) {
-    const long gb = wt == SENTIO_Q5 ? 4 * 22 : 4 * 18;   /* bytes per group of 4 blocks */
+    const long gb = wt == SENTIO_Q5 ? 4 * 22 : wt == SENTIO_Q4_1 ? 4 * 20 : 4 * 18;   /* bytes per group of 4 blocks */
     __m512 acc[4][4];
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm512_setzero_ps();
     const uint8_t *pfc = next;
     for (long g = 0; g < ng; g++) {
         const long cnt = nb - 4 * g < 4 ? nb - 4 * g : 4;
         if (next) sk_prefetch_upto_l2(&pfc, next + (g + 1) * 4 * gb);
-        __m512i lo[4], hi[4]; __m512 D[4];
+        __m512i lo[4], hi[4]; __m512 D[4], MW[4];
         for (int k = 0; k < 4; k++) {
             if (wt == SENTIO_Q5) q5x4_load(wr[k] + g * gb, cnt, &lo[k], &hi[k], &D[k]);
+            else if (wt == SENTIO_Q4_1) q41x4_load(wr[k] + g * gb, cnt, &lo[k], &hi[k], &D[k], &MW[k]);
             else q4x4_load(wr[k] + g * gb, cnt, &lo[k], &hi[k], &D[k]);
         }
         for (int i = 0; i < M; i++) {
             const uint8_t *s = xs + (size_t)(i * ng + g) * Q4X4_SLOT;
             const __m512i XL = _mm512_load_si512((const void *)s), XH = _mm512_load_si512((const void *)(s + 64));
-            const __m512i C = _mm512_load_si512((const void *)(s + 128));
+            const __m512i C = wt == SENTIO_Q4_1 ? _mm512_setzero_si512() : _mm512_load_si512((const void *)(s + 128));
             const __m512 DX = _mm512_load_ps((const float *)(s + 192));
             for (int k = 0; k < 4; k++) {
                 const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(C, lo[k], XL), hi[k], XH);
                 acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
+                if (wt == SENTIO_Q4_1) acc[k][i] = _mm512_fmadd_ps(MW[k], _mm512_load_ps((const float *)(s + 128)), acc[k][i]);
             }
         }
     }
@@ -252,7 +277,7 @@ VNNI_TARGET void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, lon
     const size_t need = (size_t)(n * ng) * Q4X4_SLOT;
     uint8_t *xs = need <= sizeof stack_xs ? stack_xs : aligned_alloc(64, need);
     if (!xs) { sk_qgemm_scalar(wtype, w, rowBytes, r0, r1, xq, y, ldy, bias); return; }
-    q4x4_prep(xq, ng, xs);
+    q4x4_prep(wtype, xq, ng, xs);
     for (long r = r0; r < r1; r += 4) {
         const uint8_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
@@ -260,6 +285,7 @@ VNNI_TARGET void sk_qgemv_vnni_x4(int wtype, const void *w, size_t rowBytes, lon
         const uint8_t *next = sk_tile_ahead(w, rowBytes, r, SK_X4_PF_TILES);
         float out[4][4];
         if (wtype == SENTIO_Q5) x4_tile_n(SENTIO_Q5, wr, nb, ng, xs, n, next, out);
+        else if (wtype == SENTIO_Q4_1) x4_tile_n(SENTIO_Q4_1, wr, nb, ng, xs, n, next, out);
         else x4_tile_n(SENTIO_Q4, wr, nb, ng, xs, n, next, out);
         for (long a = 0; a < n; a++)
             for (int k = 0; k < nr; k++) y[a * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
