@@ -12,8 +12,8 @@
    VNNI, n <= 4 (decode): qgemv_x86.c's four-block GEMV (sk_qgemv_vnni_x4, shared with Q4_0 and Q5_0; the offset
    term is one more FMA per 4 blocks with d_x * sum(q_x) laid out per lane). n = 5..16 (sk_qgemvn_max): the
    batched-decode GEMVs of qgemv_x86.c (sk_qgemvn_vnni: weights read in place, no pack buffer); larger n: a packed
-   32-row x 6-activation GEMM (below). AVX2: 4 weight rows x up to 2 activation rows per tile (q41_drive loops the
-   tiles over panels of activation rows). */
+   32-row x 6-activation GEMM (below). AVX2: 4 weight rows x up to 2 activation rows per tile, over panels of
+   activation rows (q41_avx2). */
 #include "internal.h"
 #include <stdlib.h>
 #if defined(__x86_64__)
@@ -50,34 +50,6 @@ void sk_q41_scalar(const void *w, size_t rowBytes, long r0, long r1, const senti
 #define INLINE __attribute__((always_inline)) static inline
 #define Q41_PF 2048     /* prefetch distance in bytes ahead of each weight row stream */
 #define Q41_PANEL 64    /* activation rows per panel for n > 4 */
-
-/* The AVX2 GEMV's panel loop: panels of Q41_PANEL activation rows; in each, 4 weight
-   rows at a time (the last rows repeated to fill the tile, only nr stored) against tiles of up to th
-   activation rows. tile(ctx, wr, i0, mr, next, out) sets out[k][a] = weight row wr[k] . activation row i0 + a
-   (k < 4, a < mr <= th <= 4), without bias; next: the following 4-row tile's bytes for the tile to prefetch
-   in address order (first activation tile of short rows only, sk_seq_prefetch; else NULL). */
-typedef void (*q41_tile_fn)(const void *ctx, const uint8_t *const wr[4], long i0, int mr, const uint8_t *next,
-                            float out[4][4]);
-
-static void q41_drive(const void *w, size_t rowBytes, long r0, long r1, long n, float *y, long ldy, const float *bias,
-                      int th, q41_tile_fn tile, const void *ctx) {
-    for (long ip = 0; ip < n; ip += Q41_PANEL) {
-        const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
-        for (long r = r0; r < r1; r += 4) {
-            const uint8_t *wr[4];
-            for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
-            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-            const uint8_t *next = sk_next_tile(w, rowBytes, r);
-            for (long i = ip; i < ie; i += th) {
-                float out[4][4];
-                const int mr = ie - i < th ? (int)(ie - i) : th;
-                tile(ctx, wr, i, mr, i == ip ? next : NULL, out);
-                for (int a = 0; a < mr; a++)
-                    for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
-            }
-        }
-    }
-}
 
 /* ---------------- AVX-512 VNNI GEMM for n > sk_qgemvn_max() (prefill) ----------------
    As qgemm_512.c does for q8/q4: weights repacked per call, 32 rows per group, so that one zmm holds 4
@@ -235,18 +207,29 @@ INLINE AVX2_TARGET void q41_avx2_tile(const uint8_t *const wr[4], long nb, const
         }
 }
 
-typedef struct { const sentio_xq *xq; long nb; } q41_avx2_ctx;
-
-AVX2_TARGET static void q41_avx2_tiles(const void *ctx, const uint8_t *const wr[4], long i0, int mr, const uint8_t *next,
-                                       float out[4][4]) {
-    const q41_avx2_ctx *c = ctx;
-    if (mr == 1) q41_avx2_tile(wr, c->nb, c->xq, i0, 1, next, out); else q41_avx2_tile(wr, c->nb, c->xq, i0, 2, next, out);
-}
-
-static void q41_avx2(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
-                     long ldy, const float *bias) {
-    const q41_avx2_ctx ctx = { xq, xq->cols / 32 };
-    q41_drive(w, rowBytes, r0, r1, xq->n, y, ldy, bias, 2, q41_avx2_tiles, &ctx);
+/* Panels of Q41_PANEL activation rows; in each, 4 weight rows at a time (the last rows repeated to fill the tile, only
+   nr stored) against tiles of up to 2 activation rows; the first tile of a panel prefetches the next 4-row tile in
+   address order (short rows, sk_seq_prefetch; else per-row prefetch). */
+AVX2_TARGET static void q41_avx2(const void *w, size_t rowBytes, long r0, long r1, const sentio_xq *xq, float *y,
+                                 long ldy, const float *bias) {
+    const long n = xq->n, nb = xq->cols / 32;
+    for (long ip = 0; ip < n; ip += Q41_PANEL) {
+        const long ie = ip + Q41_PANEL < n ? ip + Q41_PANEL : n;
+        for (long r = r0; r < r1; r += 4) {
+            const uint8_t *wr[4];
+            for (int k = 0; k < 4; k++) wr[k] = (const uint8_t *)w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rowBytes;
+            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+            const uint8_t *next = sk_next_tile(w, rowBytes, r);
+            for (long i = ip; i < ie; i += 2) {
+                float out[4][4];
+                const int mr = ie - i < 2 ? 1 : 2;
+                const uint8_t *pf = i == ip ? next : NULL;
+                if (mr == 1) q41_avx2_tile(wr, nb, xq, i, 1, pf, out); else q41_avx2_tile(wr, nb, xq, i, 2, pf, out);
+                for (int a = 0; a < mr; a++)
+                    for (int k = 0; k < nr; k++) y[(i + a) * ldy + r + k] = out[k][a] + (bias ? bias[r + k] : 0.0f);
+            }
+        }
+    }
 }
 #endif
 
