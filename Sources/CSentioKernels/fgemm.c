@@ -42,7 +42,7 @@ AVX512_TARGET static inline void tile512(int wtype, const void *w, long cols, co
     const long es = wtype == SENTIO_F32 ? 4 : 2;
     const uint8_t *pfc = next;
     for (long c = 0; c < cols; c += 16) {
-        if (next) { if (l2) sk_prefetch_upto_l2(&pfc, next + 4 * (c + 16) * es); else sk_prefetch_upto(&pfc, next + 4 * (c + 16) * es); }
+        if (next) sk_prefetch_tile_upto(&pfc, next + 4 * (c + 16) * es, l2);
         __mmask16 m = cols - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - c)) - 1);
         __m512 W[4];
         for (int k = 0; k < 4; k++) W[k] = ld512(wtype, w, rows[k] * cols + c, m);

@@ -37,7 +37,7 @@ static inline const uint8_t *sk_next_tile(const void *w, size_t rowBytes, long r
    next tile prefetched into L2 (prefetcht1), whose miss buffers keep more lines in flight than L1's: per-row
    prefetch left the 4 streams of such rows at 12-18 GB/s at one thread against 25-28 for the short rows (q8, f16;
    docs/BENCHMARKS.md, eleventh session). The GEMVs that do this call sk_next_long_tile for their prefetch target and
-   sk_long_tile to pick prefetcht1. */
+   sk_prefetch_tile_upto with sk_long_tile's answer. */
 #ifndef SK_SEQ_L2_TILE
 #define SK_SEQ_L2_TILE 65536
 #endif
@@ -52,6 +52,10 @@ static inline void sk_prefetch_upto(const uint8_t **cursor, const uint8_t *end) 
 /* The same into L2 (prefetcht1), for kernels that prefetch further ahead than L1's miss buffers can hold. */
 static inline void sk_prefetch_upto_l2(const uint8_t **cursor, const uint8_t *end) {
     while (*cursor < end) { __builtin_prefetch(*cursor, 0, 2); *cursor += 64; }
+}
+/* The next-tile prefetch of the GEMVs that walk long tiles too: into L2 where l2 (sk_long_tile), else into L1. */
+static inline void sk_prefetch_tile_upto(const uint8_t **cursor, const uint8_t *end, int l2) {
+    if (l2) sk_prefetch_upto_l2(cursor, end); else sk_prefetch_upto(cursor, end);
 }
 /* Round to nearest even, as Swift's Float16(Float). */
 static inline uint16_t sk_f32_to_f16(float f) {

@@ -95,7 +95,7 @@ INLINE VNNI_TARGET void vnni_tile(const uint8_t *const wr[4], long nb, long np, 
     for (long p = 0; p <= full; p++) {
         __m512i W[4]; __m512 D[4];
         if (p < full) {
-            if (next) { if (l2) sk_prefetch_upto_l2(&pfc, next + (p + 1) * 8 * bs); else sk_prefetch_upto(&pfc, next + (p + 1) * 8 * bs); }
+            if (next) sk_prefetch_tile_upto(&pfc, next + (p + 1) * 8 * bs, l2);
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wr[k] + p * 2 * bs;
                 if (!next) { if (SK_PF_L2_DIST) _mm_prefetch((const char *)blk + SK_PF_L2_DIST, _MM_HINT_T1); }
@@ -146,11 +146,13 @@ VNNI_TARGET static void q4x4_prep(int wt, const sentio_xq *xq, long ng, uint8_t 
             const long t = b % 4;
             memcpy(s + 16 * t, xq->qs + i * cols + b * 32, 16);
             memcpy(s + 64 + 16 * t, xq->qs + i * cols + b * 32 + 16, 16);
+            const float d = xq->d[i * nb + b];
+            /* the third vector's lane: C = -corr / 4 (int32), or for q4_1 SX = d_x * corr / 4 (f32) */
             const int32_t c = -(xq->corr[i * nb + b] / 4);
-            const float d = xq->d[i * nb + b], sx = d * (float)xq->corr[i * nb + b] * 0.25f;
+            const float sx = d * (float)xq->corr[i * nb + b] * 0.25f;
+            const void *third = wt == SENTIO_Q4_1 ? (const void *)&sx : (const void *)&c;
             for (int l = 0; l < 4; l++) {
-                if (wt == SENTIO_Q4_1) memcpy(s + 128 + 4 * (4 * t + l), &sx, 4);
-                else memcpy(s + 128 + 4 * (4 * t + l), &c, 4);
+                memcpy(s + 128 + 4 * (4 * t + l), third, 4);
                 memcpy(s + 192 + 4 * (4 * t + l), &d, 4);
             }
         }
@@ -239,12 +241,14 @@ INLINE VNNI_TARGET void x4_tile(const int wt, const uint8_t *const wr[4], long n
         for (int i = 0; i < M; i++) {
             const uint8_t *s = xs + (size_t)(i * ng + g) * Q4X4_SLOT;
             const __m512i XL = _mm512_load_si512((const void *)s), XH = _mm512_load_si512((const void *)(s + 64));
+            /* the third vector: C (q4, q5) or SX (q4_1, whose dots start at 0) */
             const __m512i C = wt == SENTIO_Q4_1 ? _mm512_setzero_si512() : _mm512_load_si512((const void *)(s + 128));
+            const __m512 SX = wt == SENTIO_Q4_1 ? _mm512_load_ps((const float *)(s + 128)) : _mm512_setzero_ps();
             const __m512 DX = _mm512_load_ps((const float *)(s + 192));
             for (int k = 0; k < 4; k++) {
                 const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(C, lo[k], XL), hi[k], XH);
                 acc[k][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(D[k], DX), acc[k][i]);
-                if (wt == SENTIO_Q4_1) acc[k][i] = _mm512_fmadd_ps(MW[k], _mm512_load_ps((const float *)(s + 128)), acc[k][i]);
+                if (wt == SENTIO_Q4_1) acc[k][i] = _mm512_fmadd_ps(MW[k], SX, acc[k][i]);
             }
         }
     }
@@ -663,7 +667,7 @@ INLINE AVX2_TARGET void avx2_tile(int wtype, const uint8_t *const wr[4], long nb
     for (int k = 0; k < 4; k++) for (int i = 0; i < M; i++) acc[k][i] = _mm256_setzero_ps();
     for (long b = 0; b < nb; b++) {
         __m256i W[4], WA[4]; __m256 D[4];
-        if (next) { if (l2) sk_prefetch_upto_l2(&pfc, next + (b + 1) * 4 * bs); else sk_prefetch_upto(&pfc, next + (b + 1) * 4 * bs); }
+        if (next) sk_prefetch_tile_upto(&pfc, next + (b + 1) * 4 * bs, l2);
         for (int k = 0; k < 4; k++) {
             const uint8_t *blk = wr[k] + b * bs;
             if (!next) { if (SK_PF_L2_DIST) _mm_prefetch((const char *)blk + SK_PF_L2_DIST, _MM_HINT_T1); }
