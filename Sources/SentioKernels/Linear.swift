@@ -211,10 +211,10 @@ public enum Linear {
         return group * best.size
     }
 
-    /// Chunks of weight rows per parallel task: ~8 per thread for load balance, multiples of 4.
-    static func rowChunks(_ rows: Int, _ pool: ThreadPool, n: Int) -> Int {
-        let perThread = n > 1 ? 16 : 8
-        return max(1, min(pool.threadCount * perThread, rows / 16))
+    /// Chunks of weight rows per parallel task above the decode GEMV (n > gemvMaxN: batched GEMV, tile GEMMs):
+    /// ~16 per thread for load balance. (The GEMVs take gemvRanges.)
+    static func rowChunks(_ rows: Int, _ pool: ThreadPool) -> Int {
+        max(1, min(pool.threadCount * 16, rows / 16))
     }
 
     /// Activation rows up to which the integer kernels run the decode GEMV (SK_QGEMV_MAX_N in CSentioKernels/internal.h).
@@ -260,14 +260,15 @@ public enum Linear {
 
     /// The integer kernels for quantized activations xq against every item's weights, one pool dispatch:
     /// each matrix is cut into chunks of whole weight groups (32 rows for the packing tile GEMMs, 16 for
-    /// the batched GEMV, see sentio_qgemm_row_align), ~rowChunks of them per matrix.
+    /// the batched GEMV, see sentio_qgemm_row_align), ~rowChunks of them per matrix; for the decode GEMV
+    /// (n <= gemvMaxN), gemvRanges.
     static func qgemm(_ items: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?)],
                       xq: sentio_xq, pool: ThreadPool) {
         var tasks: [(item: Int, rows: Range<Int>)] = []
         for (i, it) in items.enumerated() {
             let rows = it.w.rows, align = Int(sentio_qgemm_row_align(it.w.dtype.kernelCode, xq.n))
             let ranges = xq.n <= gemvMaxN ? gemvRanges(it.w, align: align, pool: pool)
-                : ThreadPool.chunkRanges(rows, align: align, maxChunks: rowChunks(rows, pool, n: xq.n))
+                : ThreadPool.chunkRanges(rows, align: align, maxChunks: rowChunks(rows, pool))
             tasks += ranges.map { (i, $0) }
         }
         nonisolated(unsafe) let its = items, tks = tasks
