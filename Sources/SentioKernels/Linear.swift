@@ -307,13 +307,7 @@ public enum Linear {
 
     static func forwardFloatDirect(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
                                    bias: UnsafePointer<Float>?, pool: ThreadPool) {
-        nonisolated(unsafe) let x = x, y = y, bias = bias
-        let code = w.dtype.kernelCode, data = w.data, rows = w.rows, cols = w.cols
-        let ranges = gemvRanges(w, align: 4, pool: pool)
-        pool.parallelFor(ranges.count) { c in
-            let r = ranges[c]
-            sentio_fgemm(code, data, cols, r.lowerBound, r.upperBound, x, cols, n, y, rows, bias)
-        }
+        floatDirectMany([(w, y, bias)], x: x, n: n, pool: pool)
     }
 
     static func forwardSgemm(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
